@@ -1,0 +1,52 @@
+# Two commands on a fresh machine (Python 3.11, pip, make, git): `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+DATA := data/ml-latest-small
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo serve test test-sqlite bench lint format clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## The main job on the embedded default: SQLite under var/, Celery eager, bundled data.
+demo: install
+	mkdir -p var
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py import_movielens $(DATA)
+	$(PY) manage.py create_demo_login
+	@echo "Serving on http://$(HOST):$(PORT)/admin/ (Ctrl-C to stop)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+serve: install
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+## Tests: SQLite when DATABASE_URL is unset, PostgreSQL when it is set.
+test: install
+	$(BIN)/pytest
+
+test-sqlite: install
+	DATABASE_URL= $(BIN)/pytest
+
+bench: install
+	$(PY) -m benchmarks
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

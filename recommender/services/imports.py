@@ -1,0 +1,337 @@
+"""Store a parsed dataset: idempotent, atomic, and on bulk paths rather than row-by-row ORM.
+
+Importing the same files twice adds nothing; a file with a bad row is rejected by the reader
+before anything is written; a database error mid-way rolls the whole import back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from django.db import connection, transaction
+
+from recommender.datasets import ParsedDataset, RatingFilter, read_movielens, read_movies_dataset
+from recommender.models import Film, Genre, Rating, Viewer
+
+ProgressCallback = Callable[[str, float], None]
+
+# Rows per bulk statement. 50,000 ratings is ~1.5 MB of CSV for COPY and ~0.1 s of
+# executemany on SQLite: small enough for a smooth progress bar, large enough to be bulk.
+RATING_BATCH = 50_000
+# From this many ratings on, rebuilding the rating table's indexes and re-validating its
+# foreign keys once is cheaper than maintaining them row by row (see _indexes_rebuilt_after).
+REBUILD_MIN_ROWS = 200_000
+# bulk_create batch for films/viewers: SQLite allows 32,766 bound variables per statement.
+OBJECT_BATCH = 2_000
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    source: str
+    viewers: int
+    viewers_added: int
+    films: int
+    films_added: int
+    rated_films: int
+    ratings: int
+    ratings_added: int
+    genres: int
+    seconds: float
+
+    def as_line(self) -> str:
+        return (
+            f"viewers {self.viewers:,} ({self.viewers_added:,} new), "
+            f"films {self.films:,} ({self.films_added:,} new, {self.rated_films:,} rated), "
+            f"ratings {self.ratings:,} ({self.ratings_added:,} new), "
+            f"genres {self.genres}, {self.seconds:.1f} s"
+        )
+
+    @property
+    def ratings_per_second(self) -> float:
+        return self.ratings / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _noop(stage: str, fraction: float) -> None:
+    pass
+
+
+def dataset_import_movielens(
+    *,
+    directory: Path,
+    rating_filter: RatingFilter | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportSummary:
+    started = time.perf_counter()
+    progress = progress or _noop
+    progress("reading files", 0.0)
+    parsed = read_movielens(Path(directory), rating_filter)
+    return dataset_store(parsed=parsed, progress=progress, started=started)
+
+
+def dataset_import_movies_dataset(
+    *,
+    directory: Path,
+    rating_filter: RatingFilter | None = None,
+    small: bool = False,
+    lenient_metadata: bool = False,
+    on_skipped: Callable[[str], None] | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportSummary:
+    started = time.perf_counter()
+    progress = progress or _noop
+    progress("reading files", 0.0)
+    parsed = read_movies_dataset(
+        Path(directory),
+        rating_filter,
+        small=small,
+        lenient_metadata=lenient_metadata,
+        on_skipped=on_skipped,
+    )
+    return dataset_store(parsed=parsed, progress=progress, started=started)
+
+
+def dataset_store(
+    *, parsed: ParsedDataset, progress: ProgressCallback | None = None, started: float | None = None
+) -> ImportSummary:
+    started = time.perf_counter() if started is None else started
+    progress = progress or _noop
+    with transaction.atomic():
+        progress("genres", 0.05)
+        genre_ids = _store_genres(parsed.genre_names)
+        progress("films", 0.1)
+        film_ids, films_added = _store_films(parsed.films, genre_ids)
+        progress("viewers", 0.2)
+        viewer_sources = np.unique(parsed.ratings["viewer_id"].to_numpy())
+        viewer_ids, viewers_added = _store_viewers(viewer_sources)
+        ratings = pd.DataFrame(
+            {
+                "viewer_id": viewer_ids.loc[parsed.ratings["viewer_id"]].to_numpy(),
+                "film_id": film_ids.loc[parsed.ratings["film_id"]].to_numpy(),
+                "score": parsed.ratings["score"].to_numpy(),
+                "timestamp": parsed.ratings["timestamp"].to_numpy(),
+            }
+        )
+        ratings_added = _store_ratings(ratings, lambda f: progress("ratings", 0.25 + 0.75 * f))
+    progress("done", 1.0)
+    return ImportSummary(
+        source=parsed.source,
+        viewers=len(viewer_sources),
+        viewers_added=viewers_added,
+        films=len(parsed.films),
+        films_added=films_added,
+        rated_films=parsed.ratings["film_id"].nunique(),
+        ratings=len(parsed.ratings),
+        ratings_added=ratings_added,
+        genres=len(parsed.genre_names),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _store_genres(names: list[str]) -> dict[str, int]:
+    Genre.objects.bulk_create([Genre(name=n) for n in names], ignore_conflicts=True)
+    return dict(Genre.objects.filter(name__in=names).values_list("name", "id"))
+
+
+def _store_films(films: pd.DataFrame, genre_ids: dict[str, int]) -> tuple[pd.Series, int]:
+    """Insert films not stored yet (existing films are left as they are); map source_id -> pk."""
+    existing = set(
+        Film.objects.filter(source_id__in=films["source_id"].tolist()).values_list(
+            "source_id", flat=True
+        )
+    )
+    new = films[~films["source_id"].isin(existing)]
+    Film.objects.bulk_create(
+        [
+            Film(
+                source_id=int(r.source_id),
+                title=r.title[:512],
+                year=None if pd.isna(r.year) else int(r.year),
+                imdb_id=r.imdb_id,
+                tmdb_id=None if pd.isna(r.tmdb_id) else int(r.tmdb_id),
+            )
+            for r in new.itertuples(index=False)
+        ],
+        batch_size=OBJECT_BATCH,
+    )
+    pks = pd.Series(
+        dict(
+            Film.objects.filter(source_id__in=films["source_id"].tolist()).values_list(
+                "source_id", "id"
+            )
+        )
+    )
+    links = new[["source_id", "genres"]].explode("genres")
+    Through = Film.genres.through
+    Through.objects.bulk_create(
+        [
+            Through(film_id=int(film), genre_id=genre_ids[genre])
+            for film, genre in zip(
+                pks.loc[links["source_id"]].to_numpy(), links["genres"], strict=True
+            )
+        ],
+        batch_size=OBJECT_BATCH,
+        ignore_conflicts=True,
+    )
+    return pks, len(new)
+
+
+def _store_viewers(source_ids: np.ndarray) -> tuple[pd.Series, int]:
+    before = Viewer.objects.count()
+    Viewer.objects.bulk_create(
+        [Viewer(source_id=int(s)) for s in source_ids],
+        batch_size=OBJECT_BATCH,
+        ignore_conflicts=True,
+    )
+    added = Viewer.objects.count() - before
+    pks = pd.Series(
+        dict(
+            Viewer.objects.filter(source_id__in=source_ids.tolist()).values_list("source_id", "id")
+        )
+    )
+    return pks, added
+
+
+def _store_ratings(ratings: pd.DataFrame, progress: Callable[[float], None]) -> int:
+    if connection.vendor == "postgresql":
+        return _copy_ratings_postgresql(ratings, progress)
+    return _insert_ratings_sqlite(ratings, progress)
+
+
+def _copy_ratings_postgresql(ratings: pd.DataFrame, progress: Callable[[float], None]) -> int:
+    table = connection.ops.quote_name(Rating._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE import_rating (viewer_id bigint, film_id bigint, score float8, ts bigint) "
+            "ON COMMIT DROP"
+        )
+        with cursor.copy(
+            "COPY import_rating (viewer_id, film_id, score, ts) FROM STDIN WITH (FORMAT binary)"
+        ) as copy:
+            copy.write(_COPY_BINARY_HEADER)
+            for start in range(0, len(ratings), RATING_BATCH):
+                copy.write(_copy_binary_rows(ratings.iloc[start : start + RATING_BATCH]))
+                progress(0.5 * min(1.0, (start + RATING_BATCH) / len(ratings)))
+            copy.write(_COPY_BINARY_TRAILER)
+        cursor.execute("ANALYZE import_rating")
+        # Rows already stored (same viewer and film) are kept as they are: re-import adds nothing.
+        insert = (
+            f"INSERT INTO {table} (viewer_id, film_id, score, rated_at, origin, round_id) "
+            "SELECT i.viewer_id, i.film_id, i.score, to_timestamp(i.ts), 'original', NULL "
+            f"FROM import_rating i WHERE NOT EXISTS (SELECT 1 FROM {table} r "
+            "WHERE r.viewer_id = i.viewer_id AND r.film_id = i.film_id)"
+        )
+        if len(ratings) >= REBUILD_MIN_ROWS:
+            with _indexes_rebuilt_after(cursor, Rating._meta.db_table):
+                cursor.execute(insert)
+                added = cursor.rowcount
+                progress(0.7)
+        else:
+            cursor.execute(insert)
+            added = cursor.rowcount
+        cursor.execute("DROP TABLE import_rating")
+    progress(1.0)
+    return added
+
+
+# PostgreSQL's binary COPY format: a fixed header, then per row a 16-bit field count and per field
+# a 32-bit length and the value in network byte order; a -1 field count ends the data. Built as
+# one numpy structured array, so no Python code runs per row.
+_COPY_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_BINARY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+_COPY_ROW = np.dtype(
+    [("fields", ">i2")]
+    + [
+        item
+        for name, kind in (("viewer", ">i8"), ("film", ">i8"), ("score", ">f8"), ("ts", ">i8"))
+        for item in ((f"{name}_len", ">i4"), (name, kind))
+    ]
+)
+
+
+def _copy_binary_rows(ratings: pd.DataFrame) -> bytes:
+    rows = np.empty(len(ratings), dtype=_COPY_ROW)
+    rows["fields"] = 4
+    for name, column in (
+        ("viewer", "viewer_id"),
+        ("film", "film_id"),
+        ("score", "score"),
+        ("ts", "timestamp"),
+    ):
+        rows[f"{name}_len"] = 8
+        rows[name] = ratings[column].to_numpy()
+    return rows.tobytes()
+
+
+@contextmanager
+def _indexes_rebuilt_after(cursor, table_name: str) -> Iterator[None]:
+    """PostgreSQL's recipe for populating a table: drop its secondary indexes and foreign keys,
+    load, then rebuild each index in one sort and validate each foreign key in one join.
+
+    Measured on 2M ratings: 36 s with per-row index updates and deferred per-row FK checks,
+    against a few seconds this way. The definitions are read back from the catalogue, so the
+    rebuilt constraints are exactly Django's. All of it is inside the import's transaction:
+    a failure restores everything, and the ALTERs lock the table against writers meanwhile.
+    """
+    table = connection.ops.quote_name(table_name)
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid), contype FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype IN ('f', 'u') ORDER BY contype DESC",
+        [table_name],
+    )
+    constraints = cursor.fetchall()
+    cursor.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+        [table_name],
+    )
+    indexes = cursor.fetchall()
+    cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+    # ALTER TABLE refuses to run while deferred FK checks of this transaction's earlier
+    # inserts (films, viewers) are pending: run those checks now.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for name, _definition, _kind in constraints:
+        cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
+    for name, _definition in indexes:
+        cursor.execute(f"DROP INDEX {name}")
+    yield
+    for name, definition, kind in constraints:
+        quoted = connection.ops.quote_name(name)
+        if kind == "u":
+            cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {quoted} {definition}")
+        else:
+            cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {quoted} {definition} NOT VALID")
+            cursor.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {quoted}")
+    for _name, definition in indexes:
+        cursor.execute(definition)
+    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def _insert_ratings_sqlite(ratings: pd.DataFrame, progress: Callable[[float], None]) -> int:
+    table = connection.ops.quote_name(Rating._meta.db_table)
+    # datetime(ts, 'unixepoch') yields Django's own UTC text format for DateTimeField.
+    sql = (
+        f"INSERT OR IGNORE INTO {table} (viewer_id, film_id, score, rated_at, origin, round_id) "
+        "VALUES (%s, %s, %s, datetime(%s, 'unixepoch'), 'original', NULL)"
+    )
+    added = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(ratings), RATING_BATCH):
+            part = ratings.iloc[start : start + RATING_BATCH]
+            rows = zip(
+                part["viewer_id"].tolist(),
+                part["film_id"].tolist(),
+                part["score"].tolist(),
+                part["timestamp"].tolist(),
+                strict=True,
+            )
+            cursor.executemany(sql, rows)
+            added += max(cursor.rowcount, 0)
+            progress(min(1.0, (start + RATING_BATCH) / len(ratings)))
+    return added

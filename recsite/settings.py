@@ -1,0 +1,172 @@
+"""Settings, read from the environment (and an optional `.env` file) with django-environ.
+
+The embedded default needs no environment at all: SQLite under var/, Celery eager, DEBUG on.
+Production sets DEBUG=0 and must then provide SECRET_KEY and ALLOWED_HOSTS. Every value is
+checked here, so a bad setting stops the process at start-up instead of misbehaving later.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DEBUG", default=True)
+
+if DEBUG:
+    # Development only: production (DEBUG=0) must set its own key.
+    SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-do-not-use-in-production")
+else:
+    SECRET_KEY = env.str("SECRET_KEY", default="")
+    if len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured("SECRET_KEY must be set (at least 50 characters) when DEBUG=0")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG=0")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_results",
+    "django_celery_beat",
+    "recommender",
+    "simulation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "recsite.urls"
+WSGI_APPLICATION = "recsite.wsgi.application"
+ASGI_APPLICATION = "recsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# An unset or empty DATABASE_URL means the embedded default.
+DATABASES = {
+    "default": env.db_url_config(
+        env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+    ),
+}
+DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Imports and simulation rounds write while the web server reads; WAL keeps readers unblocked.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+LOGIN_URL = "admin:login"
+
+# --- Celery -----------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# Eager by default so the embedded demo needs no broker; a real deployment sets it to 0.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- The recommender's tunables (defaults from the original proof of concept) ----------------
+
+
+def _positive_int(name: str, default: int) -> int:
+    value = env.int(name, default=default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+def _float_in(name: str, default: float, low: float, high: float) -> float:
+    value = env.float(name, default=default)
+    if not low <= value <= high:
+        raise ImproperlyConfigured(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+RECOMMENDER = {
+    # A viewer with more than this many ratings is served by the model; the rest get the
+    # popularity fallback.
+    "NEW_USER_THRESHOLD": _positive_int("NEW_USER_THRESHOLD", 5),
+    "LIST_LENGTH": _positive_int("LIST_LENGTH", 100),
+    "LIST_BUFFER": env.int("LIST_BUFFER", default=20),
+    "MIN_SEGMENT_SIZE": _positive_int("MIN_SEGMENT_SIZE", 100),
+    "DRIFT_OVERALL_R2_DROP": _float_in("DRIFT_OVERALL_R2_DROP", 0.02, 0.0, 1.0),
+    "DRIFT_GENRE_R2_DROP": _float_in("DRIFT_GENRE_R2_DROP", 0.1, 0.0, 1.0),
+    "PROMOTION_TOLERANCE": _float_in("PROMOTION_TOLERANCE", 0.05, 0.0, 1.0),
+    "POPULARITY_TRANSFORM": env.str("POPULARITY_TRANSFORM", default="log"),
+    "POPULARITY_ALPHA": _float_in("POPULARITY_ALPHA", 0.875, 0.0, 100.0),
+    "HOLDOUT_SHARE": _float_in("HOLDOUT_SHARE", 0.2, 0.01, 0.9),
+    "ARTIFACT_DIR": Path(env.str("ARTIFACT_DIR", default=str(VAR_DIR / "models"))),
+}
+if RECOMMENDER["LIST_BUFFER"] < 0:
+    raise ImproperlyConfigured(f"LIST_BUFFER must be >= 0, got {RECOMMENDER['LIST_BUFFER']}")
+if RECOMMENDER["POPULARITY_TRANSFORM"] not in {"none", "minmax", "log"}:
+    raise ImproperlyConfigured(
+        "POPULARITY_TRANSFORM must be one of none, minmax, log; "
+        f"got {RECOMMENDER['POPULARITY_TRANSFORM']!r}"
+    )
+
+SIMULATION = {
+    "MAX_INTERACTIONS": _positive_int("SIM_MAX_INTERACTIONS", 20),
+    "CHOICE_DECAY": _float_in("SIM_CHOICE_DECAY", 0.1, 0.0, 10.0),
+    "RATING_SIGMA": _float_in("SIM_RATING_SIGMA", 0.545, 0.001, 10.0),
+    "ARRIVAL_SHARE": _float_in("SIM_ARRIVAL_SHARE", 0.05, 0.0, 1.0),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+}

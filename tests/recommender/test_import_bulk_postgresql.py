@@ -1,0 +1,53 @@
+"""The PostgreSQL bulk path drops and rebuilds the rating table's indexes and foreign keys:
+afterwards they must be exactly Django's again, validated, and still enforcing."""
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from recommender.models import Film, Rating, Viewer
+from recommender.services import imports
+from tests.recommender.fixtures import write_movielens
+
+
+def rating_schema() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+            "WHERE conrelid = 'recommender_rating'::regclass ORDER BY conname"
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'recommender_rating' ORDER BY 1"
+        )
+        return {"constraints": constraints, "indexes": cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bulk_path_restores_every_constraint_and_index(postgresql, tmp_path, monkeypatch):
+    before = rating_schema()
+    monkeypatch.setattr(imports, "REBUILD_MIN_ROWS", 1)
+
+    summary = imports.dataset_import_movielens(directory=write_movielens(tmp_path))
+
+    assert summary.ratings_added == 7 and Rating.objects.count() == 7
+    assert rating_schema() == before
+    assert all(validated for _, _, validated in before["constraints"])
+    # ... and they still enforce: a second rating for the same viewer and film is refused.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Rating.objects.create(
+            viewer=Viewer.objects.get(source_id=1),
+            film=Film.objects.get(source_id=1),
+            score=1.0,
+            rated_at="2020-01-01T00:00:00Z",
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bulk_path_is_idempotent_too(postgresql, tmp_path, monkeypatch):
+    monkeypatch.setattr(imports, "REBUILD_MIN_ROWS", 1)
+    directory = write_movielens(tmp_path)
+    imports.dataset_import_movielens(directory=directory)
+
+    again = imports.dataset_import_movielens(directory=directory)
+
+    assert again.ratings_added == 0 and Rating.objects.count() == 7
