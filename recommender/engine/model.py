@@ -1,0 +1,328 @@
+"""A trained biased SVD model as plain arrays, its configuration and its prediction rule.
+
+The prediction rule is scikit-surprise's `SVD.predict` (biased=True), vectorised:
+
+    est = global_mean + b_v (viewer known) + b_f (film known) + p_v . q_f (both known)
+
+clipped to [rating_min, rating_max]. Viewers and films are addressed by their raw ids (the
+ids of the source data); rows of the arrays are the model's own order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+RATING_MIN = 0.5
+RATING_MAX = 5.0
+
+# Pairs per block in `TrainedModel.predict`: two gathered (block x n_factors) float64 arrays,
+# about 100 MB at 100 factors, whatever the number of pairs asked for.
+_PREDICT_BLOCK = 65_536
+# How many unknown ids an error message lists before summarising the rest as a count.
+_IDS_IN_MESSAGE = 10
+
+
+class EmptyRatingsError(ValueError):
+    """There are no ratings to work with (training or splitting an empty table)."""
+
+
+class UnknownViewerError(ValueError):
+    """Viewer ids the model was not trained on. `viewer_ids` holds them all."""
+
+    def __init__(self, viewer_ids: npt.ArrayLike):
+        self.viewer_ids = np.asarray(viewer_ids, dtype=np.int64).ravel()
+        super().__init__(
+            f"{len(self.viewer_ids)} viewer id(s) unknown to the model: "
+            f"{describe_ids(self.viewer_ids)}"
+        )
+
+
+def describe_ids(ids: np.ndarray) -> str:
+    """'3, 17, 42' or '3, 17, ... (and 120 more)': bounded text for error messages."""
+    shown = ", ".join(str(int(i)) for i in ids[:_IDS_IN_MESSAGE])
+    rest = len(ids) - _IDS_IN_MESSAGE
+    return shown if rest <= 0 else f"{shown}, ... (and {rest} more)"
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SVDConfig:
+    """Hyperparameters of surprise's SVD; the defaults are surprise's own.
+
+    seed is passed to surprise as `random_state` (the factors' initial draw), so the same
+    config on the same ratings in the same order gives the same model.
+    """
+
+    n_factors: int = 100
+    n_epochs: int = 20
+    lr_all: float = 0.005
+    reg_all: float = 0.02
+    init_mean: float = 0.0
+    init_std_dev: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _set(self, "n_factors", _checked_int("n_factors", self.n_factors, minimum=1))
+        _set(self, "n_epochs", _checked_int("n_epochs", self.n_epochs, minimum=1))
+        # surprise hands the seed to numpy's RandomState, which takes 0 <= seed < 2**32.
+        _set(self, "seed", _checked_int("seed", self.seed, minimum=0, maximum=2**32 - 1))
+        _set(self, "lr_all", _checked_float("lr_all", self.lr_all, positive=True))
+        _set(self, "reg_all", _checked_float("reg_all", self.reg_all, non_negative=True))
+        _set(self, "init_mean", _checked_float("init_mean", self.init_mean))
+        _set(
+            self, "init_std_dev", _checked_float("init_std_dev", self.init_std_dev, non_negative=True)
+        )
+
+    def as_dict(self) -> dict[str, int | float]:
+        """Plain JSON-serialisable values, e.g. for a model version's hyperparameters."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> SVDConfig:
+        """Inverse of `as_dict`; unknown keys are an error rather than silently ignored."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown SVDConfig field(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+def _set(instance: object, name: str, value: object) -> None:
+    # Frozen dataclasses can only normalise their fields in __post_init__ this way.
+    object.__setattr__(instance, name, value)
+
+
+def _checked_int(name: str, value: object, *, minimum: int, maximum: int | None = None) -> int:
+    # bool is an int subclass; SVDConfig(n_factors=True) is a mistake, not 1 factor.
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return int(value)
+
+
+def _checked_float(
+    name: str, value: object, *, positive: bool = False, non_negative: bool = False
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if positive and number <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if non_negative and number < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return number
+
+
+# --- learned state ----------------------------------------------------------------------------
+
+
+def as_raw_ids(raw_ids: npt.ArrayLike, name: str) -> np.ndarray:
+    """Integer ids as int64. Floats are refused: 3.7 is not an id and must not become 3."""
+    array = np.asarray(raw_ids)
+    if array.size == 0:
+        return array.astype(np.int64)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integer ids, got dtype {array.dtype}")
+    return array.astype(np.int64, copy=False)
+
+
+@dataclass(frozen=True)
+class IdIndex:
+    """Raw id -> row, vectorised: a sorted copy of the ids and the row of each sorted id."""
+
+    sorted_ids: np.ndarray
+    rows: np.ndarray
+
+    @classmethod
+    def build(cls, ids: npt.ArrayLike, name: str = "ids") -> IdIndex:
+        """Index of `ids` (1-d, unique; row i holds ids[i]). ValueError names duplicates."""
+        ids = as_raw_ids(ids, name)
+        if ids.ndim != 1:
+            raise ValueError(f"{name} must be 1-d, got shape {ids.shape}")
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        duplicated = sorted_ids[1:][np.diff(sorted_ids) == 0]
+        if duplicated.size:
+            raise ValueError(f"{name} are not unique: {describe_ids(np.unique(duplicated))}")
+        return cls(sorted_ids=sorted_ids, rows=order.astype(np.int64))
+
+    def find(self, raw_ids: npt.ArrayLike) -> np.ndarray:
+        """Row of each raw id (same shape as the input), -1 for ids not in the index."""
+        raw_ids = as_raw_ids(raw_ids, "ids")
+        if len(self.sorted_ids) == 0:
+            return np.full(raw_ids.shape, -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.sorted_ids, raw_ids), len(self.sorted_ids) - 1)
+        return np.where(self.sorted_ids[at] == raw_ids, self.rows[at], -1)
+
+
+def _frozen(array: npt.ArrayLike, dtype: type) -> np.ndarray:
+    # A read-only view: the model cannot be changed through its arrays, and the caller's own
+    # array keeps its flags (setting them on a view does not touch the base).
+    view = np.asarray(array, dtype=dtype).view()
+    view.flags.writeable = False
+    return view
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedModel:
+    """Learned state of a biased SVD: arrays only, read-only, independent of surprise.
+
+    viewer_ids[i] / film_ids[j] are the raw ids of row i of the viewer arrays / row j of the
+    film arrays (surprise's inner-id order). Compare two models with `==` (exact equality of
+    every array and scalar).
+    """
+
+    global_mean: float
+    viewer_ids: np.ndarray
+    film_ids: np.ndarray
+    viewer_bias: np.ndarray
+    film_bias: np.ndarray
+    viewer_factors: np.ndarray
+    film_factors: np.ndarray
+    rating_min: float = RATING_MIN
+    rating_max: float = RATING_MAX
+    _viewers: IdIndex = field(init=False, repr=False)
+    _films: IdIndex = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("viewer_ids", "film_ids"):
+            _set(self, name, _frozen(as_raw_ids(getattr(self, name), name), np.int64))
+        for name in ("viewer_bias", "film_bias", "viewer_factors", "film_factors"):
+            _set(self, name, _frozen(getattr(self, name), np.float64))
+        _set(self, "global_mean", float(self.global_mean))
+        _set(self, "rating_min", float(self.rating_min))
+        _set(self, "rating_max", float(self.rating_max))
+        self._check_shapes()
+        if not self.rating_min < self.rating_max:
+            raise ValueError(
+                f"rating_min must be below rating_max, got {self.rating_min} and {self.rating_max}"
+            )
+        for name in ("global_mean", "viewer_bias", "film_bias", "viewer_factors", "film_factors"):
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise ValueError(f"{name} contains NaN or infinite values")
+        _set(self, "_viewers", IdIndex.build(self.viewer_ids, "viewer_ids"))
+        _set(self, "_films", IdIndex.build(self.film_ids, "film_ids"))
+
+    def _check_shapes(self) -> None:
+        n_viewers, n_films = len(self.viewer_ids), len(self.film_ids)
+        if self.viewer_ids.ndim != 1 or self.film_ids.ndim != 1:
+            raise ValueError(
+                f"viewer_ids and film_ids must be 1-d, got shapes "
+                f"{self.viewer_ids.shape} and {self.film_ids.shape}"
+            )
+        if self.viewer_factors.ndim != 2:
+            raise ValueError(f"viewer_factors must be 2-d, got shape {self.viewer_factors.shape}")
+        k = self.viewer_factors.shape[1]
+        expected = {
+            "viewer_bias": (n_viewers,),
+            "film_bias": (n_films,),
+            "viewer_factors": (n_viewers, k),
+            "film_factors": (n_films, k),
+        }
+        for name, shape in expected.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(
+                    f"{name} has shape {getattr(self, name).shape}, expected {shape} "
+                    f"({n_viewers} viewers, {n_films} films, {k} factors)"
+                )
+
+    # -- sizes --
+
+    @property
+    def n_viewers(self) -> int:
+        return len(self.viewer_ids)
+
+    @property
+    def n_films(self) -> int:
+        return len(self.film_ids)
+
+    @property
+    def n_factors(self) -> int:
+        return int(self.viewer_factors.shape[1])
+
+    # -- ids --
+
+    def viewer_index(self, raw_ids: npt.ArrayLike) -> np.ndarray:
+        """Row of each raw viewer id (same shape), -1 where the model does not know it."""
+        return self._viewers.find(as_raw_ids(raw_ids, "viewer ids"))
+
+    def film_index(self, raw_ids: npt.ArrayLike) -> np.ndarray:
+        """Row of each raw film id (same shape), -1 where the model does not know it."""
+        return self._films.find(as_raw_ids(raw_ids, "film ids"))
+
+    # -- prediction --
+
+    def predict(self, viewer_ids: npt.ArrayLike, film_ids: npt.ArrayLike) -> np.ndarray:
+        """Predicted rating of each (raw viewer id, raw film id) pair, as surprise predicts it.
+
+        The two inputs broadcast against each other; unknown ids fall back to the biases that
+        are known (both unknown: the global mean). Result float64 in [rating_min, rating_max].
+        """
+        viewers, films = np.broadcast_arrays(
+            self.viewer_index(viewer_ids), self.film_index(film_ids)
+        )
+        shape = viewers.shape
+        viewers, films = viewers.ravel(), films.ravel()
+        estimates = np.empty(len(viewers), dtype=np.float64)
+        for start in range(0, len(viewers), _PREDICT_BLOCK):
+            v = viewers[start : start + _PREDICT_BLOCK]
+            f = films[start : start + _PREDICT_BLOCK]
+            known_v, known_f = v >= 0, f >= 0
+            both = known_v & known_f
+            # Same order of additions as surprise's estimate(), so the two agree to rounding.
+            est = np.full(len(v), self.global_mean)
+            est += np.where(known_v, self.viewer_bias[v], 0.0)
+            est += np.where(known_f, self.film_bias[f], 0.0)
+            est[both] += np.einsum(
+                "ij,ij->i", self.film_factors[f[both]], self.viewer_factors[v[both]]
+            )
+            estimates[start : start + len(v)] = est
+        np.clip(estimates, self.rating_min, self.rating_max, out=estimates)
+        return estimates.reshape(shape)
+
+    # -- comparison --
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TrainedModel):
+            return NotImplemented
+        return (
+            self.global_mean == other.global_mean
+            and self.rating_min == other.rating_min
+            and self.rating_max == other.rating_max
+            and all(
+                np.array_equal(getattr(self, name), getattr(other, name))
+                for name in ARRAY_FIELDS
+            )
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal models may be distinct objects
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainedModel(n_viewers={self.n_viewers}, n_films={self.n_films}, "
+            f"n_factors={self.n_factors}, global_mean={self.global_mean:.4f}, "
+            f"rating_scale=({self.rating_min}, {self.rating_max}))"
+        )
+
+
+ARRAY_FIELDS: tuple[str, ...] = (
+    "viewer_ids",
+    "film_ids",
+    "viewer_bias",
+    "film_bias",
+    "viewer_factors",
+    "film_factors",
+)
+SCALAR_FIELDS: tuple[str, ...] = ("global_mean", "rating_min", "rating_max")

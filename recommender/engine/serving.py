@@ -1,0 +1,219 @@
+"""Rank every viewer: the model for existing viewers, popularity for cold-start ones, and the
+beyond-accuracy metrics of the lists per viewer group. Pure numpy / pandas / scipy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from recommender.engine.metrics import (
+    build_genre_matrix,
+    coverage,
+    diversity,
+    genre_counts,
+    personalization,
+)
+from recommender.engine.model import TrainedModel
+from recommender.engine.scoring import (
+    PopularityPenalty,
+    Ranking,
+    build_seen_matrix,
+    concat_rankings,
+    popularity_ranking,
+    score_viewers,
+)
+
+GROUPS = ("all", "existing", "new")
+
+
+@dataclass(frozen=True)
+class FilmStats:
+    """Per rated film: source id (sorted), rating count and mean rating."""
+
+    film_ids: np.ndarray
+    counts: np.ndarray
+    means: np.ndarray
+
+    @classmethod
+    def from_ratings(cls, ratings: pd.DataFrame) -> FilmStats:
+        grouped = ratings.groupby("film_id")["rating"].agg(["size", "mean"]).sort_index()
+        return cls(
+            film_ids=grouped.index.to_numpy(np.int64),
+            counts=grouped["size"].to_numpy(np.int64),
+            means=grouped["mean"].to_numpy(np.float64),
+        )
+
+
+def genre_matrix(film_genres: pd.DataFrame, film_ids: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """metrics.build_genre_matrix for film ids that may repeat (e.g. one row per choice)."""
+    unique_ids, inverse = np.unique(np.asarray(film_ids, dtype=np.int64), return_inverse=True)
+    matrix, genre_names = build_genre_matrix(unique_ids, film_genres)
+    return matrix[inverse.ravel()], genre_names
+
+
+# Ratings per block when summing per-viewer Gram matrices: 512 x 101 x 101 float64 is 42 MB.
+_FOLD_IN_BLOCK = 512
+
+
+# Fold-in regularisation. Measured on the bundled data (100 viewers held out of training, 80 % of
+# their ratings folded in, 20 % predicted): RMSE 0.876 at 0.02, 0.859 at 0.1, 0.867 at 0.5,
+# against 0.938 when predicting from the film bias alone.
+FOLD_IN_REG = 0.1
+
+
+def fold_in_viewers(
+    model: TrainedModel, ratings: pd.DataFrame, *, reg: float = FOLD_IN_REG
+) -> TrainedModel:
+    """The model with viewers it was not trained on (arrivals past the new-user threshold)
+    appended: each one's bias and factors solve SVD's own objective for that viewer with the
+    films held fixed, min sum_i (r_i - mu - b_i - b_u - p_u.q_i)^2 + reg * n_u * (b_u^2 + |p_u|^2)
+    (surprise regularises once per rating, hence n_u). A ridge regression, solved exactly.
+    Ratings of viewers the model knows, or of films it does not know, are ignored."""
+    viewer_raw = ratings["viewer_id"].to_numpy(np.int64)
+    film_rows = model.film_index(ratings["film_id"].to_numpy(np.int64))
+    keep = (model.viewer_index(viewer_raw) < 0) & (film_rows >= 0)
+    if not keep.any():
+        return model
+    new_ids, owner = np.unique(viewer_raw[keep], return_inverse=True)
+    film_rows = film_rows[keep]
+    features = np.hstack([np.ones((len(film_rows), 1)), model.film_factors[film_rows]])
+    target = (
+        ratings["rating"].to_numpy(np.float64)[keep]
+        - model.global_mean
+        - model.film_bias[film_rows]
+    )
+    width = features.shape[1]
+    gram = np.zeros((len(new_ids), width, width))
+    for start in range(0, len(film_rows), _FOLD_IN_BLOCK):
+        block = slice(start, start + _FOLD_IN_BLOCK)
+        np.add.at(gram, owner[block], features[block, :, None] * features[block, None, :])
+    rhs = np.zeros((len(new_ids), width))
+    np.add.at(rhs, owner, features * target[:, None])
+    counts = np.bincount(owner, minlength=len(new_ids)).astype(np.float64)
+    gram += reg * counts[:, None, None] * np.eye(width)
+    solution = np.linalg.solve(gram, rhs[..., None])[..., 0]
+    return TrainedModel(
+        global_mean=model.global_mean,
+        viewer_ids=np.concatenate([model.viewer_ids, new_ids]),
+        film_ids=model.film_ids,
+        viewer_bias=np.concatenate([model.viewer_bias, solution[:, 0]]),
+        film_bias=model.film_bias,
+        viewer_factors=np.vstack([model.viewer_factors, solution[:, 1:]]),
+        film_factors=model.film_factors,
+        rating_min=model.rating_min,
+        rating_max=model.rating_max,
+    )
+
+
+def rank_every_viewer(
+    model: TrainedModel,
+    ratings: pd.DataFrame,
+    viewer_ids: np.ndarray,
+    *,
+    new_user_threshold: int,
+    n: int,
+    penalty: PopularityPenalty | None,
+    progress=None,
+) -> Ranking:
+    """Existing viewers (more than `new_user_threshold` ratings) get the model's top n, those it
+    was not trained on (graduated arrivals) after fold_in_viewers; cold-start viewers get the
+    popularity fallback minus what they have seen."""
+    viewer_ids = np.unique(np.asarray(viewer_ids, dtype=np.int64))
+    counts = ratings.groupby("viewer_id").size()
+    rating_counts = counts.reindex(viewer_ids, fill_value=0).to_numpy()
+    existing = rating_counts > new_user_threshold
+    graduates = viewer_ids[existing & (model.viewer_index(viewer_ids) < 0)]
+    if graduates.size:
+        model = fold_in_viewers(model, ratings[ratings["viewer_id"].isin(graduates)])
+    stats = FilmStats.from_ratings(ratings)
+
+    parts = []
+    existing_ids = viewer_ids[existing]
+    if existing_ids.size:
+        seen = _seen(ratings, existing_ids, model.film_ids)
+        film_counts = (
+            pd.Series(stats.counts, index=stats.film_ids)
+            .reindex(model.film_ids, fill_value=0)
+            .to_numpy()
+        )
+        parts.append(
+            score_viewers(
+                model,
+                existing_ids,
+                seen=seen,
+                n=n,
+                penalty=penalty,
+                film_counts=film_counts,
+                progress=progress,
+            )
+        )
+    cold_ids = viewer_ids[~existing]
+    if cold_ids.size:
+        parts.append(
+            popularity_ranking(
+                stats.film_ids,
+                counts=stats.counts,
+                means=stats.means,
+                viewer_ids=cold_ids,
+                seen=_seen(ratings, cold_ids, stats.film_ids),
+                n=n,
+            )
+        )
+    if not parts:
+        raise ValueError("no viewers to rank")
+    return parts[0] if len(parts) == 1 else concat_rankings(parts[0], parts[1])
+
+
+def _seen(ratings: pd.DataFrame, viewer_ids: np.ndarray, film_ids: np.ndarray) -> sparse.csr_matrix:
+    return build_seen_matrix(
+        viewer_ids,
+        film_ids,
+        rated_viewer_ids=ratings["viewer_id"].to_numpy(),
+        rated_film_ids=ratings["film_id"].to_numpy(),
+    )
+
+
+def list_metrics(
+    ranking: Ranking,
+    *,
+    model: TrainedModel,
+    film_genres: pd.DataFrame,
+    catalogue_ids: np.ndarray,
+    top: int,
+) -> dict[str, dict]:
+    """Coverage, diversity, personalisation and genre counts of the top `top` of each list,
+    per viewer group. catalogue_ids: the films that could be recommended (sorted)."""
+    film_ids = ranking.film_ids[:, :top]
+    catalogue_ids = np.asarray(catalogue_ids, dtype=np.int64)
+    # Dense catalogue positions (-1 padding kept) for personalisation and genre counts.
+    dense = np.where(film_ids >= 0, np.searchsorted(catalogue_ids, np.maximum(film_ids, 0)), -1)
+    factor_index = np.where(
+        film_ids >= 0, model.film_index(film_ids.ravel()).reshape(film_ids.shape), -1
+    )
+    membership, genre_names = genre_matrix(film_genres, catalogue_ids)
+
+    metrics: dict[str, dict] = {}
+    for group in GROUPS:
+        rows = {
+            "all": np.ones(len(film_ids), dtype=bool),
+            "existing": ranking.from_model,
+            "new": ~ranking.from_model,
+        }[group]
+        count = int(rows.sum())
+        if count == 0:
+            metrics[group] = {"viewers": 0}
+            continue
+        lists_with_factors = factor_index[rows]
+        metrics[group] = {
+            "viewers": count,
+            "coverage": coverage(film_ids[rows], len(catalogue_ids)),
+            "diversity": diversity(lists_with_factors, model.film_factors)
+            if (lists_with_factors >= 0).sum(axis=1).max() >= 2
+            else None,
+            "personalization": personalization(dense[rows]) if count >= 2 else None,
+            "genre_counts": genre_counts(dense[rows], membership, genre_names),
+        }
+    return metrics

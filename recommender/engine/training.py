@@ -1,0 +1,175 @@
+"""Holdout splitting and SVD training with scikit-surprise, exported to a `TrainedModel`.
+
+Ratings come as a DataFrame with columns viewer_id, film_id (raw integer ids) and rating
+(0.5-5.0); other columns are ignored by training and kept by the split.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from surprise import SVD, Dataset, Reader
+
+from recommender.engine.model import (
+    RATING_MAX,
+    RATING_MIN,
+    EmptyRatingsError,
+    SVDConfig,
+    TrainedModel,
+)
+
+logger = logging.getLogger(__name__)
+
+RATING_COLUMNS: tuple[str, ...] = ("viewer_id", "film_id", "rating")
+# Ids compared with surprise's own raw-id map after training: enough to catch a change in how
+# surprise numbers ids, without a Python call per viewer or film.
+_ID_MAP_PROBES = 64
+
+
+def check_ratings(ratings: pd.DataFrame, *, what: str = "ratings") -> None:
+    """Raise EmptyRatingsError / ValueError naming the column and value at fault."""
+    missing = [c for c in RATING_COLUMNS if c not in ratings.columns]
+    if missing:
+        raise ValueError(
+            f"{what} is missing column(s) {missing}; found {list(ratings.columns)}"
+        )
+    if ratings.empty:
+        raise EmptyRatingsError(f"{what} is empty: there is nothing to train or split")
+    for column in ("viewer_id", "film_id"):
+        if ratings[column].dtype.kind not in "iu":
+            raise ValueError(
+                f"{what}[{column!r}] must hold integer ids, got dtype {ratings[column].dtype}"
+            )
+    values = ratings["rating"].to_numpy(dtype=np.float64)
+    bad = ~((values >= RATING_MIN) & (values <= RATING_MAX))  # also catches NaN
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{what}['rating'] must lie in [{RATING_MIN}, {RATING_MAX}]; row {row} "
+            f"(viewer {ratings['viewer_id'].iloc[row]}, film {ratings['film_id'].iloc[row]}) "
+            f"has {values[row]}"
+        )
+
+
+def split_holdout(
+    ratings: pd.DataFrame, *, test_size: float = 0.2, seed: int | np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Random (train, holdout) split of the rating rows; every column and the index are kept.
+
+    The holdout has round(test_size * len(ratings)) rows (at most len - 1, so training is
+    never empty), drawn uniformly without replacement; both parts keep the input's row order.
+    The same seed on the same frame gives the same split. A viewer or film may end up only
+    in the holdout: the model then predicts it from the biases it knows, as surprise does.
+    """
+    if isinstance(test_size, bool) or not isinstance(test_size, int | float | np.floating):
+        raise ValueError(f"test_size must be a number between 0 and 1, got {test_size!r}")
+    if not 0.0 < float(test_size) < 1.0:
+        raise ValueError(f"test_size must be strictly between 0 and 1, got {test_size!r}")
+    check_ratings(ratings)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    n_rows = len(ratings)
+    n_test = min(round(float(test_size) * n_rows), n_rows - 1)
+    in_test = np.zeros(n_rows, dtype=bool)
+    in_test[rng.choice(n_rows, size=n_test, replace=False)] = True
+    return ratings.iloc[np.flatnonzero(~in_test)], ratings.iloc[np.flatnonzero(in_test)]
+
+
+@dataclass(frozen=True)
+class SurpriseFit:
+    """A fitted surprise SVD and the raw ids of its inner ids (row i <-> inner id i)."""
+
+    algo: SVD
+    viewer_ids: np.ndarray
+    film_ids: np.ndarray
+
+
+def train_surprise_svd(ratings: pd.DataFrame, config: SVDConfig) -> SurpriseFit:
+    """surprise's SVD fitted on every rating row (in the frame's order) with `config`.
+
+    Use `fit_svd` for the product; this is exposed so that tests and benchmarks can compare
+    the exported arrays with surprise's own `predict`.
+    """
+    check_ratings(ratings)
+    frame = ratings[list(RATING_COLUMNS)].astype(
+        {"viewer_id": "int64", "film_id": "int64", "rating": "float64"}
+    )
+    data = Dataset.load_from_df(frame, Reader(rating_scale=(RATING_MIN, RATING_MAX)))
+    trainset = data.build_full_trainset()
+    algo = SVD(
+        n_factors=config.n_factors,
+        n_epochs=config.n_epochs,
+        biased=True,
+        init_mean=config.init_mean,
+        init_std_dev=config.init_std_dev,
+        lr_all=config.lr_all,
+        reg_all=config.reg_all,
+        random_state=config.seed,
+        verbose=False,
+    )
+    started = time.perf_counter()
+    algo.fit(trainset)
+    logger.info(
+        "fitted SVD (%d factors, %d epochs, seed %d) on %d ratings of %d viewers and %d films "
+        "in %.1f s",
+        config.n_factors,
+        config.n_epochs,
+        config.seed,
+        trainset.n_ratings,
+        trainset.n_users,
+        trainset.n_items,
+        time.perf_counter() - started,
+    )
+    # surprise numbers raw ids in order of first appearance, which pd.unique keeps; the
+    # export checks this against surprise's own map.
+    return SurpriseFit(
+        algo=algo,
+        viewer_ids=pd.unique(frame["viewer_id"]).astype(np.int64),
+        film_ids=pd.unique(frame["film_id"]).astype(np.int64),
+    )
+
+
+def export_svd(fit: SurpriseFit) -> TrainedModel:
+    """The learned arrays of a fitted biased surprise SVD, with raw ids in inner-id order."""
+    algo = fit.algo
+    if not getattr(algo, "biased", False):
+        raise ValueError("only a biased SVD (biased=True) can be exported")
+    trainset = algo.trainset
+    viewer_ids = _checked_id_order(fit.viewer_ids, trainset.n_users, trainset.to_raw_uid)
+    film_ids = _checked_id_order(fit.film_ids, trainset.n_items, trainset.to_raw_iid)
+    lower, upper = trainset.rating_scale
+    return TrainedModel(
+        global_mean=float(trainset.global_mean),
+        viewer_ids=viewer_ids,
+        film_ids=film_ids,
+        viewer_bias=np.array(algo.bu, dtype=np.float64),
+        film_bias=np.array(algo.bi, dtype=np.float64),
+        viewer_factors=np.array(algo.pu, dtype=np.float64),
+        film_factors=np.array(algo.qi, dtype=np.float64),
+        rating_min=float(lower),
+        rating_max=float(upper),
+    )
+
+
+def _checked_id_order(ids: np.ndarray, count: int, to_raw: Callable[[int], object]) -> np.ndarray:
+    if len(ids) != count:
+        raise RuntimeError(f"surprise has {count} inner ids but the ratings have {len(ids)} ids")
+    # Spot-check a bounded, evenly spread sample against surprise's own map: if surprise ever
+    # numbered ids differently, every exported row would be silently wrong.
+    probes = np.unique(np.linspace(0, count - 1, num=min(count, _ID_MAP_PROBES)).astype(int))
+    if any(int(ids[i]) != int(to_raw(int(i))) for i in probes):
+        raise RuntimeError("surprise's inner ids are not in order of first appearance")
+    return ids
+
+
+def fit_svd(ratings: pd.DataFrame, config: SVDConfig) -> TrainedModel:
+    """Train surprise's biased SVD on `ratings` and return its arrays as a TrainedModel.
+
+    Raises EmptyRatingsError on an empty frame and ValueError on missing columns, non-integer
+    ids or ratings off the 0.5-5.0 scale.
+    """
+    return export_svd(train_surprise_svd(ratings, config))

@@ -1,0 +1,136 @@
+"""Ranking every viewer: who the model serves, fold-in of graduated arrivals, list metrics."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommender.engine.metrics import rmse
+from recommender.engine.model import SVDConfig, TrainedModel
+from recommender.engine.serving import (
+    fold_in_viewers,
+    genre_matrix,
+    list_metrics,
+    rank_every_viewer,
+)
+from recommender.engine.training import fit_svd
+
+BUNDLED = Path(__file__).resolve().parents[3] / "data" / "ml-latest-small" / "ratings.csv"
+
+
+def tiny_model(
+    rng: np.random.Generator, n_viewers: int = 4, n_films: int = 12, k: int = 3
+) -> TrainedModel:
+    return TrainedModel(
+        global_mean=3.5,
+        viewer_ids=np.arange(1, n_viewers + 1),
+        film_ids=np.arange(101, 101 + n_films),
+        viewer_bias=rng.normal(0, 0.2, n_viewers),
+        film_bias=rng.normal(0, 0.3, n_films),
+        viewer_factors=rng.normal(0, 0.5, (n_viewers, k)),
+        film_factors=rng.normal(0, 0.5, (n_films, k)),
+    )
+
+
+def test_fold_in_solves_each_new_viewers_ridge_regression_exactly():
+    rng = np.random.default_rng(1)
+    model = tiny_model(rng)
+    ratings = pd.DataFrame(
+        {
+            "viewer_id": [50, 50, 50, 50, 60, 60, 60, 1, 50],
+            "film_id": [101, 102, 105, 108, 103, 104, 112, 101, 999],
+            "rating": [4.0, 2.5, 5.0, 3.0, 1.0, 4.5, 3.5, 2.0, 5.0],
+        }
+    )
+
+    folded = fold_in_viewers(model, ratings, reg=0.3)
+
+    assert folded.viewer_ids.tolist() == [1, 2, 3, 4, 50, 60]
+    np.testing.assert_array_equal(folded.viewer_factors[:4], model.viewer_factors)
+    for viewer in (50, 60):
+        # Reference: least squares on [1, q_i] with sqrt(reg * n) * I rows appended.
+        rows = ratings[(ratings.viewer_id == viewer) & ratings.film_id.isin(model.film_ids)]
+        films = model.film_index(rows.film_id.to_numpy())
+        a = np.hstack([np.ones((len(rows), 1)), model.film_factors[films]])
+        y = rows.rating.to_numpy() - model.global_mean - model.film_bias[films]
+        penalty = np.sqrt(0.3 * len(rows)) * np.eye(a.shape[1])
+        expected = np.linalg.lstsq(
+            np.vstack([a, penalty]), np.concatenate([y, np.zeros(a.shape[1])]), rcond=None
+        )[0]
+        row = folded.viewer_index([viewer])[0]
+        np.testing.assert_allclose(folded.viewer_bias[row], expected[0], atol=1e-9)
+        np.testing.assert_allclose(folded.viewer_factors[row], expected[1:], atol=1e-9)
+
+
+def test_fold_in_predicts_held_out_ratings_better_than_the_film_bias_alone():
+    ratings = pd.read_csv(BUNDLED).rename(columns={"userId": "viewer_id", "movieId": "film_id"})
+    newcomers = np.random.default_rng(0).choice(ratings.viewer_id.unique(), 60, replace=False)
+    model = fit_svd(ratings[~ratings.viewer_id.isin(newcomers)], SVDConfig(n_factors=40, seed=0))
+    theirs = ratings[ratings.viewer_id.isin(newcomers)].sample(frac=1, random_state=1)
+    held_out = (theirs.groupby("viewer_id").cumcount() % 5 == 0).to_numpy()
+
+    folded = fold_in_viewers(model, theirs[~held_out])
+
+    test = theirs[held_out]
+    folded_rmse = rmse(test.rating, folded.predict(test.viewer_id, test.film_id))
+    bias_only_rmse = rmse(test.rating, model.predict(test.viewer_id, test.film_id))
+    assert folded_rmse < bias_only_rmse - 0.03
+
+
+def test_viewers_past_the_threshold_are_served_by_the_model_the_rest_by_popularity():
+    rng = np.random.default_rng(2)
+    model = tiny_model(rng)
+    # Viewer 1: 3 ratings (cold start). Viewer 2: 4 ratings (one past threshold 3).
+    # Viewer 77: unknown to the model with 4 ratings: a graduated arrival, folded in.
+    # Viewer 88: no ratings at all.
+    ratings = pd.DataFrame(
+        {
+            "viewer_id": [1, 1, 1, 2, 2, 2, 2, 77, 77, 77, 77],
+            "film_id": [101, 102, 103, 104, 105, 106, 107, 101, 108, 109, 110],
+            "rating": [4.0, 3.0, 5.0, 2.0, 3.5, 4.0, 1.0, 5.0, 4.5, 2.0, 3.0],
+        }
+    )
+
+    ranking = rank_every_viewer(
+        model, ratings, np.array([1, 2, 77, 88]), new_user_threshold=3, n=5, penalty=None
+    )
+
+    served = dict(zip(ranking.viewer_ids.tolist(), ranking.from_model.tolist(), strict=True))
+    assert served == {1: False, 2: True, 77: True, 88: False}
+    for row, viewer in enumerate(ranking.viewer_ids):
+        seen = set(ratings.film_id[ratings.viewer_id == viewer])
+        assert not seen & set(ranking.film_ids[row][ranking.film_ids[row] >= 0].tolist())
+
+
+def test_genre_matrix_handles_repeated_and_unknown_films():
+    film_genres = pd.DataFrame(
+        {"film_id": [1, 1, 2, 5], "genre": ["Action", "Drama", "Drama", "Comedy"]}
+    )
+
+    matrix, names = genre_matrix(film_genres, np.array([2, 1, 9, 1, 5]))
+
+    assert names == ["Action", "Comedy", "Drama"]
+    assert matrix.astype(int).tolist() == [[0, 0, 1], [1, 0, 1], [0, 0, 0], [1, 0, 1], [0, 1, 0]]
+
+
+def test_list_metrics_are_reported_per_viewer_group():
+    rng = np.random.default_rng(3)
+    model = tiny_model(rng)
+    ratings = pd.DataFrame(
+        {"viewer_id": [1, 1, 1, 1, 2], "film_id": [101, 102, 103, 104, 105], "rating": [4.0] * 5}
+    )
+    ranking = rank_every_viewer(
+        model, ratings, np.array([1, 2, 3]), new_user_threshold=3, n=4, penalty=None
+    )
+    film_genres = pd.DataFrame({"film_id": model.film_ids, "genre": ["Action", "Drama"] * 6})
+
+    metrics = list_metrics(
+        ranking, model=model, film_genres=film_genres, catalogue_ids=model.film_ids, top=3
+    )
+
+    assert [metrics[g]["viewers"] for g in ("all", "existing", "new")] == [3, 1, 2]
+    assert metrics["existing"]["personalization"] is None, "one viewer has no pair to compare"
+    assert sum(metrics["all"]["genre_counts"].values()) == pytest.approx(3.0)
+    recommended = set(ranking.film_ids[:, :3].ravel().tolist()) - {-1}
+    assert metrics["all"]["coverage"] == pytest.approx(len(recommended) / 12)
