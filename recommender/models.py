@@ -37,7 +37,12 @@ class Film(models.Model):
 class Viewer(models.Model):
     """A person who rates films (a "user" in the source data); not a login account."""
 
+    class Origin(models.TextChoices):
+        ORIGINAL = "original", "original"
+        SIMULATED = "simulated", "arrived in a simulation"
+
     source_id = models.BigIntegerField(unique=True)
+    origin = models.CharField(max_length=9, choices=Origin.choices, default=Origin.ORIGINAL)
     account = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -92,3 +97,124 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.viewer} rated {self.film_id}: {self.score}"
+
+
+class ModelVersion(models.Model):
+    """A trained model in the registry. Its learned arrays live in an immutable,
+    content-addressed artifact file whose sha256 is recorded here and checked on load."""
+
+    class Status(models.TextChoices):
+        TRAINING = "training", "training"
+        CHALLENGER = "challenger", "challenger"
+        CHAMPION = "champion", "champion"
+        PENDING_REVIEW = "pending_review", "pending review"
+        REJECTED = "rejected", "rejected"
+        RETIRED = "retired", "retired"
+        FAILED = "failed", "failed"
+
+    algorithm = models.CharField(max_length=32, default="svd")
+    hyperparameters = models.JSONField(default=dict)
+    training_window = models.JSONField(
+        default=dict, help_text="which ratings the model was trained on"
+    )
+    training_rows = models.PositiveIntegerField(default=0)
+    holdout_rows = models.PositiveIntegerField(default=0)
+    artifact_path = models.CharField(max_length=512, blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    metrics = models.JSONField(
+        default=dict, help_text="holdout benchmark: overall, per genre, ranking"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRAINING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, help_text="who or what started the training")
+    trained_seconds = models.FloatField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=150, blank=True)
+    decision_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one champion, whatever the code above does: a partial unique index.
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="champion"), name="model_version_one_champion"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"model v{self.pk} ({self.status})"
+
+    @property
+    def r2(self) -> float | None:
+        return (self.metrics.get("overall") or {}).get("r2")
+
+    @property
+    def rmse(self) -> float | None:
+        return (self.metrics.get("overall") or {}).get("rmse")
+
+
+class ModelVersionEvent(models.Model):
+    """Every change of a model version's status: who or what made it, when and why."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16)
+    actor = models.CharField(max_length=150, help_text="user:NAME, command:NAME, beat, task:NAME")
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"v{self.version_id}: {self.from_status or '-'} -> {self.to_status} by {self.actor}"
+
+
+class ScoringRun(models.Model):
+    """One scoring of every viewer with a model version. Served only once completed."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        COMPLETED = "completed", "completed"
+        FAILED = "failed", "failed"
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="scoring_runs"
+    )
+    parameters = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=150)
+    viewers = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, help_text="per viewer group (all, existing, new)")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["status", "-finished_at"], name="scoring_run_served_idx")]
+
+    def __str__(self) -> str:
+        return f"scoring run {self.pk} of v{self.model_version_id} ({self.status})"
+
+
+class ScoredList(models.Model):
+    """One viewer's ranked list in a scoring run, stored as packed little-endian arrays:
+    int32 film source ids, float32 ranking scores and float32 predicted ratings.
+
+    One row per viewer (not per viewer and film): 270k viewers x 120 films is 270k rows of
+    about 1.4 kB, instead of 32M rows.
+    """
+
+    run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="lists")
+    viewer = models.ForeignKey(Viewer, on_delete=models.CASCADE, db_index=False, related_name="+")
+    from_model = models.BooleanField(help_text="False: the cold-start popularity fallback")
+    film_ids = models.BinaryField()
+    scores = models.BinaryField()
+    predicted = models.BinaryField()
+
+    class Meta:
+        # (run, viewer) serves "this viewer's list in the served run"; no other index is needed.
+        constraints = [
+            models.UniqueConstraint(fields=["run", "viewer"], name="scored_list_one_per_viewer")
+        ]

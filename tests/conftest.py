@@ -31,3 +31,33 @@ def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode(encoding))
     return path
+
+
+SERVICE_FIXTURES = {"postgresql"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need a real service carry the `services` marker, so the SQLite pass of CI
+    (`make test-sqlite`) can deselect them; they run in the PostgreSQL pass."""
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
+
+@pytest.fixture
+def artifact_dir(settings, tmp_path):
+    """Model artifacts of a test go to its own folder, not the project's var/."""
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "ARTIFACT_DIR": tmp_path / "models"}
+    return tmp_path / "models"
+
+
+@pytest.fixture
+def bundled_subset(db):
+    """The first 120 viewers of the bundled MovieLens data (about 16k ratings): real data, small."""
+    from recommender.datasets import RatingFilter
+    from recommender.services.imports import dataset_import_movielens
+
+    root = Path(__file__).resolve().parents[1]
+    return dataset_import_movielens(
+        directory=root / "data" / "ml-latest-small", rating_filter=RatingFilter(max_viewers=120)
+    )

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from tqdm import tqdm
 
-from recommender.services.imports import ProgressCallback
+from recommender.progress import ProgressCallback
 
 
 @contextmanager

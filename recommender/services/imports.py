@@ -18,8 +18,7 @@ from django.db import connection, transaction
 
 from recommender.datasets import ParsedDataset, RatingFilter, read_movielens, read_movies_dataset
 from recommender.models import Film, Genre, Rating, Viewer
-
-ProgressCallback = Callable[[str, float], None]
+from recommender.progress import ProgressCallback, no_progress
 
 # Rows per bulk statement. 50,000 ratings is ~1.5 MB of CSV for COPY and ~0.1 s of
 # executemany on SQLite: small enough for a smooth progress bar, large enough to be bulk.
@@ -57,10 +56,6 @@ class ImportSummary:
         return self.ratings / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _noop(stage: str, fraction: float) -> None:
-    pass
-
-
 def dataset_import_movielens(
     *,
     directory: Path,
@@ -68,7 +63,7 @@ def dataset_import_movielens(
     progress: ProgressCallback | None = None,
 ) -> ImportSummary:
     started = time.perf_counter()
-    progress = progress or _noop
+    progress = progress or no_progress
     progress("reading files", 0.0)
     parsed = read_movielens(Path(directory), rating_filter)
     return dataset_store(parsed=parsed, progress=progress, started=started)
@@ -84,7 +79,7 @@ def dataset_import_movies_dataset(
     progress: ProgressCallback | None = None,
 ) -> ImportSummary:
     started = time.perf_counter()
-    progress = progress or _noop
+    progress = progress or no_progress
     progress("reading files", 0.0)
     parsed = read_movies_dataset(
         Path(directory),
@@ -100,7 +95,7 @@ def dataset_store(
     *, parsed: ParsedDataset, progress: ProgressCallback | None = None, started: float | None = None
 ) -> ImportSummary:
     started = time.perf_counter() if started is None else started
-    progress = progress or _noop
+    progress = progress or no_progress
     with transaction.atomic():
         progress("genres", 0.05)
         genre_ids = _store_genres(parsed.genre_names)
@@ -117,7 +112,9 @@ def dataset_store(
                 "timestamp": parsed.ratings["timestamp"].to_numpy(),
             }
         )
-        ratings_added = _store_ratings(ratings, lambda f: progress("ratings", 0.25 + 0.75 * f))
+        ratings_added = ratings_bulk_insert(
+            ratings, progress=lambda f: progress("ratings", 0.25 + 0.75 * f)
+        )
     progress("done", 1.0)
     return ImportSummary(
         source=parsed.source,
@@ -197,13 +194,26 @@ def _store_viewers(source_ids: np.ndarray) -> tuple[pd.Series, int]:
     return pks, added
 
 
-def _store_ratings(ratings: pd.DataFrame, progress: Callable[[float], None]) -> int:
+def ratings_bulk_insert(
+    ratings: pd.DataFrame,
+    *,
+    origin: str = Rating.Origin.ORIGINAL,
+    round_id: int | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> int:
+    """Insert ratings (columns viewer_id and film_id as primary keys, score, timestamp in unix
+    seconds) that are not stored yet; return how many were added. Call inside a transaction."""
+    progress = progress or (lambda fraction: None)
+    if ratings.empty:
+        return 0
     if connection.vendor == "postgresql":
-        return _copy_ratings_postgresql(ratings, progress)
-    return _insert_ratings_sqlite(ratings, progress)
+        return _copy_ratings_postgresql(ratings, origin, round_id, progress)
+    return _insert_ratings_sqlite(ratings, origin, round_id, progress)
 
 
-def _copy_ratings_postgresql(ratings: pd.DataFrame, progress: Callable[[float], None]) -> int:
+def _copy_ratings_postgresql(
+    ratings: pd.DataFrame, origin: str, round_id: int | None, progress: Callable[[float], None]
+) -> int:
     table = connection.ops.quote_name(Rating._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -222,17 +232,17 @@ def _copy_ratings_postgresql(ratings: pd.DataFrame, progress: Callable[[float], 
         # Rows already stored (same viewer and film) are kept as they are: re-import adds nothing.
         insert = (
             f"INSERT INTO {table} (viewer_id, film_id, score, rated_at, origin, round_id) "
-            "SELECT i.viewer_id, i.film_id, i.score, to_timestamp(i.ts), 'original', NULL "
+            "SELECT i.viewer_id, i.film_id, i.score, to_timestamp(i.ts), %s::varchar, %s::bigint "
             f"FROM import_rating i WHERE NOT EXISTS (SELECT 1 FROM {table} r "
             "WHERE r.viewer_id = i.viewer_id AND r.film_id = i.film_id)"
         )
         if len(ratings) >= REBUILD_MIN_ROWS:
             with _indexes_rebuilt_after(cursor, Rating._meta.db_table):
-                cursor.execute(insert)
+                cursor.execute(insert, [origin, round_id])
                 added = cursor.rowcount
                 progress(0.7)
         else:
-            cursor.execute(insert)
+            cursor.execute(insert, [origin, round_id])
             added = cursor.rowcount
         cursor.execute("DROP TABLE import_rating")
     progress(1.0)
@@ -313,12 +323,14 @@ def _indexes_rebuilt_after(cursor, table_name: str) -> Iterator[None]:
     cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
-def _insert_ratings_sqlite(ratings: pd.DataFrame, progress: Callable[[float], None]) -> int:
+def _insert_ratings_sqlite(
+    ratings: pd.DataFrame, origin: str, round_id: int | None, progress: Callable[[float], None]
+) -> int:
     table = connection.ops.quote_name(Rating._meta.db_table)
     # datetime(ts, 'unixepoch') yields Django's own UTC text format for DateTimeField.
     sql = (
         f"INSERT OR IGNORE INTO {table} (viewer_id, film_id, score, rated_at, origin, round_id) "
-        "VALUES (%s, %s, %s, datetime(%s, 'unixepoch'), 'original', NULL)"
+        "VALUES (%s, %s, %s, datetime(%s, 'unixepoch'), %s, %s)"
     )
     added = 0
     with connection.cursor() as cursor:
@@ -329,6 +341,8 @@ def _insert_ratings_sqlite(ratings: pd.DataFrame, progress: Callable[[float], No
                 part["film_id"].tolist(),
                 part["score"].tolist(),
                 part["timestamp"].tolist(),
+                [origin] * len(part),
+                [round_id] * len(part),
                 strict=True,
             )
             cursor.executemany(sql, rows)

@@ -1,0 +1,144 @@
+"""The model registry: training new versions and recording every change of status."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from recommender import selectors
+from recommender.engine.artifact import save_model
+from recommender.engine.evaluation import evaluate_model
+from recommender.engine.model import EmptyRatingsError, SVDConfig
+from recommender.engine.training import fit_svd, split_holdout
+from recommender.models import ModelVersion, ModelVersionEvent
+from recommender.progress import ProgressCallback, no_progress
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """Training could not start or finish; the current champion keeps serving."""
+
+
+def model_version_transition(
+    *, version: ModelVersion, to_status: str, actor: str, reason: str
+) -> ModelVersion:
+    """Change a version's status and record who or what did it, when and why.
+    Callers hold the transaction (and any lock) that makes the change safe."""
+    event = ModelVersionEvent.objects.create(
+        version=version, from_status=version.status, to_status=to_status, actor=actor, reason=reason
+    )
+    version.status = to_status
+    version.decided_at = event.at
+    version.decided_by = actor
+    version.decision_reason = reason
+    version.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
+    return version
+
+
+def model_version_train(
+    *,
+    actor: str,
+    config: SVDConfig | None = None,
+    holdout_share: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> ModelVersion:
+    """Train on all ratings with a seeded holdout split, benchmark on the holdout, save the
+    artifact. The first trained version becomes champion; later ones become challengers."""
+    config = config or SVDConfig()
+    holdout_share = (
+        settings.RECOMMENDER["HOLDOUT_SHARE"] if holdout_share is None else holdout_share
+    )
+    progress = progress or no_progress
+    started = time.perf_counter()
+
+    progress("loading ratings", 0.0)
+    ratings = selectors.ratings_frame()
+    if ratings.empty:
+        raise TrainingError(
+            "no ratings to train on: import a dataset first (manage.py import_movielens DIR)"
+        )
+    film_genres = selectors.film_genres_frame()
+
+    version = ModelVersion.objects.create(
+        hyperparameters=asdict(config),
+        training_window={"kind": "all", "holdout_share": holdout_share, "seed": config.seed},
+        created_by=actor,
+    )
+    ModelVersionEvent.objects.create(
+        version=version, to_status=version.status, actor=actor, reason="training started"
+    )
+    try:
+        progress("splitting", 0.05)
+        train, holdout = split_holdout(ratings, test_size=holdout_share, seed=config.seed)
+        progress("fitting SVD", 0.1)
+        model = fit_svd(train, config)
+        progress("evaluating on the holdout", 0.7)
+        evaluation = evaluate_model(
+            model,
+            holdout,
+            film_genres=film_genres,
+            min_segment_size=settings.RECOMMENDER["MIN_SEGMENT_SIZE"],
+            train=train,
+        )
+        progress("saving the artifact", 0.95)
+        artifact = save_model(model, Path(settings.RECOMMENDER["ARTIFACT_DIR"]))
+    except (EmptyRatingsError, ValueError, OSError) as exc:
+        with transaction.atomic():
+            model_version_transition(
+                version=version,
+                to_status=ModelVersion.Status.FAILED,
+                actor=actor,
+                reason=f"training failed: {exc}",
+            )
+        raise TrainingError(f"training of v{version.pk} failed: {exc}") from exc
+
+    version.artifact_path = str(artifact.path)
+    version.artifact_sha256 = artifact.sha256
+    version.metrics = evaluation.to_dict()
+    version.training_rows = len(train)
+    version.holdout_rows = len(holdout)
+    version.trained_seconds = time.perf_counter() - started
+    version.save(
+        update_fields=[
+            "artifact_path",
+            "artifact_sha256",
+            "metrics",
+            "training_rows",
+            "holdout_rows",
+            "trained_seconds",
+        ]
+    )
+    _enter_registry(version, actor)
+    progress("done", 1.0)
+    return version
+
+
+def _enter_registry(version: ModelVersion, actor: str) -> None:
+    if selectors.champion() is None:
+        try:
+            # The partial unique index decides a race between two first trainings.
+            with transaction.atomic():
+                model_version_transition(
+                    version=version,
+                    to_status=ModelVersion.Status.CHAMPION,
+                    actor=actor,
+                    reason="first trained model: no champion yet",
+                )
+            return
+        except IntegrityError:
+            version.status = ModelVersion.Status.TRAINING
+            logger.info("v%s lost the race to become the first champion", version.pk)
+    with transaction.atomic():
+        model_version_transition(
+            version=version,
+            to_status=ModelVersion.Status.CHALLENGER,
+            actor=actor,
+            reason=f"trained at {timezone.now():%Y-%m-%d %H:%M}; awaiting comparison with the champion",
+        )
