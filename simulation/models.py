@@ -1,4 +1,5 @@
-"""Simulation runs and their rounds (extended by the simulation issue)."""
+"""Simulation runs and their rounds. Simulated ratings are recommender.Rating rows with
+origin=simulated and a link to the round that produced them."""
 
 from django.db import models
 
@@ -9,10 +10,22 @@ class SimulationRun(models.Model):
         COMPLETED = "completed", "completed"
         FAILED = "failed", "failed"
 
+    class Truth(models.TextChoices):
+        MODEL = "model", "the served model's prediction (as the original system)"
+        ORACLE = "oracle", "a separate ground-truth model the served model never sees"
+
     seed = models.BigIntegerField()
+    truth = models.CharField(max_length=8, choices=Truth.choices, default=Truth.MODEL)
     parameters = models.JSONField(default=dict)
+    rounds_planned = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, default="")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"simulation {self.pk} ({self.status})"
@@ -21,6 +34,21 @@ class SimulationRun(models.Model):
 class SimulationRound(models.Model):
     run = models.ForeignKey(SimulationRun, on_delete=models.CASCADE, related_name="rounds")
     number = models.PositiveIntegerField()
+    scoring_run = models.ForeignKey(
+        "recommender.ScoringRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rounds",
+    )
+    window_start = models.DateTimeField(
+        null=True, blank=True, help_text="simulated time of the round"
+    )
+    window_end = models.DateTimeField(null=True, blank=True)
+    arrivals = models.PositiveIntegerField(default=0)
+    interactions = models.PositiveIntegerField(default=0)
+    shift_active = models.BooleanField(default=False)
+    metrics = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

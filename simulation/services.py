@@ -1,0 +1,376 @@
+"""Simulation runs: each round scores every viewer with the champion, lets them choose and
+rate films, stores the ratings, and measures how well the served model predicted them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from recommender import selectors
+from recommender.engine.artifact import load_model, save_model
+from recommender.engine.evaluation import segment_scores
+from recommender.engine.model import SVDConfig, TrainedModel
+from recommender.engine.scoring import PopularityPenalty
+from recommender.engine.serving import genre_matrix
+from recommender.engine.training import fit_svd
+from recommender.models import Genre, Rating, Viewer
+from recommender.progress import ProgressCallback, no_progress
+from recommender.services.imports import ratings_bulk_insert
+from recommender.services.scoring import NoChampionError, score_and_store
+from simulation.engine import (
+    BehaviourConfig,
+    TasteShift,
+    apply_taste_shift,
+    calibrate_sigma,
+    choose_films,
+    count_arrivals,
+    draw_interaction_counts,
+    draw_ratings,
+)
+from simulation.models import SimulationRound, SimulationRun
+
+logger = logging.getLogger(__name__)
+
+# The oracle (truth="oracle") is an SVD the served model never sees: all original ratings,
+# its own seed and more factors, so simulated tastes are richer than what the model can learn.
+ORACLE_CONFIG = SVDConfig(n_factors=150, n_epochs=30, seed=7919)
+GROUPS = ("all", "existing", "new")
+DAY = 86_400
+
+
+class SimulationParameterError(ValueError):
+    """A simulation parameter is wrong; the message names it. Nothing was written."""
+
+
+@dataclass(frozen=True)
+class SimulationParameters:
+    rounds: int = 1
+    seed: int = 0
+    truth: str = SimulationRun.Truth.MODEL
+    shift: dict[str, float] = field(default_factory=dict)
+    shift_start: int = 1
+    arrivals: float | None = None
+    popularity_transform: str | None = None
+    popularity_alpha: float | None = None
+    sigma: float | str | None = None  # None: the SIM_RATING_SIGMA setting; "auto": calibrate_sigma
+    max_interactions: int | None = None
+    decay: float | None = None
+    round_days: int = 1
+
+    def resolved(self) -> SimulationParameters:
+        """Defaults from settings filled in, every value checked (errors name the parameter)."""
+        sim, rec = settings.SIMULATION, settings.RECOMMENDER
+        values = asdict(self)
+        defaults = {
+            "arrivals": sim["ARRIVAL_SHARE"],
+            "popularity_transform": rec["POPULARITY_TRANSFORM"],
+            "popularity_alpha": rec["POPULARITY_ALPHA"],
+            "sigma": sim["RATING_SIGMA"],
+            "max_interactions": sim["MAX_INTERACTIONS"],
+            "decay": sim["CHOICE_DECAY"],
+        }
+        values.update({k: v for k, v in defaults.items() if values[k] is None})
+        resolved = SimulationParameters(**values)
+        resolved.check()
+        return resolved
+
+    def check(self) -> None:
+        if not isinstance(self.rounds, int) or self.rounds < 1:
+            raise SimulationParameterError(f"rounds must be at least 1, got {self.rounds}")
+        if self.truth not in SimulationRun.Truth.values:
+            raise SimulationParameterError(
+                f"truth must be one of {', '.join(SimulationRun.Truth.values)}, got {self.truth!r}"
+            )
+        if not 0.0 <= float(self.arrivals) <= 1.0:
+            raise SimulationParameterError(
+                f"arrivals must be a share between 0 and 1, got {self.arrivals}"
+            )
+        if self.round_days < 1:
+            raise SimulationParameterError(f"round_days must be at least 1, got {self.round_days}")
+        if self.sigma != "auto" and not float(self.sigma) > 0:
+            raise SimulationParameterError(f"sigma must be > 0 or 'auto', got {self.sigma}")
+        if self.shift:
+            known = set(Genre.objects.values_list("name", flat=True))
+            unknown = sorted(set(self.shift) - known)
+            if unknown:
+                raise SimulationParameterError(
+                    f"shift: unknown genre {', '.join(map(repr, unknown))}; known genres: {', '.join(sorted(known))}"
+                )
+        try:
+            self.taste_shift()
+            self.behaviour()
+            self.penalty()
+        except ValueError as exc:
+            raise SimulationParameterError(str(exc)) from exc
+
+    def taste_shift(self) -> TasteShift | None:
+        if not self.shift:
+            return None
+        try:
+            return TasteShift(multipliers=self.shift, start_round=self.shift_start)
+        except ValueError as exc:
+            raise SimulationParameterError(f"shift: {exc}") from exc
+
+    def behaviour(self) -> BehaviourConfig:
+        sigma = settings.SIMULATION["RATING_SIGMA"] if self.sigma == "auto" else float(self.sigma)
+        return BehaviourConfig(
+            max_interactions=self.max_interactions, decay=self.decay, sigma=sigma
+        )
+
+    def penalty(self) -> PopularityPenalty:
+        return PopularityPenalty(transform=self.popularity_transform, alpha=self.popularity_alpha)
+
+
+def simulation_run_create(*, parameters: SimulationParameters, actor: str) -> SimulationRun:
+    """Check everything, then record the run. Raises SimulationParameterError or NoChampionError."""
+    parameters = parameters.resolved()
+    if selectors.champion() is None:
+        raise NoChampionError("no champion model yet: train one first (manage.py train)")
+    latest = Rating.objects.aggregate(latest=Max("rated_at"))["latest"] or timezone.now()
+    stored = asdict(parameters)
+    stored["time_origin"] = int(latest.timestamp()) + 1
+    return SimulationRun.objects.create(
+        seed=parameters.seed,
+        truth=parameters.truth,
+        parameters=stored,
+        rounds_planned=parameters.rounds,
+        created_by=actor,
+    )
+
+
+def simulation_run_execute(
+    *, run: SimulationRun, progress: ProgressCallback | None = None
+) -> SimulationRun:
+    """Play every planned round not played yet (safe to call again after an interruption)."""
+    progress = progress or no_progress
+    try:
+        done = set(run.rounds.values_list("number", flat=True))
+        for number in range(1, run.rounds_planned + 1):
+            if number in done:
+                continue
+            simulation_round_play(
+                run=run,
+                number=number,
+                progress=lambda stage, f, n=number: progress(
+                    f"round {n}: {stage}", ((n - 1) + f) / run.rounds_planned
+                ),
+            )
+    except Exception as exc:
+        SimulationRun.objects.filter(pk=run.pk).update(
+            status=SimulationRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        raise
+    run.status = SimulationRun.Status.COMPLETED
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "finished_at"])
+    return run
+
+
+def simulation_round_play(
+    *, run: SimulationRun, number: int, progress: ProgressCallback | None = None
+) -> SimulationRound:
+    """One round, stored in one transaction: a failure leaves no trace of it."""
+    progress = progress or no_progress
+    started = time.perf_counter()
+    parameters = SimulationParameters(
+        **{
+            k: v
+            for k, v in run.parameters.items()
+            if k in SimulationParameters.__dataclass_fields__
+        }
+    )
+    rng = np.random.default_rng([run.seed, number])
+    behaviour = parameters.behaviour()
+    window_start = run.parameters["time_origin"] + (number - 1) * parameters.round_days * DAY
+
+    with transaction.atomic():
+        progress("arrivals", 0.0)
+        existing_viewers = Viewer.objects.count()
+        arrivals = count_arrivals(existing_viewers, float(parameters.arrivals), rng)
+        _create_arrivals(arrivals)
+
+        progress("scoring", 0.1)
+        scored = score_and_store(actor=f"simulation:{run.pk}", penalty=parameters.penalty())
+        ranking = scored.ranking
+
+        progress("choosing", 0.6)
+        counts = draw_interaction_counts(len(ranking.viewer_ids), behaviour.max_interactions, rng)
+        choices = choose_films(ranking.film_ids, counts, behaviour.decay, rng)
+        predicted = ranking.predicted[choices.row, choices.rank].astype(np.float64)
+        viewer_ids = ranking.viewer_ids[choices.row]
+        if parameters.truth == SimulationRun.Truth.ORACLE:
+            true_ratings = oracle_truth(_oracle(run), viewer_ids, choices.film)
+        else:
+            true_ratings = predicted.copy()
+
+        film_genres = selectors.film_genres_frame()
+        membership, genre_names = genre_matrix(film_genres, choices.film)
+        shift = parameters.taste_shift()
+        shift_active = bool(shift and shift.active(number))
+        if shift_active:
+            true_ratings = apply_taste_shift(true_ratings, membership, genre_names, shift)
+
+        sigma = _sigma(run, parameters, number, true_ratings, predicted, scored.version.r2)
+        ratings = draw_ratings(true_ratings, sigma, rng)
+
+        progress("storing", 0.8)
+        round_ = SimulationRound.objects.create(
+            run=run,
+            number=number,
+            scoring_run=scored.run,
+            window_start=_at(window_start),
+            window_end=_at(window_start + parameters.round_days * DAY),
+            arrivals=arrivals,
+            interactions=len(ratings),
+            shift_active=shift_active,
+        )
+        timestamps = window_start + rng.integers(0, parameters.round_days * DAY, size=len(ratings))
+        _store_ratings(round_, viewer_ids, choices.film, ratings, timestamps)
+
+        progress("metrics", 0.9)
+        from_model = ranking.from_model[choices.row]
+        round_.metrics = {
+            "sigma": sigma,
+            "accuracy": {
+                group: accuracy_by_segment(
+                    ratings[rows], predicted[rows], membership[rows], genre_names
+                )
+                for group, rows in (
+                    ("all", slice(None)),
+                    ("existing", from_model),
+                    ("new", ~from_model),
+                )
+            },
+            "lists": scored.run.metrics,
+            "seconds": time.perf_counter() - started,
+        }
+        round_.save(update_fields=["metrics"])
+    progress("done", 1.0)
+    return round_
+
+
+def accuracy_by_segment(
+    y_true: np.ndarray, y_pred: np.ndarray, membership: np.ndarray, genre_names: list[str]
+) -> dict:
+    """RMSE and R² overall and per genre; segments under MIN_SEGMENT_SIZE are not judged."""
+    overall, per_genre = segment_scores(
+        y_true,
+        y_pred,
+        membership,
+        genre_names,
+        min_segment_size=settings.RECOMMENDER["MIN_SEGMENT_SIZE"],
+    )
+    return {
+        "overall": overall.to_dict(),
+        "per_genre": {g: s.to_dict() for g, s in per_genre.items()},
+    }
+
+
+def oracle_truth(oracle: TrainedModel, viewer_ids: np.ndarray, film_ids: np.ndarray) -> np.ndarray:
+    """The oracle's rating. A viewer the oracle never saw (an arrival) gets the tastes of an
+    existing viewer picked by id, so arrivals have real, varied preferences."""
+    rows = oracle.viewer_index(viewer_ids)
+    unknown = rows < 0
+    rows[unknown] = viewer_ids[unknown] % oracle.n_viewers
+    twins = oracle.viewer_ids[rows]
+    return oracle.predict(twins, film_ids)
+
+
+def _oracle(run: SimulationRun) -> TrainedModel:
+    stored = run.parameters.get("oracle")
+    if stored:
+        return load_model(Path(stored["path"]), sha256=stored["sha256"])
+    original = selectors.ratings_frame(origin=Rating.Origin.ORIGINAL)
+    oracle = fit_svd(original, ORACLE_CONFIG)
+    artifact = save_model(oracle, Path(settings.RECOMMENDER["ARTIFACT_DIR"]))
+    run.parameters = {
+        **run.parameters,
+        "oracle": {"path": str(artifact.path), "sha256": artifact.sha256},
+    }
+    # Saved outside the round's transaction would be nicer, but the artifact is content-addressed,
+    # so a rolled-back round only leaves a file that the next attempt reuses.
+    run.save(update_fields=["parameters"])
+    return oracle
+
+
+def _sigma(
+    run: SimulationRun,
+    parameters: SimulationParameters,
+    number: int,
+    true_ratings,
+    predicted,
+    target_r2,
+) -> float:
+    if parameters.sigma != "auto":
+        return float(parameters.sigma)
+    if "sigma_calibrated" not in run.parameters:
+        if target_r2 is None:
+            raise SimulationParameterError("sigma: 'auto' needs the champion's holdout R²")
+        sigma = calibrate_sigma(true_ratings, predicted, target_r2=target_r2, seed=run.seed)
+        run.parameters = {**run.parameters, "sigma_calibrated": sigma}
+        run.save(update_fields=["parameters"])
+        logger.info("simulation %s: calibrated sigma %.4f for R² %.4f", run.pk, sigma, target_r2)
+    return float(run.parameters["sigma_calibrated"])
+
+
+def _create_arrivals(count: int) -> None:
+    if count == 0:
+        return
+    start = (Viewer.objects.aggregate(top=Max("source_id"))["top"] or 0) + 1
+    Viewer.objects.bulk_create(
+        [Viewer(source_id=start + i, origin=Viewer.Origin.SIMULATED) for i in range(count)],
+        batch_size=2000,
+    )
+
+
+def _store_ratings(round_: SimulationRound, viewer_ids, film_ids, scores, timestamps) -> None:
+    viewers = selectors.viewers_frame().set_index("viewer_id")["pk"]
+    films = selectors.film_pks()
+    frame = pd.DataFrame(
+        {
+            "viewer_id": viewers.loc[viewer_ids].to_numpy(),
+            "film_id": films.loc[film_ids].to_numpy(),
+            "score": scores,
+            "timestamp": timestamps,
+        }
+    )
+    ratings_bulk_insert(frame, origin=Rating.Origin.SIMULATED, round_id=round_.pk)
+
+
+def _at(unix_seconds: int):
+    return pd.Timestamp(unix_seconds, unit="s", tz="UTC").to_pydatetime()
+
+
+@dataclass(frozen=True)
+class ResetSummary:
+    ratings: int
+    rounds: int
+    runs: int
+    viewers: int
+
+
+def simulation_reset() -> ResetSummary:
+    """Delete simulated ratings, rounds, runs and arrived viewers. Original ratings are never
+    touched: only rows with origin=simulated are deleted."""
+    with transaction.atomic():
+        ratings = Rating.objects.filter(origin=Rating.Origin.SIMULATED).delete()[0]
+        rounds = SimulationRound.objects.count()
+        runs = SimulationRun.objects.count()
+        SimulationRun.objects.all().delete()
+        viewers = (
+            Viewer.objects.filter(origin=Viewer.Origin.SIMULATED)
+            .delete()[1]
+            .get("recommender.Viewer", 0)
+        )
+    return ResetSummary(ratings=ratings, rounds=rounds, runs=runs, viewers=viewers)
