@@ -23,6 +23,10 @@ demo: install
 	mkdir -p var
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py import_movielens $(DATA)
+	$(PY) manage.py reset_simulation
+	$(PY) manage.py train
+	$(PY) manage.py score
+	$(PY) manage.py simulate --rounds 3 --shift Action=0.9 --seed 1
 	$(PY) manage.py create_demo_login
 	@echo "Serving on http://$(HOST):$(PORT)/admin/ (Ctrl-C to stop)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
@@ -35,7 +39,7 @@ test: install
 	$(BIN)/pytest
 
 test-sqlite: install
-	DATABASE_URL= $(BIN)/pytest
+	DATABASE_URL= $(BIN)/pytest -m "not services"
 
 bench: install
 	$(PY) -m benchmarks
