@@ -68,7 +68,9 @@ class SavedArtifact:
 def _arrays(model: TrainedModel) -> dict[str, np.ndarray]:
     arrays = {_FORMAT_KEY: np.array(FORMAT_VERSION, dtype=np.int64)}
     arrays.update({name: np.asarray(getattr(model, name)) for name in ARRAY_FIELDS})
-    arrays.update({name: np.array(getattr(model, name), dtype=np.float64) for name in SCALAR_FIELDS})
+    arrays.update(
+        {name: np.array(getattr(model, name), dtype=np.float64) for name in SCALAR_FIELDS}
+    )
     return arrays
 
 
@@ -176,7 +178,9 @@ def load_model(path: Path, *, sha256: str) -> TrainedModel:
             )
     for name in SCALAR_FIELDS:
         if arrays[name].shape != ():
-            raise ArtifactFormatError(path, f"{name} must be a scalar, got shape {arrays[name].shape}")
+            raise ArtifactFormatError(
+                path, f"{name} must be a scalar, got shape {arrays[name].shape}"
+            )
     try:
         return TrainedModel(
             **{name: arrays[name] for name in ARRAY_FIELDS},

@@ -203,9 +203,7 @@ def _per_genre(
     ).reindex(genres, fill_value=0)
     return {
         genre: _score(int(n), float(sse), float(sst), min_segment_size)
-        for genre, n, sse, sst in zip(
-            sums.index, sums["n"], sums["sse"], sums["sst"], strict=True
-        )
+        for genre, n, sse, sst in zip(sums.index, sums["n"], sums["sse"], sums["sst"], strict=True)
     }
 
 
@@ -271,12 +269,19 @@ def segment_scores(
         )
     errors = (y_true - y_pred) ** 2
     n = len(y_true)
-    overall = _score(n, float(errors.sum()), float(((y_true - y_true.mean()) ** 2).sum()) if n else 0.0, min_segment_size)
+    overall = _score(
+        n,
+        float(errors.sum()),
+        float(((y_true - y_true.mean()) ** 2).sum()) if n else 0.0,
+        min_segment_size,
+    )
     counts = members.sum(axis=0)
     sse = errors @ members
     # SST per genre = sum(y^2) - n * mean^2 over the genre's ratings.
     totals = y_true @ members
-    sst = (y_true**2) @ members - np.divide(totals**2, counts, out=np.zeros_like(totals), where=counts > 0)
+    sst = (y_true**2) @ members - np.divide(
+        totals**2, counts, out=np.zeros_like(totals), where=counts > 0
+    )
     per_genre = {
         name: _score(int(counts[g]), float(sse[g]), max(float(sst[g]), 0.0), min_segment_size)
         for g, name in enumerate(genre_names)

@@ -144,9 +144,9 @@ def diversity(film_index_lists: npt.ArrayLike, film_factors: npt.ArrayLike) -> f
     for start in range(0, len(lists), block):
         rows = lists[start : start + block]
         total = unit[rows].sum(axis=1)
-        pair_sums[start : start + block] = (
-            np.einsum("ij,ij->i", total, total) - squared_norm[rows].sum(axis=1)
-        )
+        pair_sums[start : start + block] = np.einsum("ij,ij->i", total, total) - squared_norm[
+            rows
+        ].sum(axis=1)
     judged = sizes >= 2
     if not judged.any():
         raise ValueError("no list has two or more films: diversity is undefined")
@@ -209,7 +209,10 @@ def genre_counts(
         raise ValueError(f"film index {lists.max()} is out of range for {len(matrix)} films")
     times_listed = np.bincount(lists[lists >= 0], minlength=len(matrix)).astype(np.float64)
     totals = times_listed @ matrix.astype(np.float64)
-    return {str(name): float(total) / len(lists) for name, total in zip(genre_names, totals, strict=True)}
+    return {
+        str(name): float(total) / len(lists)
+        for name, total in zip(genre_names, totals, strict=True)
+    }
 
 
 # --- ranking accuracy -------------------------------------------------------------------------
@@ -227,7 +230,9 @@ def _hits(hits: npt.ArrayLike) -> np.ndarray:
 def _relevant(n_relevant: npt.ArrayLike, hits: np.ndarray) -> np.ndarray:
     counts = np.asarray(n_relevant, dtype=np.int64)
     if counts.shape != (len(hits),):
-        raise ValueError(f"n_relevant must have one count per viewer ({len(hits)}), got {counts.shape}")
+        raise ValueError(
+            f"n_relevant must have one count per viewer ({len(hits)}), got {counts.shape}"
+        )
     if (counts < 1).any():
         raise ValueError("every viewer needs at least one relevant film (n_relevant >= 1)")
     if (hits.sum(axis=1) > counts).any():

@@ -78,7 +78,9 @@ class SVDConfig:
         _set(self, "reg_all", _checked_float("reg_all", self.reg_all, non_negative=True))
         _set(self, "init_mean", _checked_float("init_mean", self.init_mean))
         _set(
-            self, "init_std_dev", _checked_float("init_std_dev", self.init_std_dev, non_negative=True)
+            self,
+            "init_std_dev",
+            _checked_float("init_std_dev", self.init_std_dev, non_negative=True),
         )
 
     def as_dict(self) -> dict[str, int | float]:
@@ -302,8 +304,7 @@ class TrainedModel:
             and self.rating_min == other.rating_min
             and self.rating_max == other.rating_max
             and all(
-                np.array_equal(getattr(self, name), getattr(other, name))
-                for name in ARRAY_FIELDS
+                np.array_equal(getattr(self, name), getattr(other, name)) for name in ARRAY_FIELDS
             )
         )
 

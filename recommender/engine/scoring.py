@@ -396,7 +396,9 @@ def top_n(block: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     values = np.take_along_axis(block, top, axis=1)
     nth_best = values.min(axis=1)
     # Summing the mask as uint8 into uint32 is about twice as fast as np.count_nonzero(axis=1).
-    at_least = np.greater_equal(block, nth_best[:, None]).view(np.uint8).sum(axis=1, dtype=np.uint32)
+    at_least = (
+        np.greater_equal(block, nth_best[:, None]).view(np.uint8).sum(axis=1, dtype=np.uint32)
+    )
     tied = np.flatnonzero(at_least > n)
     if tied.size:
         top[tied], values[tied] = _exact_top_n(block[tied], nth_best[tied], n)
@@ -404,9 +406,7 @@ def top_n(block: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(top, order, axis=1), np.take_along_axis(values, order, axis=1)
 
 
-def _exact_top_n(
-    block: np.ndarray, nth_best: np.ndarray, n: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _exact_top_n(block: np.ndarray, nth_best: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Top n of rows that have more than n candidates >= their n-th best value."""
     rows, cols = np.nonzero(block >= nth_best[:, None])
     values = block[rows, cols]

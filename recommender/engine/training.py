@@ -35,9 +35,7 @@ def check_ratings(ratings: pd.DataFrame, *, what: str = "ratings") -> None:
     """Raise EmptyRatingsError / ValueError naming the column and value at fault."""
     missing = [c for c in RATING_COLUMNS if c not in ratings.columns]
     if missing:
-        raise ValueError(
-            f"{what} is missing column(s) {missing}; found {list(ratings.columns)}"
-        )
+        raise ValueError(f"{what} is missing column(s) {missing}; found {list(ratings.columns)}")
     if ratings.empty:
         raise EmptyRatingsError(f"{what} is empty: there is nothing to train or split")
     for column in ("viewer_id", "film_id"):

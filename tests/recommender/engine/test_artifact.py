@@ -28,7 +28,10 @@ def test_a_saved_model_loads_back_equal(tmp_path):
     loaded = load_model(saved.path, sha256=saved.sha256)
 
     assert loaded == model
-    assert loaded.predict([10, 20], [300, 100]).tolist() == model.predict([10, 20], [300, 100]).tolist()
+    assert (
+        loaded.predict([10, 20], [300, 100]).tolist()
+        == model.predict([10, 20], [300, 100]).tolist()
+    )
 
 
 def test_the_file_is_named_by_its_sha256_and_read_only(tmp_path):
@@ -37,7 +40,9 @@ def test_the_file_is_named_by_its_sha256_and_read_only(tmp_path):
     assert saved.path == tmp_path.resolve() / f"{saved.sha256}.npz"
     assert hashlib.sha256(saved.path.read_bytes()).hexdigest() == saved.sha256
     assert stat.S_IMODE(saved.path.stat().st_mode) == 0o444
-    assert [p.name for p in tmp_path.iterdir()] == [saved.path.name], "no temporary file left behind"
+    assert [p.name for p in tmp_path.iterdir()] == [saved.path.name], (
+        "no temporary file left behind"
+    )
 
 
 def test_saving_the_same_model_twice_keeps_one_file(tmp_path):
@@ -95,7 +100,17 @@ def write_npz(path, **arrays):
 
 def valid_arrays():
     model = hand_model()
-    arrays = {name: np.asarray(getattr(model, name)) for name in ("viewer_ids", "film_ids", "viewer_bias", "film_bias", "viewer_factors", "film_factors")}
+    arrays = {
+        name: np.asarray(getattr(model, name))
+        for name in (
+            "viewer_ids",
+            "film_ids",
+            "viewer_bias",
+            "film_bias",
+            "viewer_factors",
+            "film_factors",
+        )
+    }
     arrays.update(global_mean=np.array(3.0), rating_min=np.array(0.5), rating_max=np.array(5.0))
     return {"format_version": np.array(FORMAT_VERSION), **arrays}
 

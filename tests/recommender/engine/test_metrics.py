@@ -110,7 +110,9 @@ def test_list_metrics_refuse_negative_ids_other_than_padding():
 
 
 def test_build_genre_matrix_follows_the_film_order_and_ignores_other_films():
-    film_genres = pd.DataFrame({"film_id": [30, 10, 10, 99], "genre": ["Drama", "Comedy", "Drama", "War"]})
+    film_genres = pd.DataFrame(
+        {"film_id": [30, 10, 10, 99], "genre": ["Drama", "Comedy", "Drama", "War"]}
+    )
 
     matrix, names = build_genre_matrix([10, 20, 30], film_genres)
 
@@ -192,7 +194,9 @@ def test_linear_list_metrics_equal_their_quadratic_references(seed):
 def test_a_film_repeated_within_a_list_counts_once():
     lists = np.array([[1, 2, 2], [2, 3, -1]])
 
-    assert personalization(lists) == pytest.approx(personalization(np.array([[1, 2, -1], [2, 3, -1]])))
+    assert personalization(lists) == pytest.approx(
+        personalization(np.array([[1, 2, -1], [2, 3, -1]]))
+    )
     assert genre_counts(lists, np.ones((4, 1), dtype=bool), ["A"]) == {"A": 2.0}
 
 

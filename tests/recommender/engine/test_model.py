@@ -96,14 +96,19 @@ def test_models_compare_equal_by_value():
     ("change", "message"),
     [
         ({"film_bias": np.zeros(2)}, r"film_bias has shape \(2,\), expected \(3,\)"),
-        ({"viewer_factors": np.zeros((2, 3))}, r"film_factors has shape \(3, 2\), expected \(3, 3\)"),
+        (
+            {"viewer_factors": np.zeros((2, 3))},
+            r"film_factors has shape \(3, 2\), expected \(3, 3\)",
+        ),
         ({"viewer_ids": np.array([10, 10])}, "viewer_ids are not unique: 10"),
         ({"film_bias": np.array([0.0, np.nan, 0.0])}, "film_bias contains NaN"),
         ({"rating_min": 5.0}, "rating_min must be below rating_max"),
     ],
 )
 def test_it_refuses_inconsistent_arrays(change, message):
-    fields = {f.name: getattr(hand_model(), f.name) for f in dataclasses.fields(TrainedModel) if f.init}
+    fields = {
+        f.name: getattr(hand_model(), f.name) for f in dataclasses.fields(TrainedModel) if f.init
+    }
     with pytest.raises(ValueError, match=message):
         TrainedModel(**{**fields, **change})
 
@@ -129,7 +134,9 @@ def test_config_defaults_are_surprises_and_round_trip_as_a_dict():
         "init_std_dev": 0.1,
         "seed": 0,
     }
-    assert SVDConfig.from_dict(SVDConfig(n_factors=7, seed=3).as_dict()) == SVDConfig(n_factors=7, seed=3)
+    assert SVDConfig.from_dict(SVDConfig(n_factors=7, seed=3).as_dict()) == SVDConfig(
+        n_factors=7, seed=3
+    )
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,10 @@ def test_it_ranks_by_predicted_rating_with_ties_going_to_the_earlier_film():
 
 def test_seen_films_are_never_recommended_and_short_lists_are_padded():
     seen = build_seen_matrix(
-        [20, 10], [100, 200, 300], rated_viewer_ids=[10, 20, 20, 99], rated_film_ids=[100, 100, 300, 200]
+        [20, 10],
+        [100, 200, 300],
+        rated_viewer_ids=[10, 20, 20, 99],
+        rated_film_ids=[100, 100, 300, 200],
     )
 
     ranking = score_viewers(hand_model(), [20, 10], seen=seen, n=3)
@@ -59,7 +62,12 @@ def test_the_log_penalty_drops_a_popular_film_below_less_popular_ones():
     counts = np.array([99, 0, 9])
     plain = score_viewers(hand_model(), [10], seen=nothing_seen(1, 3), n=3)
     penalised = score_viewers(
-        hand_model(), [10], seen=nothing_seen(1, 3), n=3, penalty=PopularityPenalty(), film_counts=counts
+        hand_model(),
+        [10],
+        seen=nothing_seen(1, 3),
+        n=3,
+        penalty=PopularityPenalty(),
+        film_counts=counts,
     )
 
     assert plain.film_ids.tolist() == [[100, 300, 200]]
@@ -89,13 +97,18 @@ def test_film_popularity_by_hand():
     np.testing.assert_allclose(film_popularity(counts, "minmax"), [0, 9 / 99, 1])
     np.testing.assert_allclose(film_popularity(counts, "log"), [0, 0.5, 1])
     assert film_popularity(counts, "none").tolist() == [0, 0, 0]
-    assert film_popularity([4, 4, 4], "log").tolist() == [0, 0, 0], "constant counts: no division by zero"
+    assert film_popularity([4, 4, 4], "log").tolist() == [0, 0, 0], (
+        "constant counts: no division by zero"
+    )
 
 
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"transform": "sqrt"}, "transform must be one of \\('none', 'minmax', 'log'\\), got 'sqrt'"),
+        (
+            {"transform": "sqrt"},
+            "transform must be one of \\('none', 'minmax', 'log'\\), got 'sqrt'",
+        ),
         ({"alpha": -0.5}, "alpha must be finite and >= 0, got -0.5"),
         ({"alpha": float("inf")}, "alpha must be finite and >= 0, got inf"),
     ],
@@ -172,14 +185,22 @@ def test_top_n_equals_the_naive_per_pair_ranking(penalty, chunk_rows):
     )
 
     ranking = score_viewers(
-        model, viewer_ids, seen=seen, n=15, penalty=penalty, film_counts=counts, chunk_rows=chunk_rows
+        model,
+        viewer_ids,
+        seen=seen,
+        n=15,
+        penalty=penalty,
+        film_counts=counts,
+        chunk_rows=chunk_rows,
     )
     films, scores = naive_top_n(model, viewer_ids, seen, 15, film_penalty)
 
     np.testing.assert_array_equal(ranking.film_ids, films)
     np.testing.assert_allclose(ranking.scores, scores, rtol=1e-6)
     valid = films >= 0
-    expected_predicted = model.predict(np.broadcast_to(viewer_ids[:, None], films.shape)[valid], films[valid])
+    expected_predicted = model.predict(
+        np.broadcast_to(viewer_ids[:, None], films.shape)[valid], films[valid]
+    )
     np.testing.assert_allclose(ranking.predicted[valid], expected_predicted, rtol=1e-6)
     assert (ranking.film_ids[0] >= 0).sum() == 3
     assert (np.diff(scores, axis=1) == 0).any(), "the data must exercise the tie-breaking rule"
@@ -202,7 +223,12 @@ def test_progress_is_reported_per_chunk_up_to_one():
     fractions: list[float] = []
 
     score_viewers(
-        model, model.viewer_ids, seen=nothing_seen(10, 200), n=5, chunk_rows=4, progress=fractions.append
+        model,
+        model.viewer_ids,
+        seen=nothing_seen(10, 200),
+        n=5,
+        chunk_rows=4,
+        progress=fractions.append,
     )
 
     assert fractions == [0.4, 0.8, 1.0]
@@ -231,7 +257,9 @@ def test_cold_start_lists_follow_count_times_mean_minus_what_was_seen():
         [7, 8, 9], FILMS, rated_viewer_ids=[7, 9, 9, 9], rated_film_ids=[1, 3, 5, 2]
     )
 
-    ranking = popularity_ranking(FILMS, counts=COUNTS, means=MEANS, viewer_ids=[7, 8, 9], seen=seen, n=3)
+    ranking = popularity_ranking(
+        FILMS, counts=COUNTS, means=MEANS, viewer_ids=[7, 8, 9], seen=seen, n=3
+    )
 
     assert ranking.film_ids.tolist() == [[3, 2, 5], [1, 3, 2], [1, -1, -1]]
     np.testing.assert_allclose(ranking.scores[0], [20, 10, 10])
@@ -286,5 +314,9 @@ def test_to_frame_lists_each_recommendation_once_with_its_rank():
 
     frame = ranking.to_frame()
 
-    assert frame[["viewer_id", "rank", "film_id"]].values.tolist() == [[5, 1, 3], [5, 2, 1], [6, 1, 2]]
+    assert frame[["viewer_id", "rank", "film_id"]].values.tolist() == [
+        [5, 1, 3],
+        [5, 2, 1],
+        [6, 1, 2],
+    ]
     assert frame["from_model"].tolist() == [True, True, False]

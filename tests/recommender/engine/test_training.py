@@ -91,16 +91,24 @@ def test_the_exported_model_predicts_what_surprise_predicts_including_unknown_id
     model = export_svd(fit)
     rng = np.random.default_rng(0)
     sample = holdout.sample(300, random_state=1)
-    viewers = np.concatenate([sample["viewer_id"], [10_000, 10_001, 1], rng.choice(model.viewer_ids, 5)])
-    films = np.concatenate([sample["film_id"], [1, 99_999_999, 99_999_999], rng.choice(model.film_ids, 5)])
+    viewers = np.concatenate(
+        [sample["viewer_id"], [10_000, 10_001, 1], rng.choice(model.viewer_ids, 5)]
+    )
+    films = np.concatenate(
+        [sample["film_id"], [1, 99_999_999, 99_999_999], rng.choice(model.film_ids, 5)]
+    )
     unknown_films = ~np.isin(films, model.film_ids)
     assert unknown_films.sum() >= 3, "the sample must include films the model never saw"
 
     expected = [fit.algo.predict(int(v), int(f)).est for v, f in zip(viewers, films, strict=True)]
 
     np.testing.assert_allclose(model.predict(viewers, films), expected, rtol=0, atol=1e-9)
-    assert model.viewer_ids.tolist() == [fit.algo.trainset.to_raw_uid(i) for i in range(model.n_viewers)]
-    assert model.film_ids.tolist() == [fit.algo.trainset.to_raw_iid(i) for i in range(model.n_films)]
+    assert model.viewer_ids.tolist() == [
+        fit.algo.trainset.to_raw_uid(i) for i in range(model.n_viewers)
+    ]
+    assert model.film_ids.tolist() == [
+        fit.algo.trainset.to_raw_iid(i) for i in range(model.n_films)
+    ]
     assert model.global_mean == pytest.approx(train["rating"].mean(), abs=1e-12)
 
 
@@ -115,7 +123,9 @@ def test_a_default_model_on_the_bundled_data_has_a_holdout_rmse_near_surprises(b
     train, holdout = split_holdout(bundled, seed=0)
 
     model = fit_svd(train, SVDConfig())
-    evaluation = evaluate_model(model, holdout, film_genres=pd.DataFrame({"film_id": [], "genre": []}))
+    evaluation = evaluate_model(
+        model, holdout, film_genres=pd.DataFrame({"film_id": [], "genre": []})
+    )
 
     assert (model.n_viewers, model.n_factors) == (671, 100)
     # surprise's default SVD scores about 0.90 on this data; the global mean alone about 1.06.
