@@ -131,9 +131,15 @@ class ModelVersion(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.CharField(max_length=150, blank=True)
     decision_reason = models.TextField(blank=True)
+    comparison = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="challenger vs champion on the same recent holdout, per metric",
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("review_challengers", "Can approve or reject challengers pending review")]
         constraints = [
             # At most one champion, whatever the code above does: a partial unique index.
             models.UniqueConstraint(
@@ -218,3 +224,39 @@ class ScoredList(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "viewer"], name="scored_list_one_per_viewer")
         ]
+
+
+class DriftReport(models.Model):
+    """The champion's accuracy on a window of recent interactions against its training
+    benchmark, metric by metric, and whether retraining is required."""
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="drift_reports"
+    )
+    round = models.ForeignKey(
+        "simulation.SimulationRound",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="drift_reports",
+    )
+    window = models.JSONField(default=dict, help_text="which interactions were judged")
+    thresholds = models.JSONField(default=dict)
+    metrics = models.JSONField(
+        default=list, help_text="per judged metric: both R², drop, CI, degraded"
+    )
+    not_judged = models.JSONField(default=list)
+    retraining_required = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        verdict = "retraining required" if self.retraining_required else "stable"
+        return f"drift report {self.pk} on v{self.model_version_id}: {verdict}"
+
+    @property
+    def degraded(self) -> list[str]:
+        return [m["metric"] for m in self.metrics if m["degraded"]]

@@ -105,6 +105,24 @@ STATIC_ROOT = VAR_DIR / "static"
 
 LOGIN_URL = "admin:login"
 
+# --- Email: reviewers are told when a challenger needs a human decision ---------------------
+# EMAIL_URL, e.g. smtp+tls://user:password@mail.example.org:587; the console by default.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="recommender@localhost")
+REVIEWER_EMAILS = env.list("REVIEWER_EMAILS", default=["reviewers@localhost"])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+# --- Weights & Biases: offline by default, no account or network needed -----------------------
+WANDB = {
+    "MODE": env.str("WANDB_MODE", default="offline"),
+    "DIR": Path(env.str("WANDB_DIR", default=str(VAR_DIR))),
+    "PROJECT": env.str("WANDB_PROJECT", default="film-recommender"),
+}
+if WANDB["MODE"] not in {"offline", "online", "disabled"}:
+    raise ImproperlyConfigured(
+        f"WANDB_MODE must be offline, online or disabled, got {WANDB['MODE']!r}"
+    )
+
 # --- Celery -----------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -146,6 +164,13 @@ RECOMMENDER = {
     "POPULARITY_TRANSFORM": env.str("POPULARITY_TRANSFORM", default="log"),
     "POPULARITY_ALPHA": _float_in("POPULARITY_ALPHA", 0.875, 0.0, 100.0),
     "HOLDOUT_SHARE": _float_in("HOLDOUT_SHARE", 0.2, 0.01, 0.9),
+    # Retraining needs only the threshold (as the original system), or also a bootstrap-
+    # significant drop.
+    "DRIFT_REQUIRE_SIGNIFICANCE": env.bool("DRIFT_REQUIRE_SIGNIFICANCE", default=False),
+    # Share of the recent round held out to compare challenger and champion on.
+    "RECENT_HOLDOUT_SHARE": _float_in("RECENT_HOLDOUT_SHARE", 0.3, 0.05, 0.9),
+    # Random points of the hyperparameter search space tried by `retrain --search`.
+    "SEARCH_ITERATIONS": _positive_int("SEARCH_ITERATIONS", 8),
     "ARTIFACT_DIR": Path(env.str("ARTIFACT_DIR", default=str(VAR_DIR / "models"))),
 }
 if RECOMMENDER["LIST_BUFFER"] < 0:

@@ -7,8 +7,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import pandas as pd
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from recommender import selectors
@@ -18,8 +19,13 @@ from recommender.engine.model import EmptyRatingsError, SVDConfig
 from recommender.engine.training import fit_svd, split_holdout
 from recommender.models import ModelVersion, ModelVersionEvent
 from recommender.progress import ProgressCallback, no_progress
+from recommender.tracking import track_run
 
 logger = logging.getLogger(__name__)
+
+
+# Any fixed 64-bit number, unique to this lock within the database.
+REGISTRY_LOCK_KEY = 0x5EC5_0001
 
 
 class TrainingError(RuntimeError):
@@ -48,9 +54,12 @@ def model_version_train(
     config: SVDConfig | None = None,
     holdout_share: float | None = None,
     progress: ProgressCallback | None = None,
+    ratings: pd.DataFrame | None = None,
+    training_window: dict | None = None,
 ) -> ModelVersion:
-    """Train on all ratings with a seeded holdout split, benchmark on the holdout, save the
-    artifact. The first trained version becomes champion; later ones become challengers."""
+    """Train on all ratings (or the given ones) with a seeded holdout split, benchmark on the
+    holdout, save the artifact. The first trained version becomes champion; later ones
+    become challengers."""
     config = config or SVDConfig()
     holdout_share = (
         settings.RECOMMENDER["HOLDOUT_SHARE"] if holdout_share is None else holdout_share
@@ -59,7 +68,7 @@ def model_version_train(
     started = time.perf_counter()
 
     progress("loading ratings", 0.0)
-    ratings = selectors.ratings_frame()
+    ratings = selectors.ratings_frame() if ratings is None else ratings
     if ratings.empty:
         raise TrainingError(
             "no ratings to train on: import a dataset first (manage.py import_movielens DIR)"
@@ -68,7 +77,11 @@ def model_version_train(
 
     version = ModelVersion.objects.create(
         hyperparameters=asdict(config),
-        training_window={"kind": "all", "holdout_share": holdout_share, "seed": config.seed},
+        training_window={
+            **(training_window or {"kind": "all"}),
+            "holdout_share": holdout_share,
+            "seed": config.seed,
+        },
         created_by=actor,
     )
     ModelVersionEvent.objects.create(
@@ -116,29 +129,50 @@ def model_version_train(
         ]
     )
     _enter_registry(version, actor)
+    track_run(
+        job_type="train",
+        name=f"model-v{version.pk}",
+        config={
+            **version.hyperparameters,
+            "training_window": version.training_window,
+            "actor": actor,
+        },
+        metrics={
+            **version.metrics,
+            "training_rows": version.training_rows,
+            "seconds": version.trained_seconds,
+        },
+        artifact=artifact.path,
+        artifact_name=f"model-v{version.pk}",
+    )
     progress("done", 1.0)
     return version
 
 
+def lock_registry() -> None:
+    """Serialise changes of the champion for the rest of the current transaction: a
+    transaction-level advisory lock on PostgreSQL (released at commit or rollback, safe behind
+    transaction-pooling PgBouncer). SQLite serialises writers by itself. The partial unique
+    index on status='champion' stays the last line of defence."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTRY_LOCK_KEY])
+
+
 def _enter_registry(version: ModelVersion, actor: str) -> None:
-    if selectors.champion() is None:
-        try:
-            # The partial unique index decides a race between two first trainings.
-            with transaction.atomic():
-                model_version_transition(
-                    version=version,
-                    to_status=ModelVersion.Status.CHAMPION,
-                    actor=actor,
-                    reason="first trained model: no champion yet",
-                )
-            return
-        except IntegrityError:
-            version.status = ModelVersion.Status.TRAINING
-            logger.info("v%s lost the race to become the first champion", version.pk)
     with transaction.atomic():
-        model_version_transition(
-            version=version,
-            to_status=ModelVersion.Status.CHALLENGER,
-            actor=actor,
-            reason=f"trained at {timezone.now():%Y-%m-%d %H:%M}; awaiting comparison with the champion",
-        )
+        lock_registry()
+        if selectors.champion() is None:
+            model_version_transition(
+                version=version,
+                to_status=ModelVersion.Status.CHAMPION,
+                actor=actor,
+                reason="first trained model: no champion yet",
+            )
+        else:
+            model_version_transition(
+                version=version,
+                to_status=ModelVersion.Status.CHALLENGER,
+                actor=actor,
+                reason=f"trained at {timezone.now():%Y-%m-%d %H:%M}; awaiting comparison with the champion",
+            )
