@@ -61,3 +61,9 @@ def bundled_subset(db):
     return dataset_import_movielens(
         directory=root / "data" / "ml-latest-small", rating_filter=RatingFilter(max_viewers=120)
     )
+
+
+@pytest.fixture(autouse=True)
+def no_tracking_unless_asked(settings):
+    """W&B runs cost ~0.6 s each; tests that check tracking turn it on themselves."""
+    settings.WANDB = {**settings.WANDB, "MODE": "disabled"}
