@@ -25,7 +25,11 @@ from recommender.engine.training import fit_svd
 from recommender.models import Genre, Rating, Viewer
 from recommender.progress import ProgressCallback, no_progress
 from recommender.services.imports import ratings_bulk_insert
+from recommender.services.lifecycle import model_version_approve
+from recommender.services.monitoring import drift_report_create
+from recommender.services.retraining import model_version_retrain
 from recommender.services.scoring import NoChampionError, score_and_store
+from recommender.tracking import track_run
 from simulation.engine import (
     BehaviourConfig,
     TasteShift,
@@ -147,36 +151,6 @@ def simulation_run_create(*, parameters: SimulationParameters, actor: str) -> Si
     )
 
 
-def simulation_run_execute(
-    *, run: SimulationRun, progress: ProgressCallback | None = None
-) -> SimulationRun:
-    """Play every planned round not played yet (safe to call again after an interruption)."""
-    progress = progress or no_progress
-    try:
-        done = set(run.rounds.values_list("number", flat=True))
-        for number in range(1, run.rounds_planned + 1):
-            if number in done:
-                continue
-            simulation_round_play(
-                run=run,
-                number=number,
-                progress=lambda stage, f, n=number: progress(
-                    f"round {n}: {stage}", ((n - 1) + f) / run.rounds_planned
-                ),
-            )
-    except Exception as exc:
-        SimulationRun.objects.filter(pk=run.pk).update(
-            status=SimulationRun.Status.FAILED,
-            finished_at=timezone.now(),
-            error=f"{type(exc).__name__}: {exc}",
-        )
-        raise
-    run.status = SimulationRun.Status.COMPLETED
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "finished_at"])
-    return run
-
-
 def simulation_round_play(
     *, run: SimulationRun, number: int, progress: ProgressCallback | None = None
 ) -> SimulationRound:
@@ -256,6 +230,16 @@ def simulation_round_play(
             "seconds": time.perf_counter() - started,
         }
         round_.save(update_fields=["metrics"])
+    track_run(
+        job_type="simulation-round",
+        name=f"simulation-{run.pk}-round-{number}",
+        config={**run.parameters, "round": number, "champion": scored.version.pk},
+        metrics={
+            **round_.metrics,
+            "interactions": round_.interactions,
+            "arrivals": round_.arrivals,
+        },
+    )
     progress("done", 1.0)
     return round_
 
@@ -352,6 +336,70 @@ def _at(unix_seconds: int):
     return pd.Timestamp(unix_seconds, unit="s", tz="UTC").to_pydatetime()
 
 
+def simulation_run_execute(
+    *,
+    run: SimulationRun,
+    monitor: bool = False,
+    search: bool = False,
+    progress: ProgressCallback | None = None,
+) -> SimulationRun:
+    """Play every planned round not played yet (safe to call again after an interruption).
+
+    With `monitor`, this is the monitor-and-retrain cycle: after each round the champion is
+    checked for drift on it, and when retraining is required a challenger is trained and
+    promoted, rejected or sent to review. Each round's outcome is kept in its metrics."""
+    progress = progress or no_progress
+    actor = f"simulation:{run.pk}"
+    done = set(run.rounds.values_list("number", flat=True))
+    # Share of a round's progress bar taken by playing it; monitoring takes the rest.
+    share = 0.6 if monitor else 1.0
+    try:
+        for number in range(1, run.rounds_planned + 1):
+            if number in done:
+                continue
+
+            def report(stage: str, fraction: float, n: int = number) -> None:
+                progress(f"round {n}: {stage}", ((n - 1) + fraction) / run.rounds_planned)
+
+            round_ = simulation_round_play(
+                run=run, number=number, progress=lambda s, f: report(s, share * f)
+            )
+            if monitor:
+                report("monitoring", 0.6)
+                round_.metrics = {
+                    **round_.metrics,
+                    "cycle": _monitor_round(round_, actor, search, report),
+                }
+                round_.save(update_fields=["metrics"])
+    except Exception as exc:
+        SimulationRun.objects.filter(pk=run.pk).update(
+            status=SimulationRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        raise
+    run.status = SimulationRun.Status.COMPLETED
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "finished_at"])
+    return run
+
+
+def _monitor_round(round_: SimulationRound, actor: str, search: bool, report) -> dict:
+    seed = round_.run.seed + round_.number
+    drift = drift_report_create(actor=actor, round_id=round_.pk, seed=seed)
+    outcome = {"drift_report": drift.pk, "degraded": drift.degraded, "retrained": False}
+    if drift.retraining_required:
+        report("retraining", 0.7)
+        result = model_version_retrain(actor=actor, search=search, seed=seed)
+        outcome.update(
+            retrained=True,
+            challenger=result.challenger.pk,
+            decision=result.decision.value,
+            reason=result.reason,
+        )
+    return outcome
+
+
 @dataclass(frozen=True)
 class ResetSummary:
     ratings: int
@@ -374,3 +422,93 @@ def simulation_reset() -> ResetSummary:
             .get("recommender.Viewer", 0)
         )
     return ResetSummary(ratings=ratings, rounds=rounds, runs=runs, viewers=viewers)
+
+
+@dataclass(frozen=True)
+class GenreShiftExperiment:
+    baseline: SimulationRun
+    shifted: SimulationRun
+    after: SimulationRun | None
+    drift_report_id: int
+    degraded: list[str]
+    decision: str | None
+    reason: str
+    challenger_status: str | None
+    genre_counts_before: dict[str, float]
+    genre_counts_after: dict[str, float] | None
+
+
+def experiment_genre_shift(
+    *,
+    genre: str,
+    multiplier: float,
+    truth: str = SimulationRun.Truth.MODEL,
+    shifted_rounds: int = 3,
+    seed: int = 0,
+    approve_as=None,
+    progress: ProgressCallback | None = None,
+) -> GenreShiftExperiment:
+    """The original system's experiment: a baseline round, rounds with one genre's true
+    ratings multiplied, a drift check, retraining and a decision, then a new round under the
+    new champion (if promoted), comparing how often each genre is recommended before and
+    after. `approve_as`: a reviewer account that approves a challenger sent to review."""
+    progress = progress or no_progress
+    actor = "command:experiment"
+    common = {"seed": seed, "truth": truth, "arrivals": 0.0}
+    shift = {genre: multiplier}
+
+    progress("baseline round", 0.0)
+    baseline = simulation_run_execute(
+        run=simulation_run_create(parameters=SimulationParameters(rounds=1, **common), actor=actor)
+    )
+    before = baseline.rounds.get().metrics["lists"]["all"]["genre_counts"]
+
+    progress("shifted rounds", 0.2)
+    shifted = simulation_run_execute(
+        run=simulation_run_create(
+            parameters=SimulationParameters(
+                rounds=shifted_rounds, shift=shift, **{**common, "seed": seed + 1}
+            ),
+            actor=actor,
+        )
+    )
+    progress("drift check", 0.5)
+    drift = drift_report_create(
+        actor=actor, round_id=shifted.rounds.order_by("number").last().pk, seed=seed
+    )
+    decision, reason, status = None, "no drift detected: nothing to retrain", None
+    if drift.retraining_required:
+        progress("retraining", 0.6)
+        outcome = model_version_retrain(actor=actor, seed=seed)
+        decision, reason = outcome.decision.value, outcome.reason
+        if outcome.decision.value == "human review" and approve_as is not None:
+            model_version_approve(
+                version_id=outcome.challenger.pk, reviewer=approve_as, comment="experiment"
+            )
+        status = type(outcome.challenger).objects.get(pk=outcome.challenger.pk).status
+
+    after_run, after = None, None
+    if status == "champion":
+        progress("round under the new champion", 0.85)
+        after_run = simulation_run_execute(
+            run=simulation_run_create(
+                parameters=SimulationParameters(
+                    rounds=1, shift=shift, **{**common, "seed": seed + 2}
+                ),
+                actor=actor,
+            )
+        )
+        after = after_run.rounds.get().metrics["lists"]["all"]["genre_counts"]
+    progress("done", 1.0)
+    return GenreShiftExperiment(
+        baseline=baseline,
+        shifted=shifted,
+        after=after_run,
+        drift_report_id=drift.pk,
+        degraded=drift.degraded,
+        decision=decision,
+        reason=reason,
+        challenger_status=status,
+        genre_counts_before=before,
+        genre_counts_after=after,
+    )

@@ -1,0 +1,72 @@
+from datetime import datetime
+
+from django.core.management import BaseCommand, CommandError
+
+from recommender.engine.artifact import ArtifactIntegrityError
+from recommender.management.progress import progress_bar
+from recommender.management.tables import format_table
+from recommender.services.monitoring import NothingToMonitorError
+from recommender.services.registry import TrainingError
+from recommender.services.retraining import TrainingWindow, model_version_retrain
+from recommender.services.scoring import NoChampionError
+
+
+def comparison_table(comparisons: list[dict]) -> str:
+    rows = [
+        (
+            c["metric"],
+            "degraded" if c["was_degraded"] else "stable",
+            c["champion_r2"],
+            c["challenger_r2"],
+            c["outcome"],
+        )
+        for c in comparisons
+    ]
+    return format_table(["metric", "before", "champion R²", "challenger R²", "outcome"], rows)
+
+
+class Command(BaseCommand):
+    help = (
+        "Train a challenger, compare it with the champion on the same recent holdout, and decide."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--search", action="store_true", help="randomised hyperparameter search first"
+        )
+        parser.add_argument(
+            "--last-rounds", type=int, help="train on original ratings plus the last K rounds"
+        )
+        parser.add_argument(
+            "--since", type=datetime.fromisoformat, help="original ratings plus those since DATE"
+        )
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, **options):
+        try:
+            window = TrainingWindow(last_rounds=options["last_rounds"], since=options["since"])
+            with progress_bar("retrain", enabled=not options["no_progress"]) as progress:
+                outcome = model_version_retrain(
+                    actor="command:retrain",
+                    window=window,
+                    search=options["search"],
+                    seed=options["seed"],
+                    progress=progress,
+                )
+        except (
+            NothingToMonitorError,
+            NoChampionError,
+            ArtifactIntegrityError,
+            TrainingError,
+            ValueError,
+        ) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            f"challenger v{outcome.challenger.pk} vs champion v{outcome.champion.pk} "
+            f"on {outcome.challenger.comparison['holdout']['ratings']:,} held-out recent ratings"
+        )
+        self.stdout.write(comparison_table(outcome.comparisons))
+        self.stdout.write(
+            f"decision: {outcome.decision.value} ({outcome.reason}); v{outcome.challenger.pk} is now {outcome.challenger.status}"
+        )

@@ -1,0 +1,112 @@
+"""Drift checks: the champion's accuracy on recent interactions against its training benchmark."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db.models import Max
+
+from recommender import selectors
+from recommender.engine.monitoring import DriftThresholds, detect_drift
+from recommender.engine.serving import genre_matrix
+from recommender.models import DriftReport, Rating
+from recommender.services.scoring import champion_model
+
+
+class NothingToMonitorError(RuntimeError):
+    """No recent interactions to judge the champion on."""
+
+
+def drift_thresholds(*, require_significance: bool | None = None) -> DriftThresholds:
+    config = settings.RECOMMENDER
+    return DriftThresholds(
+        overall_r2_drop=config["DRIFT_OVERALL_R2_DROP"],
+        genre_r2_drop=config["DRIFT_GENRE_R2_DROP"],
+        min_segment_size=config["MIN_SEGMENT_SIZE"],
+        require_significance=(
+            config["DRIFT_REQUIRE_SIGNIFICANCE"]
+            if require_significance is None
+            else require_significance
+        ),
+    )
+
+
+def latest_round_id() -> int | None:
+    return Rating.objects.filter(origin=Rating.Origin.SIMULATED).aggregate(latest=Max("round_id"))[
+        "latest"
+    ]
+
+
+def round_ratings(round_id: int) -> pd.DataFrame:
+    return _frame(Rating.objects.filter(round_id=round_id))
+
+
+def ratings_since_training(version) -> pd.DataFrame:
+    """Simulated ratings of every round played since `version` was trained: the recent
+    interactions a challenger is compared with it on."""
+    return _frame(
+        Rating.objects.filter(
+            origin=Rating.Origin.SIMULATED, round__created_at__gte=version.created_at
+        )
+    )
+
+
+def _frame(queryset) -> pd.DataFrame:
+    rows = queryset.values_list("viewer__source_id", "film__source_id", "score")
+    return pd.DataFrame.from_records(list(rows), columns=["viewer_id", "film_id", "rating"]).astype(
+        {"viewer_id": "int64", "film_id": "int64", "rating": "float64"}
+    )
+
+
+def drift_report_create(
+    *,
+    actor: str,
+    round_id: int | None = None,
+    require_significance: bool | None = None,
+    seed: int = 0,
+) -> DriftReport:
+    """Judge the champion on one round of interactions (the newest by default): existing
+    viewers only (those the champion was trained on), overall and per genre."""
+    version, model = champion_model()
+    round_id = latest_round_id() if round_id is None else round_id
+    if round_id is None:
+        raise NothingToMonitorError(
+            "no recent interactions to monitor: run a simulation round first"
+        )
+    ratings = round_ratings(round_id)
+    existing = ratings[model.viewer_index(ratings["viewer_id"].to_numpy()) >= 0]
+    if existing.empty:
+        raise NothingToMonitorError(
+            f"round {round_id} has no ratings by viewers the champion v{version.pk} knows"
+        )
+    predicted = model.predict(existing["viewer_id"].to_numpy(), existing["film_id"].to_numpy())
+    membership, genre_names = genre_matrix(
+        selectors.film_genres_frame(), existing["film_id"].to_numpy()
+    )
+    thresholds = drift_thresholds(require_significance=require_significance)
+    result = detect_drift(
+        version.metrics,
+        existing["rating"].to_numpy(np.float64),
+        predicted,
+        membership,
+        genre_names,
+        thresholds=thresholds,
+        seed=seed,
+    )
+    return DriftReport.objects.create(
+        model_version=version,
+        round_id=round_id,
+        window={
+            "round": round_id,
+            "ratings": len(ratings),
+            "existing_viewer_ratings": len(existing),
+        },
+        thresholds=asdict(thresholds),
+        metrics=[m.to_dict() for m in result.metrics],
+        not_judged=list(result.not_judged),
+        retraining_required=result.retraining_required,
+        created_by=actor,
+    )

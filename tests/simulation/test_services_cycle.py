@@ -1,0 +1,67 @@
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+
+from recommender.engine.model import SVDConfig
+from recommender.models import DriftReport, ModelVersion
+from recommender.services.registry import model_version_train
+from simulation.services import (
+    SimulationParameters,
+    experiment_genre_shift,
+    simulation_run_create,
+    simulation_run_execute,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def champion(bundled_subset, artifact_dir):
+    return model_version_train(
+        actor="command:test", config=SVDConfig(n_factors=20, n_epochs=10, seed=3)
+    )
+
+
+def test_the_cycle_monitors_every_round_and_retrains_when_drift_is_found(champion):
+    run = simulation_run_create(
+        parameters=SimulationParameters(
+            rounds=2, seed=1, shift={"Action": 0.6}, shift_start=2, arrivals=0.0
+        ),
+        actor="test",
+    )
+
+    simulation_run_execute(run=run, monitor=True)
+
+    first, second = run.rounds.order_by("number")
+    assert DriftReport.objects.count() == 2
+    assert first.metrics["cycle"]["retrained"] is False, "no shift in round 1, no drift"
+    assert (
+        second.metrics["cycle"]["retrained"] is True
+        and "genre:Action" in second.metrics["cycle"]["degraded"]
+    )
+    challenger = ModelVersion.objects.get(pk=second.metrics["cycle"]["challenger"])
+    assert challenger.comparison["decision"] == second.metrics["cycle"]["decision"]
+
+
+def test_the_genre_shift_experiment_detects_retrains_and_reports_genre_counts(champion):
+    reviewer = User.objects.create_user("rita")
+    reviewer.user_permissions.add(Permission.objects.get(codename="review_challengers"))
+    reviewer = User.objects.get(pk=reviewer.pk)
+
+    result = experiment_genre_shift(
+        genre="Action", multiplier=0.6, shifted_rounds=2, seed=5, approve_as=reviewer
+    )
+
+    assert "genre:Action" in result.degraded and result.decision is not None
+    assert set(result.genre_counts_before) >= {"Action", "Drama"}
+    if result.challenger_status == "champion":
+        assert result.genre_counts_after["Action"] < result.genre_counts_before["Action"]
+
+
+def test_the_cycle_command_prints_each_rounds_decision(champion, capsys):
+    call_command(
+        "cycle", "--rounds", "1", "--shift", "Action=0.6", "--arrivals", "0", "--no-progress"
+    )
+
+    out = capsys.readouterr().out
+    assert "| round | shift | R² existing | degraded" in out and "genre:Action" in out
