@@ -72,15 +72,20 @@ class Rating(models.Model):
     score = models.FloatField()
     rated_at = models.DateTimeField()
     origin = models.CharField(max_length=9, choices=Origin.choices, default=Origin.ORIGINAL)
+    # Indexed only where set (see Meta): original ratings, the bulk of the table, have no round.
     round = models.ForeignKey(
         "simulation.SimulationRound",
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="ratings",
+        db_index=False,
     )
 
     class Meta:
+        indexes = [
+            models.Index(fields=["round"], condition=Q(round__isnull=False), name="rating_round_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["viewer", "film"], name="rating_one_per_viewer_film"),
             models.CheckConstraint(

@@ -214,68 +214,124 @@ def ratings_bulk_insert(
 def _copy_ratings_postgresql(
     ratings: pd.DataFrame, origin: str, round_id: int | None, progress: Callable[[float], None]
 ) -> int:
-    table = connection.ops.quote_name(Rating._meta.db_table)
+    table_name = Rating._meta.db_table
+    table = connection.ops.quote_name(table_name)
+    rebuild = _indexes_rebuilt_after if len(ratings) >= REBUILD_MIN_ROWS else _unchanged
     with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE viewer_id = ANY(%s))",
+            [np.unique(ratings["viewer_id"].to_numpy()).tolist()],
+        )
+        if not cursor.fetchone()[0]:
+            # None of these viewers has a rating yet, so no (viewer, film) pair can conflict:
+            # COPY straight into the table. The unique constraint still checks it.
+            with rebuild(cursor, table_name):
+                _copy_binary(
+                    cursor,
+                    f"COPY {table} (viewer_id, film_id, score, rated_at, origin, round_id) "
+                    "FROM STDIN WITH (FORMAT binary)",
+                    ratings,
+                    _rating_row_encoder(origin, round_id),
+                    lambda f: progress(0.8 * f),
+                )
+            progress(1.0)
+            return len(ratings)
         cursor.execute(
             "CREATE TEMP TABLE import_rating (viewer_id bigint, film_id bigint, score float8, ts bigint) "
             "ON COMMIT DROP"
         )
-        with cursor.copy(
-            "COPY import_rating (viewer_id, film_id, score, ts) FROM STDIN WITH (FORMAT binary)"
-        ) as copy:
-            copy.write(_COPY_BINARY_HEADER)
-            for start in range(0, len(ratings), RATING_BATCH):
-                copy.write(_copy_binary_rows(ratings.iloc[start : start + RATING_BATCH]))
-                progress(0.5 * min(1.0, (start + RATING_BATCH) / len(ratings)))
-            copy.write(_COPY_BINARY_TRAILER)
+        _copy_binary(
+            cursor,
+            "COPY import_rating (viewer_id, film_id, score, ts) FROM STDIN WITH (FORMAT binary)",
+            ratings,
+            _staging_rows,
+            lambda f: progress(0.5 * f),
+        )
         cursor.execute("ANALYZE import_rating")
         # Rows already stored (same viewer and film) are kept as they are: re-import adds nothing.
-        insert = (
-            f"INSERT INTO {table} (viewer_id, film_id, score, rated_at, origin, round_id) "
-            "SELECT i.viewer_id, i.film_id, i.score, to_timestamp(i.ts), %s::varchar, %s::bigint "
-            f"FROM import_rating i WHERE NOT EXISTS (SELECT 1 FROM {table} r "
-            "WHERE r.viewer_id = i.viewer_id AND r.film_id = i.film_id)"
-        )
-        if len(ratings) >= REBUILD_MIN_ROWS:
-            with _indexes_rebuilt_after(cursor, Rating._meta.db_table):
-                cursor.execute(insert, [origin, round_id])
-                added = cursor.rowcount
-                progress(0.7)
-        else:
-            cursor.execute(insert, [origin, round_id])
+        with rebuild(cursor, table_name):
+            cursor.execute(
+                f"INSERT INTO {table} (viewer_id, film_id, score, rated_at, origin, round_id) "
+                "SELECT i.viewer_id, i.film_id, i.score, to_timestamp(i.ts), %s::varchar, %s::bigint "
+                f"FROM import_rating i WHERE NOT EXISTS (SELECT 1 FROM {table} r "
+                "WHERE r.viewer_id = i.viewer_id AND r.film_id = i.film_id)",
+                [origin, round_id],
+            )
             added = cursor.rowcount
         cursor.execute("DROP TABLE import_rating")
     progress(1.0)
     return added
 
 
+def _copy_binary(cursor, statement: str, ratings: pd.DataFrame, encode, progress) -> None:
+    with cursor.copy(statement) as copy:
+        copy.write(_COPY_BINARY_HEADER)
+        for start in range(0, len(ratings), RATING_BATCH):
+            copy.write(encode(ratings.iloc[start : start + RATING_BATCH]))
+            progress(min(1.0, (start + RATING_BATCH) / len(ratings)))
+        copy.write(_COPY_BINARY_TRAILER)
+
+
 # PostgreSQL's binary COPY format: a fixed header, then per row a 16-bit field count and per field
-# a 32-bit length and the value in network byte order; a -1 field count ends the data. Built as
-# one numpy structured array, so no Python code runs per row.
+# a 32-bit length and the value in network byte order (length -1: NULL, no value); a -1 field
+# count ends the data. Rows are built as one numpy structured array: no Python code per row.
 _COPY_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _COPY_BINARY_TRAILER = (-1).to_bytes(2, "big", signed=True)
-_COPY_ROW = np.dtype(
-    [("fields", ">i2")]
-    + [
-        item
-        for name, kind in (("viewer", ">i8"), ("film", ">i8"), ("score", ">f8"), ("ts", ">i8"))
-        for item in ((f"{name}_len", ">i4"), (name, kind))
-    ]
-)
+# timestamptz travels as microseconds since 2000-01-01 UTC.
+_POSTGRES_EPOCH = 946_684_800
 
 
-def _copy_binary_rows(ratings: pd.DataFrame) -> bytes:
-    rows = np.empty(len(ratings), dtype=_COPY_ROW)
-    rows["fields"] = 4
-    for name, column in (
-        ("viewer", "viewer_id"),
-        ("film", "film_id"),
-        ("score", "score"),
-        ("ts", "timestamp"),
-    ):
-        rows[f"{name}_len"] = 8
-        rows[name] = ratings[column].to_numpy()
+def _binary_rows(count: int, fields: list[tuple[str, str | None, object]]) -> bytes:
+    """fields: (name, big-endian numpy dtype, or None for NULL, values)."""
+    layout = [("fields", ">i2")]
+    for name, kind, _ in fields:
+        layout.append((f"{name}_len", ">i4"))
+        if kind is not None:
+            layout.append((name, kind))
+    rows = np.empty(count, dtype=np.dtype(layout))
+    rows["fields"] = len(fields)
+    for name, kind, values in fields:
+        rows[f"{name}_len"] = -1 if kind is None else np.dtype(kind).itemsize
+        if kind is not None:
+            rows[name] = values
     return rows.tobytes()
+
+
+def _staging_rows(ratings: pd.DataFrame) -> bytes:
+    return _binary_rows(
+        len(ratings),
+        [
+            ("viewer", ">i8", ratings["viewer_id"].to_numpy()),
+            ("film", ">i8", ratings["film_id"].to_numpy()),
+            ("score", ">f8", ratings["score"].to_numpy()),
+            ("ts", ">i8", ratings["timestamp"].to_numpy()),
+        ],
+    )
+
+
+def _rating_row_encoder(origin: str, round_id: int | None) -> Callable[[pd.DataFrame], bytes]:
+    encoded_origin = origin.encode()
+
+    def encode(ratings: pd.DataFrame) -> bytes:
+        micros = (ratings["timestamp"].to_numpy(np.int64) - _POSTGRES_EPOCH) * 1_000_000
+        return _binary_rows(
+            len(ratings),
+            [
+                ("viewer", ">i8", ratings["viewer_id"].to_numpy()),
+                ("film", ">i8", ratings["film_id"].to_numpy()),
+                ("score", ">f8", ratings["score"].to_numpy()),
+                ("at", ">i8", micros),
+                ("origin", f"S{len(encoded_origin)}", encoded_origin),
+                ("round", None if round_id is None else ">i8", round_id),
+            ],
+        )
+
+    return encode
+
+
+@contextmanager
+def _unchanged(cursor, table_name: str) -> Iterator[None]:
+    yield
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from recommender import selectors
 from recommender.engine.monitoring import DriftThresholds, detect_drift
 from recommender.engine.serving import genre_matrix
 from recommender.models import DriftReport, Rating
+from recommender.progress import ProgressCallback, no_progress
 from recommender.services.scoring import champion_model
 
 
@@ -67,9 +68,12 @@ def drift_report_create(
     round_id: int | None = None,
     require_significance: bool | None = None,
     seed: int = 0,
+    progress: ProgressCallback | None = None,
 ) -> DriftReport:
     """Judge the champion on one round of interactions (the newest by default): existing
     viewers only (those the champion was trained on), overall and per genre."""
+    progress = progress or no_progress
+    progress("loading the champion", 0.0)
     version, model = champion_model()
     round_id = latest_round_id() if round_id is None else round_id
     if round_id is None:
@@ -87,6 +91,7 @@ def drift_report_create(
         selectors.film_genres_frame(), existing["film_id"].to_numpy()
     )
     thresholds = drift_thresholds(require_significance=require_significance)
+    progress("bootstrapping the drops", 0.4)
     result = detect_drift(
         version.metrics,
         existing["rating"].to_numpy(np.float64),
@@ -96,6 +101,7 @@ def drift_report_create(
         thresholds=thresholds,
         seed=seed,
     )
+    progress("done", 1.0)
     return DriftReport.objects.create(
         model_version=version,
         round_id=round_id,

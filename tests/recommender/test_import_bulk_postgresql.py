@@ -51,3 +51,42 @@ def test_the_bulk_path_is_idempotent_too(postgresql, tmp_path, monkeypatch):
     again = imports.dataset_import_movielens(directory=directory)
 
     assert again.ratings_added == 0 and Rating.objects.count() == 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ratings_of_new_viewers_are_copied_straight_in_with_origin_round_and_time(
+    postgresql, tmp_path
+):
+    import pandas as pd
+
+    from simulation.models import SimulationRound, SimulationRun
+
+    imports.dataset_import_movielens(directory=write_movielens(tmp_path))
+    round_ = SimulationRound.objects.create(run=SimulationRun.objects.create(seed=1), number=1)
+    newcomer = Viewer.objects.create(source_id=500)
+    films = [Film.objects.get(source_id=s).pk for s in (1, 2)]
+    frame = pd.DataFrame(
+        {
+            "viewer_id": [newcomer.pk] * 2,
+            "film_id": films,
+            "score": [4.5, 1.0],
+            "timestamp": [1_700_000_000, 1_700_000_123],
+        }
+    )
+
+    with transaction.atomic():
+        added = imports.ratings_bulk_insert(
+            frame, origin=Rating.Origin.SIMULATED, round_id=round_.pk
+        )
+
+    assert added == 2
+    stored = list(
+        Rating.objects.filter(viewer=newcomer)
+        .order_by("film__source_id")
+        .values_list("score", "origin", "round_id", "rated_at")
+    )
+    assert [(s, o, r) for s, o, r, _ in stored] == [
+        (4.5, "simulated", round_.pk),
+        (1.0, "simulated", round_.pk),
+    ]
+    assert [int(at.timestamp()) for *_, at in stored] == [1_700_000_000, 1_700_000_123]

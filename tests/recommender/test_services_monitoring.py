@@ -59,3 +59,15 @@ def test_with_nothing_simulated_there_is_nothing_to_monitor(champion):
     with pytest.raises(NothingToMonitorError, match="run a simulation round first"):
         drift_report_create(actor="command:test")
     assert not DriftReport.objects.exists()
+
+
+def test_the_monitor_command_prints_the_report_and_the_verdict(champion, capsys):
+    from django.core.management import call_command
+
+    play(rounds=1, seed=1, shift={"Action": 0.6})
+
+    call_command("monitor", "--no-progress")
+
+    out = capsys.readouterr().out
+    assert "| metric" in out and "95% CI of drop" in out
+    assert "retraining required: " in out and "genre:Action" in out

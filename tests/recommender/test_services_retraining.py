@@ -103,3 +103,13 @@ def test_a_window_with_both_rounds_and_a_date_is_refused():
 
     with pytest.raises(ValueError, match="give last_rounds or since, not both"):
         TrainingWindow(last_rounds=2, since=datetime(2020, 1, 1, tzinfo=UTC))
+
+
+def test_the_retrain_command_prints_the_comparison_and_the_decision(drifted, capsys):
+    from django.core.management import call_command
+
+    call_command("retrain", "--no-progress", "--seed", "4")
+
+    out = capsys.readouterr().out
+    assert "| metric" in out and "champion R²" in out and "challenger R²" in out
+    assert "decision: " in out and "genre:Action" in out

@@ -1,6 +1,7 @@
 from django.core.management import BaseCommand, CommandError
 
 from recommender.engine.artifact import ArtifactIntegrityError
+from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
 from recommender.services.monitoring import NothingToMonitorError, drift_report_create
 from recommender.services.scoring import NoChampionError
@@ -46,15 +47,18 @@ class Command(BaseCommand):
             "--significance", action="store_true", help="require a bootstrap-significant drop"
         )
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, round_id, significance, seed, **options):
         try:
-            report = drift_report_create(
-                actor="command:monitor",
-                round_id=round_id,
-                require_significance=significance or None,
-                seed=seed,
-            )
+            with progress_bar("monitor", enabled=not options["no_progress"]) as progress:
+                report = drift_report_create(
+                    actor="command:monitor",
+                    round_id=round_id,
+                    require_significance=significance or None,
+                    seed=seed,
+                    progress=progress,
+                )
         except (NothingToMonitorError, NoChampionError, ArtifactIntegrityError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
