@@ -3,7 +3,12 @@
 import importlib
 import sys
 
-SUITES = ["benchmarks.imports", "benchmarks.scoring", "benchmarks.simulation", "benchmarks.false_alarms"]
+SUITES = [
+    "benchmarks.imports",
+    "benchmarks.scoring",
+    "benchmarks.simulation",
+    "benchmarks.false_alarms",
+]
 
 if __name__ == "__main__":
     for name in SUITES:

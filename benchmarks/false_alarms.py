@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         simulation_run_execute(run=run)
         for significance in (False, True):
-            report = drift_report_create(actor="bench", require_significance=significance, seed=seed)
+            report = drift_report_create(
+                actor="bench", require_significance=significance, seed=seed
+            )
             alarms[significance] += report.retraining_required
             if not significance:
                 flagged.update(report.degraded)
@@ -61,10 +63,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n### Drift false alarms: {options.seeds} unshifted rounds, truth {options.truth}\n")
     print("| retraining needs | false alarms | rate |")
     print("|---|---:|---:|")
-    for significance, label in ((False, "threshold only (default)"), (True, "threshold and significance")):
-        print(f"| {label} | {alarms[significance]} / {options.seeds} | {alarms[significance] / options.seeds:.0%} |")
+    for significance, label in (
+        (False, "threshold only (default)"),
+        (True, "threshold and significance"),
+    ):
+        print(
+            f"| {label} | {alarms[significance]} / {options.seeds} | {alarms[significance] / options.seeds:.0%} |"
+        )
     if flagged:
-        print(f"\nmetrics flagged (threshold only): {', '.join(f'{m} x{n}' for m, n in flagged.most_common())}")
+        print(
+            f"\nmetrics flagged (threshold only): {', '.join(f'{m} x{n}' for m, n in flagged.most_common())}"
+        )
 
 
 if __name__ == "__main__":

@@ -68,11 +68,17 @@ def bundled_comparison() -> list[tuple[str, float, str]]:
     # (b) the vectorised scorer, and (c) the floor: one matrix product and argpartition of the
     # same shape, nothing else. Best of three each, so neither pays for warming up BLAS.
     vectorised = best_of(3, lambda: score_viewers(model, viewers, seen=seen, n=N))
-    floor = best_of(3, lambda: np.argpartition(-(model.viewer_factors @ model.film_factors.T), N - 1, axis=1))
+    floor = best_of(
+        3, lambda: np.argpartition(-(model.viewer_factors @ model.film_factors.T), N - 1, axis=1)
+    )
 
     shape = f"{len(viewers)} viewers x {model.n_films:,} films"
     return [
-        (f"(a) surprise predict() per pair, extrapolated from {SAMPLE_VIEWERS} viewers", original, shape),
+        (
+            f"(a) surprise predict() per pair, extrapolated from {SAMPLE_VIEWERS} viewers",
+            original,
+            shape,
+        ),
         ("(b) score_viewers (vectorised, chunked, masked, top 120)", vectorised, shape),
         ("(c) floor: bare matrix product + argpartition", floor, shape),
         ("speed-up (a) / (b)", original / vectorised, "target >= 100x"),
@@ -107,7 +113,9 @@ print(json.dumps(out))
 
 
 def large() -> tuple[dict, float]:
-    done = subprocess.run([sys.executable, "-c", LARGE], cwd=ROOT, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", LARGE], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1]), resource.getrusage(
         resource.RUSAGE_CHILDREN
     ).ru_maxrss / 1024**2
@@ -125,7 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     if options.no_large:
         return
     figures, peak_gb = large()
-    print("\n### 270,000 viewers x 45,000 films, 100 factors, top 120 (float32, log popularity penalty)\n")
+    print(
+        "\n### 270,000 viewers x 45,000 films, 100 factors, top 120 (float32, log popularity penalty)\n"
+    )
     print("| scoring s | peak memory GB | coverage (s) | personalisation (s) | diversity (s) |")
     print("|---:|---:|---|---|---|")
     print(

@@ -84,7 +84,9 @@ class Rating(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["round"], condition=Q(round__isnull=False), name="rating_round_idx"),
+            models.Index(
+                fields=["round"], condition=Q(round__isnull=False), name="rating_round_idx"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["viewer", "film"], name="rating_one_per_viewer_film"),

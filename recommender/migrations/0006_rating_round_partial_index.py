@@ -5,20 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommender', '0005_monitoring'),
-        ('simulation', '0002_alter_simulationrun_options_simulationround_arrivals_and_more'),
+        ("recommender", "0005_monitoring"),
+        ("simulation", "0002_alter_simulationrun_options_simulationround_arrivals_and_more"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='rating',
-            name='round',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='ratings', to='simulation.simulationround'),
+            model_name="rating",
+            name="round",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="ratings",
+                to="simulation.simulationround",
+            ),
         ),
         migrations.AddIndex(
-            model_name='rating',
-            index=models.Index(condition=models.Q(('round__isnull', False)), fields=['round'], name='rating_round_idx'),
+            model_name="rating",
+            index=models.Index(
+                condition=models.Q(("round__isnull", False)),
+                fields=["round"],
+                name="rating_round_idx",
+            ),
         ),
     ]
