@@ -33,7 +33,7 @@ Transform = Literal["none", "minmax", "log"]
 TRANSFORMS: tuple[str, ...] = get_args(Transform)
 
 # Bytes of scores per chunk of viewers in `score_viewers`. Measured on the 2-core benchmark
-# machine, 45,000 films, float32, time extrapolated to 270,000 viewers: 2 MB chunks 79 s,
+# machine, 45,000 films, float32, time extrapolated to 270,000 viewers: 1.4 MB chunks 79 s,
 # 4 MB 71 s, 8 MB 69 s, 16 MB 79 s, 32 MB 93 s. Small chunks make many small matrix products
 # (BLAS runs below its best), large ones push np.argpartition and the passes around it out
 # of the L2 cache. Peak memory per chunk is about 3.3x this (the scores, argpartition's int64

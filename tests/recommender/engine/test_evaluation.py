@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from recommender.engine.evaluation import SegmentScore, evaluate_model
+from recommender.engine.metrics import r2, rmse
 from recommender.engine.model import EmptyRatingsError
 from tests.recommender.engine.test_model import hand_model
 
@@ -118,8 +119,6 @@ def test_a_bad_minimum_segment_size_is_refused():
 
 
 def test_per_genre_scores_agree_with_the_metric_functions_on_random_data():
-    from recommender.engine.metrics import r2, rmse
-
     rng = np.random.default_rng(0)
     model = hand_model()
     holdout = pd.DataFrame(
