@@ -34,6 +34,7 @@ class Command(BaseCommand):
         rows = [
             (group, m["viewers"], m.get("coverage"), m.get("diversity"), m.get("personalization"))
             for group, m in run.metrics.items()
+            if m["viewers"]  # a group with no viewers has no figures, not "insufficient data"
         ]
         self.stdout.write(
             format_table(["viewers", "count", "coverage", "diversity", "personalisation"], rows)
