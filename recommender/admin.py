@@ -1,0 +1,106 @@
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+
+from recommender.models import (
+    DriftReport,
+    Film,
+    Genre,
+    ModelVersion,
+    ModelVersionEvent,
+    Rating,
+    ScoringRun,
+    Viewer,
+)
+from recommender.services.lifecycle import (
+    IllegalTransitionError,
+    model_version_approve,
+    model_version_decline,
+)
+
+
+@admin.register(Genre)
+class GenreAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
+
+
+@admin.register(Film)
+class FilmAdmin(admin.ModelAdmin):
+    list_display = ["source_id", "title", "year", "tmdb_id", "imdb_id"]
+    list_filter = ["genres"]
+    search_fields = ["title", "source_id", "tmdb_id", "imdb_id"]
+    filter_horizontal = ["genres"]
+
+
+@admin.register(Viewer)
+class ViewerAdmin(admin.ModelAdmin):
+    list_display = ["source_id", "origin", "account"]
+    list_filter = ["origin"]
+    search_fields = ["source_id", "account__username"]
+    raw_id_fields = ["account"]
+
+
+@admin.register(Rating)
+class RatingAdmin(admin.ModelAdmin):
+    list_display = ["viewer", "film", "score", "rated_at", "origin", "round"]
+    list_filter = ["origin", "score"]
+    search_fields = ["viewer__source_id", "film__title"]
+    raw_id_fields = ["viewer", "film", "round"]
+    list_select_related = ["viewer", "film", "round"]
+    # Counting 100k+ rows on every page view is the slow part of a large changelist.
+    show_full_result_count = False
+
+
+class ModelVersionEventInline(admin.TabularInline):
+    model = ModelVersionEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["from_status", "to_status", "actor", "reason", "at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "rmse", "r2", "training_rows", "created_at", "decided_by"]
+    list_filter = ["status", "algorithm"]
+    search_fields = ["decision_reason", "decided_by", "created_by"]
+    # Status changes go through the lifecycle services (locks, legality, event log), never a form.
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+    inlines = [ModelVersionEventInline]
+    actions = ["approve", "decline"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Approve the selected challengers pending review (promote)")
+    def approve(self, request, queryset):
+        self._review(request, queryset, model_version_approve, "approved")
+
+    @admin.action(description="Reject the selected challengers pending review")
+    def decline(self, request, queryset):
+        self._review(request, queryset, model_version_decline, "rejected")
+
+    def _review(self, request, queryset, service, verb):
+        for version in queryset:
+            try:
+                service(version_id=version.pk, reviewer=request.user, comment="in the admin")
+                self.message_user(request, f"v{version.pk} {verb}", messages.SUCCESS)
+            except (IllegalTransitionError, PermissionDenied) as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+
+
+@admin.register(ScoringRun)
+class ScoringRunAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "viewers", "started_at", "finished_at", "created_by"]
+    list_filter = ["status"]
+    search_fields = ["created_by", "error"]
+    readonly_fields = [f.name for f in ScoringRun._meta.fields]
+
+
+@admin.register(DriftReport)
+class DriftReportAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "model_version", "round", "retraining_required", "created_at"]
+    list_filter = ["retraining_required"]
+    search_fields = ["created_by"]
+    readonly_fields = [f.name for f in DriftReport._meta.fields]
