@@ -8,9 +8,11 @@ import pandas as pd
 from recommender.models import Film, ModelVersion, Rating, ScoredList, ScoringRun, Viewer
 
 
-def ratings_frame(*, origin: str | None = None) -> pd.DataFrame:
-    """Ratings as viewer_id, film_id (source ids), rating: all of them, or of one origin."""
-    queryset = Rating.objects.all() if origin is None else Rating.objects.filter(origin=origin)
+def ratings_frame(*, origin: str | None = None, queryset=None) -> pd.DataFrame:
+    """Ratings as viewer_id, film_id (source ids), rating: all of them, those of one origin,
+    or those of the given Rating queryset."""
+    if queryset is None:
+        queryset = Rating.objects.all() if origin is None else Rating.objects.filter(origin=origin)
     rows = queryset.values_list("viewer__source_id", "film__source_id", "score")
     frame = pd.DataFrame.from_records(
         list(rows.iterator(chunk_size=50_000)), columns=["viewer_id", "film_id", "rating"]

@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from recommender import selectors
 from recommender.engine.artifact import load_model, save_model
-from recommender.engine.evaluation import segment_scores
 from recommender.engine.model import SVDConfig, TrainedModel
 from recommender.engine.scoring import PopularityPenalty
 from recommender.engine.serving import genre_matrix
@@ -26,7 +25,7 @@ from recommender.models import Genre, Rating, Viewer
 from recommender.progress import ProgressCallback, no_progress
 from recommender.services.imports import ratings_bulk_insert
 from recommender.services.lifecycle import model_version_approve
-from recommender.services.monitoring import drift_report_create
+from recommender.services.monitoring import accuracy_by_segment, drift_report_create
 from recommender.services.retraining import model_version_retrain
 from recommender.services.scoring import NoChampionError, score_and_store
 from recommender.tracking import track_run
@@ -242,23 +241,6 @@ def simulation_round_play(
     )
     progress("done", 1.0)
     return round_
-
-
-def accuracy_by_segment(
-    y_true: np.ndarray, y_pred: np.ndarray, membership: np.ndarray, genre_names: list[str]
-) -> dict:
-    """RMSE and R² overall and per genre; segments under MIN_SEGMENT_SIZE are not judged."""
-    overall, per_genre = segment_scores(
-        y_true,
-        y_pred,
-        membership,
-        genre_names,
-        min_segment_size=settings.RECOMMENDER["MIN_SEGMENT_SIZE"],
-    )
-    return {
-        "overall": overall.to_dict(),
-        "per_genre": {g: s.to_dict() for g, s in per_genre.items()},
-    }
 
 
 def oracle_truth(oracle: TrainedModel, viewer_ids: np.ndarray, film_ids: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Max
 
 from recommender import selectors
+from recommender.engine.evaluation import segment_scores
 from recommender.engine.monitoring import DriftThresholds, detect_drift
 from recommender.engine.serving import genre_matrix
 from recommender.models import DriftReport, Rating
@@ -42,24 +43,34 @@ def latest_round_id() -> int | None:
 
 
 def round_ratings(round_id: int) -> pd.DataFrame:
-    return _frame(Rating.objects.filter(round_id=round_id))
+    return selectors.ratings_frame(queryset=Rating.objects.filter(round_id=round_id))
 
 
 def ratings_since_training(version) -> pd.DataFrame:
     """Simulated ratings of every round played since `version` was trained: the recent
     interactions a challenger is compared with it on."""
-    return _frame(
-        Rating.objects.filter(
+    return selectors.ratings_frame(
+        queryset=Rating.objects.filter(
             origin=Rating.Origin.SIMULATED, round__created_at__gte=version.created_at
         )
     )
 
 
-def _frame(queryset) -> pd.DataFrame:
-    rows = queryset.values_list("viewer__source_id", "film__source_id", "score")
-    return pd.DataFrame.from_records(list(rows), columns=["viewer_id", "film_id", "rating"]).astype(
-        {"viewer_id": "int64", "film_id": "int64", "rating": "float64"}
+def accuracy_by_segment(
+    y_true: np.ndarray, y_pred: np.ndarray, membership: np.ndarray, genre_names: list[str]
+) -> dict:
+    """RMSE and R² overall and per genre; segments under MIN_SEGMENT_SIZE are not judged."""
+    overall, per_genre = segment_scores(
+        y_true,
+        y_pred,
+        membership,
+        genre_names,
+        min_segment_size=settings.RECOMMENDER["MIN_SEGMENT_SIZE"],
     )
+    return {
+        "overall": overall.to_dict(),
+        "per_genre": {g: score.to_dict() for g, score in per_genre.items()},
+    }
 
 
 def drift_report_create(

@@ -13,7 +13,6 @@ from django.conf import settings
 
 from recommender import selectors
 from recommender.engine.artifact import load_model
-from recommender.engine.evaluation import segment_scores
 from recommender.engine.model import SVDConfig, TrainedModel
 from recommender.engine.monitoring import Decision, compare_models, decide, decision_reason
 from recommender.engine.search import search_svd_config
@@ -27,6 +26,7 @@ from recommender.services.lifecycle import (
 )
 from recommender.services.monitoring import (
     NothingToMonitorError,
+    accuracy_by_segment,
     drift_report_create,
     ratings_since_training,
     round_ratings,
@@ -75,10 +75,7 @@ class TrainingWindow:
             queryset = queryset.filter(origin=Rating.Origin.ORIGINAL) | queryset.filter(
                 rated_at__gte=self.since
             )
-        rows = queryset.values_list("viewer__source_id", "film__source_id", "score")
-        return pd.DataFrame.from_records(
-            list(rows), columns=["viewer_id", "film_id", "rating"]
-        ).astype({"viewer_id": "int64", "film_id": "int64", "rating": "float64"})
+        return selectors.ratings_frame(queryset=queryset)
 
 
 @dataclass(frozen=True)
@@ -95,14 +92,11 @@ def metric_r2(
     y_true: np.ndarray, y_pred: np.ndarray, membership: np.ndarray, genre_names: list[str]
 ) -> dict:
     """R² per metric name ("overall", "genre:NAME"); None where the segment is not judged."""
-    overall, per_genre = segment_scores(
-        y_true,
-        y_pred,
-        membership,
-        genre_names,
-        min_segment_size=settings.RECOMMENDER["MIN_SEGMENT_SIZE"],
-    )
-    return {"overall": overall.r2, **{f"genre:{g}": s.r2 for g, s in per_genre.items()}}
+    accuracy = accuracy_by_segment(y_true, y_pred, membership, genre_names)
+    return {
+        "overall": accuracy["overall"]["r2"],
+        **{f"genre:{genre}": score["r2"] for genre, score in accuracy["per_genre"].items()},
+    }
 
 
 def model_version_retrain(
