@@ -133,6 +133,21 @@ CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_TRACK_STARTED = True
+# Tasks are idempotent (keyed by run id), so a task whose worker died runs again elsewhere;
+# one task at a time per worker process, so a redelivery is never stuck behind a prefetch.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With the Redis broker an unacknowledged task is redelivered after visibility_timeout: every
+# task's hard limit stays below it, or a long training would start twice.
+_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY_TIMEOUT}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY_TIMEOUT}
+CELERY_TASK_TIME_LIMIT = _VISIBILITY_TIMEOUT - 300
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 120
+if CELERY_TASK_SOFT_TIME_LIMIT <= 0:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be more than 420 seconds")
 
 # --- The recommender's tunables (defaults from the original proof of concept) ----------------
 

@@ -33,7 +33,7 @@ def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
     return path
 
 
-SERVICE_FIXTURES = {"postgresql"}
+SERVICE_FIXTURES = {"postgresql", "redis_url"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -72,3 +72,18 @@ def no_tracking_unless_asked(request):
     except pytest.FixtureLookupError:
         return
     settings.WANDB = {**settings.WANDB, "MODE": "disabled"}
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database of its own for the test's broker traffic (database 15, emptied)."""
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.exceptions.ConnectionError:
+        skip_or_fail(f"the test needs Redis at {url}")
+    yield url
+    client.flushdb()

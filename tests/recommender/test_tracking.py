@@ -35,9 +35,14 @@ def wandb_records(path: Path):
             yield record
 
 
-def logged_history(directory: Path) -> dict[str, float]:
+def logged_history(directory: Path, diagnosis: str = "") -> dict[str, float]:
     files = list(directory.glob("wandb/offline-run-*/run-*.wandb"))
-    assert len(files) == 1, files
+    listing = (
+        sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
+        if directory.exists()
+        else []
+    )
+    assert len(files) == 1, f"run files {files}; folder {listing}; {diagnosis}"
     values = {}
     for record in wandb_records(files[0]):
         if record.WhichOneof("record_type") == "history":
