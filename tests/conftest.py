@@ -14,7 +14,7 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 def skip_or_fail(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
-    pytest.skip(reason)
+    pytest.skip(reason)  # only for a missing service, and only when REQUIRE_SERVICES is unset
 
 
 @pytest.fixture
