@@ -132,26 +132,19 @@ def _store_lists(run: ScoringRun, ranking: Ranking, viewers: pd.DataFrame) -> No
     film_ids = ranking.film_ids.astype("<i4")
     scores = ranking.scores.astype("<f4")
     predicted = ranking.predicted.astype("<f4")
+    # Lists are padded with -1 at the end; the stored list drops the padding.
+    lengths = np.count_nonzero(ranking.film_ids >= 0, axis=1)
     ScoredList.objects.bulk_create(
         (
             ScoredList(
                 run=run,
                 viewer_id=int(pks[i]),
                 from_model=bool(ranking.from_model[i]),
-                film_ids=_trim(film_ids[i]).tobytes(),
-                scores=scores[i, : _length(film_ids[i])].tobytes(),
-                predicted=predicted[i, : _length(film_ids[i])].tobytes(),
+                film_ids=film_ids[i, :length].tobytes(),
+                scores=scores[i, :length].tobytes(),
+                predicted=predicted[i, :length].tobytes(),
             )
-            for i in range(len(pks))
+            for i, length in enumerate(lengths)
         ),
         batch_size=LIST_BATCH,
     )
-
-
-def _length(row: np.ndarray) -> int:
-    """Lists are padded with -1 at the end; the stored list drops the padding."""
-    return int(np.count_nonzero(row >= 0))
-
-
-def _trim(row: np.ndarray) -> np.ndarray:
-    return row[: _length(row)]
