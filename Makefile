@@ -7,7 +7,7 @@ DATA := data/ml-latest-small
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo serve worker test test-sqlite bench lint format clean
+.PHONY: install demo serve worker beat test test-sqlite bench lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version'
@@ -39,6 +39,10 @@ worker: install
 	CELERY_TASK_ALWAYS_EAGER=0 $(BIN)/celery -A recsite worker --loglevel INFO
 
 ## Tests: SQLite when DATABASE_URL is unset, PostgreSQL when it is set.
+## Celery beat with the database scheduler (schedules editable in the admin). Run exactly one.
+beat: install
+	CELERY_TASK_ALWAYS_EAGER=0 $(BIN)/celery -A recsite beat --loglevel INFO
+
 test: install
 	$(BIN)/pytest
 

@@ -267,3 +267,20 @@ class DriftReport(models.Model):
     @property
     def degraded(self) -> list[str]:
         return [m["metric"] for m in self.metrics if m["degraded"]]
+
+
+class Lease(models.Model):
+    """Who holds a piece of exclusive work (training, retraining, the cycle) and until when.
+
+    A lease is an efficiency lock with an owner token and an expiry: a second request is told
+    who is busy instead of queueing a duplicate, and a holder that died lets go when its lease
+    expires. Correctness of the champion itself lives in the registry's transaction lock."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    owner = models.CharField(max_length=255, help_text="task id, or command:<host>:<pid>")
+    purpose = models.CharField(max_length=64)
+    acquired_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.purpose} by {self.owner} until {self.expires_at:%H:%M:%S}"

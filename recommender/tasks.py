@@ -1,18 +1,55 @@
 """Celery tasks: thin entry points. Each takes plain ids or values, calls one service and
-reports progress (stage and percentage) in its state, for the web page and `celery inspect`."""
+reports progress (stage and percentage) in its state, for the web page, `task_status` and
+`celery inspect`.
+
+Model work (training, retraining, scoring, the cycle) holds the model-work lease, so it never
+runs twice at once: a second task finds it busy and returns {"skipped": "<who is busy>"}.
+Every task is safe to deliver twice (late acks re-deliver work whose worker died) and retries
+with exponential backoff on transient database and broker errors."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from uuid import uuid4
+
+import kombu.exceptions
+import redis.exceptions
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from recommender.datasets import RatingFilter
 from recommender.engine.model import SVDConfig
+from recommender.engine.scoring import PopularityPenalty
 from recommender.progress import ProgressCallback
+from recommender.services.cycle import monitor_and_retrain as monitor_and_retrain_service
 from recommender.services.imports import dataset_import_movielens, dataset_import_movies_dataset
+from recommender.services.leases import AlreadyRunningError, exclusive_model_work
 from recommender.services.monitoring import drift_report_create
 from recommender.services.registry import model_version_train
-from recommender.services.retraining import model_version_retrain
-from recommender.services.scoring import scoring_run_create
+from recommender.services.retraining import TrainingWindow, model_version_retrain
+from recommender.services.scoring import default_penalty, scoring_run_create
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
+)
+# Exponential backoff from 5 s, capped at 5 minutes, jittered so that workers which lost the
+# database together do not come back together.
+RETRY_OPTIONS = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 5,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
 
 
 def progress_reporter(task) -> ProgressCallback:
@@ -27,50 +64,130 @@ def progress_reporter(task) -> ProgressCallback:
     return report
 
 
-@shared_task(bind=True, name="recommender.import_dataset")
+def task_actor(task) -> str:
+    return f"task:{task.request.id or 'eager'}"
+
+
+def exclusively(task, purpose: str, work: Callable[[], dict]) -> dict:
+    """Run `work` holding the model-work lease, owned by this task's id (so the same task
+    redelivered takes it back); answer {"skipped": ...} when someone else holds it."""
+    owner = task.request.id or f"eager:{uuid4()}"
+    try:
+        with exclusive_model_work(owner=owner, purpose=purpose):
+            return work()
+    except AlreadyRunningError as busy:
+        logger.warning("%s not started: %s", task.name, busy)
+        return {"skipped": str(busy)}
+
+
+@shared_task(bind=True, name="recommender.import_dataset", **RETRY_OPTIONS)
 def import_dataset(
-    self, directory: str, layout: str = "movielens", max_rows: int | None = None
+    self,
+    directory: str,
+    layout: str = "movielens",
+    max_rows: int | None = None,
+    viewer_ids: list[int] | None = None,
+    max_viewers: int | None = None,
+    small: bool = False,
+    lenient_metadata: bool = False,
 ) -> dict:
-    service = dataset_import_movielens if layout == "movielens" else dataset_import_movies_dataset
-    summary = service(
-        directory=directory,
-        rating_filter=RatingFilter(max_rows=max_rows),
-        progress=progress_reporter(self),
+    """Imports are atomic and skip what is stored already, so a redelivery adds nothing twice."""
+    rating_filter = RatingFilter(
+        max_rows=max_rows,
+        viewer_ids=None if viewer_ids is None else frozenset(viewer_ids),
+        max_viewers=max_viewers,
     )
+    if layout == "movielens":
+        summary = dataset_import_movielens(
+            directory=Path(directory), rating_filter=rating_filter, progress=progress_reporter(self)
+        )
+    else:
+        summary = dataset_import_movies_dataset(
+            directory=Path(directory),
+            rating_filter=rating_filter,
+            small=small,
+            lenient_metadata=lenient_metadata,
+            on_skipped=lambda message: logger.warning("skipped metadata: %s", message),
+            progress=progress_reporter(self),
+        )
     return {"summary": summary.as_line()}
 
 
-@shared_task(bind=True, name="recommender.train")
-def train(self, seed: int = 0) -> int:
-    actor = f"task:{self.request.id or 'eager'}"
-    return model_version_train(
-        actor=actor, config=SVDConfig(seed=seed), progress=progress_reporter(self)
-    ).pk
+@shared_task(bind=True, name="recommender.train", **RETRY_OPTIONS)
+def train(self, config: dict | None = None) -> dict:
+    def work() -> dict:
+        version = model_version_train(
+            actor=task_actor(self),
+            config=SVDConfig(**(config or {})),
+            progress=progress_reporter(self),
+        )
+        return {"model_version": version.pk, "status": version.status}
+
+    return exclusively(self, "training", work)
 
 
-@shared_task(bind=True, name="recommender.score")
-def score(self) -> int:
-    return scoring_run_create(
-        actor=f"task:{self.request.id or 'eager'}", progress=progress_reporter(self)
-    ).pk
+@shared_task(bind=True, name="recommender.score", **RETRY_OPTIONS)
+def score(self, transform: str | None = None, alpha: float | None = None) -> dict:
+    def work() -> dict:
+        penalty = default_penalty()
+        penalty = PopularityPenalty(
+            transform=transform or penalty.transform,
+            alpha=penalty.alpha if alpha is None else alpha,
+        )
+        run = scoring_run_create(
+            actor=task_actor(self), penalty=penalty, progress=progress_reporter(self)
+        )
+        return {"scoring_run": run.pk, "viewers": run.viewers}
+
+    return exclusively(self, "scoring", work)
 
 
-@shared_task(bind=True, name="recommender.monitor")
-def monitor(self, round_id: int | None = None) -> int:
+@shared_task(bind=True, name="recommender.monitor", **RETRY_OPTIONS)
+def monitor(
+    self, round_id: int | None = None, require_significance: bool | None = None, seed: int = 0
+) -> dict:
     report = drift_report_create(
-        actor=f"task:{self.request.id or 'eager'}",
+        actor=task_actor(self),
         round_id=round_id,
-        progress=progress_reporter(self),
-    )
-    return report.pk
-
-
-@shared_task(bind=True, name="recommender.retrain")
-def retrain(self, search: bool = False, seed: int = 0) -> int:
-    outcome = model_version_retrain(
-        actor=f"task:{self.request.id or 'eager'}",
-        search=search,
+        require_significance=require_significance,
         seed=seed,
         progress=progress_reporter(self),
     )
-    return outcome.challenger.pk
+    return {"drift_report": report.pk, "retraining_required": report.retraining_required}
+
+
+@shared_task(bind=True, name="recommender.retrain", **RETRY_OPTIONS)
+def retrain(
+    self,
+    search: bool = False,
+    seed: int = 0,
+    last_rounds: int | None = None,
+    since: str | None = None,
+) -> dict:
+    def work() -> dict:
+        window = TrainingWindow(
+            last_rounds=last_rounds, since=datetime.fromisoformat(since) if since else None
+        )
+        outcome = model_version_retrain(
+            actor=task_actor(self),
+            window=window,
+            search=search,
+            seed=seed,
+            progress=progress_reporter(self),
+        )
+        return {"challenger": outcome.challenger.pk, "decision": outcome.decision.value}
+
+    return exclusively(self, "retraining", work)
+
+
+@shared_task(bind=True, name="recommender.monitor_and_retrain", **RETRY_OPTIONS)
+def monitor_and_retrain(self, search: bool = False) -> dict:
+    """What beat runs daily: judge the champion on the newest round, retrain if required.
+    A second beat, or a tick delivered twice, finds the round monitored and does nothing."""
+
+    def work() -> dict:
+        return monitor_and_retrain_service(
+            actor=task_actor(self), search=search, progress=progress_reporter(self)
+        ).as_dict()
+
+    return exclusively(self, "the monitor-and-retrain cycle", work)

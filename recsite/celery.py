@@ -1,11 +1,30 @@
 """The Celery application, configured from Django settings (keys prefixed CELERY_)."""
 
+import logging
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
+
+logger = logging.getLogger(__name__)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings")
 
 app = Celery("recsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def reap_interrupted_work(sender=None, **kwargs):
+    """A worker starting is often a worker restarting after a crash: mark training or scoring
+    that a dead process left half-done as failed, unless model work is running right now (its
+    holder will reap when it next takes the lease)."""
+    from recommender.services.leases import AlreadyRunningError, exclusive_model_work
+
+    owner = f"worker-start:{getattr(sender, 'hostname', 'worker')}"
+    try:
+        with exclusive_model_work(owner=owner, purpose="reaping interrupted work"):
+            pass
+    except AlreadyRunningError as busy:
+        logger.info("not reaping at start: %s", busy)

@@ -122,6 +122,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Development serves straight from the apps' and project's static folders; production serves
+# what collectstatic gathered into STATIC_ROOT.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+if DEBUG:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -181,12 +187,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # With the Redis broker an unacknowledged task is redelivered after visibility_timeout: every
 # task's hard limit stays below it, or a long training would start twice.
 _VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY_TIMEOUT}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": _VISIBILITY_TIMEOUT,
+    # How often a worker looks for unacknowledged tasks past the timeout (kombu's default sweep
+    # is every 100 s): at most a tenth of the timeout, so a short timeout is honoured.
+    "unacked_restore_interval": max(1, min(10, _VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1 if _VISIBILITY_TIMEOUT < 1000 else 10,
+}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY_TIMEOUT}
-CELERY_TASK_TIME_LIMIT = _VISIBILITY_TIMEOUT - 300
-CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 120
-if CELERY_TASK_SOFT_TIME_LIMIT <= 0:
-    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be more than 420 seconds")
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=_VISIBILITY_TIMEOUT - 300)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int(
+    "CELERY_TASK_SOFT_TIME_LIMIT", default=CELERY_TASK_TIME_LIMIT - 120
+)
+if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < _VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "need 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < CELERY_VISIBILITY_TIMEOUT, "
+        f"got {CELERY_TASK_SOFT_TIME_LIMIT} < {CELERY_TASK_TIME_LIMIT} < {_VISIBILITY_TIMEOUT}"
+    )
 
 # --- The recommender's tunables (defaults from the original proof of concept) ----------------
 
@@ -225,6 +242,11 @@ RECOMMENDER = {
     "RECENT_HOLDOUT_SHARE": _float_in("RECENT_HOLDOUT_SHARE", 0.3, 0.05, 0.9),
     # Random points of the hyperparameter search space tried by `retrain --search`.
     "SEARCH_ITERATIONS": _positive_int("SEARCH_ITERATIONS", 8),
+    # Lifetime of the model-work lease; a heartbeat renews it every third of that. A holder
+    # killed outright frees the work after at most this long.
+    "LEASE_SECONDS": _positive_int("LEASE_SECONDS", 120),
+    # Tests of worker failure only: long work waits at a known point while this file exists.
+    "TEST_GATE_FILE": env.str("RECOMMENDER_TEST_GATE_FILE", default=""),
     "ARTIFACT_DIR": Path(env.str("ARTIFACT_DIR", default=str(VAR_DIR / "models"))),
 }
 if RECOMMENDER["LIST_BUFFER"] < 0:

@@ -23,6 +23,7 @@ from recommender.engine.serving import genre_matrix
 from recommender.engine.training import fit_svd
 from recommender.models import Genre, Rating, Viewer
 from recommender.progress import ProgressCallback, no_progress
+from recommender.services.cycle import monitor_and_retrain
 from recommender.services.imports import ratings_bulk_insert
 from recommender.services.lifecycle import model_version_approve
 from recommender.services.monitoring import accuracy_by_segment, drift_report_create
@@ -333,6 +334,9 @@ def simulation_run_execute(
     progress = progress or no_progress
     actor = f"simulation:{run.pk}"
     done = set(run.rounds.values_list("number", flat=True))
+    if run.status != SimulationRun.Status.RUNNING:  # resumed after a failure or interruption
+        run.status, run.error, run.finished_at = SimulationRun.Status.RUNNING, "", None
+        run.save(update_fields=["status", "error", "finished_at"])
     # Share of a round's progress bar taken by playing it; monitoring takes the rest.
     share = 0.6 if monitor else 1.0
     try:
@@ -367,19 +371,13 @@ def simulation_run_execute(
 
 
 def _monitor_round(round_: SimulationRound, actor: str, search: bool, report) -> dict:
-    seed = round_.run.seed + round_.number
-    drift = drift_report_create(actor=actor, round_id=round_.pk, seed=seed)
-    outcome = {"drift_report": drift.pk, "degraded": drift.degraded, "retrained": False}
-    if drift.retraining_required:
-        report("retraining", 0.7)
-        result = model_version_retrain(actor=actor, search=search, seed=seed)
-        outcome.update(
-            retrained=True,
-            challenger=result.challenger.pk,
-            decision=result.decision.value,
-            reason=result.reason,
-        )
-    return outcome
+    return monitor_and_retrain(
+        actor=actor,
+        round_id=round_.pk,
+        search=search,
+        seed=round_.run.seed + round_.number,
+        progress=lambda stage, f: report(stage, 0.6 + 0.4 * f),
+    ).as_dict()
 
 
 @dataclass(frozen=True)

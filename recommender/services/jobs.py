@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import uuid4
 
 from celery import states
+from django.db import transaction
 from django_celery_results.models import TaskResult
+
+from recommender.services.leases import lease_acquire, lease_release
 
 RUNNING_STATES = (states.STARTED, "PROGRESS")
 
@@ -57,7 +61,10 @@ def _progress(row: TaskResult) -> TaskProgress:
     elif row.status in states.PROPAGATE_STATES:
         stage = "failed"
         if isinstance(payload, dict):
-            error = f"{payload.get('exc_type', 'Error')}: {payload.get('exc_message', '')}"
+            message = payload.get("exc_message", "")
+            if isinstance(message, list | tuple):  # the exception's args
+                message = " ".join(str(arg) for arg in message)
+            error = f"{payload.get('exc_type', 'Error')}: {message}"
         else:
             error = str(payload)
     elif row.status == states.STARTED:
@@ -88,3 +95,31 @@ def running_tasks() -> list[TaskProgress]:
     """Tasks started and not finished, oldest first."""
     rows = TaskResult.objects.filter(status__in=RUNNING_STATES).order_by("date_created")
     return [_progress(row) for row in rows]
+
+
+# How long a queued task keeps its claim on the model work before it starts; once running, its
+# heartbeat keeps the lease. A task still queued after this may find someone else started.
+QUEUED_LEASE_SECONDS = 600
+
+
+def job_enqueue(task, *, kwargs: dict, purpose: str | None = None) -> str:
+    """Send `task` to the workers once the current transaction commits; return its id.
+
+    With `purpose` the task is model work: the lease is taken now in the task's name, so a
+    second request is refused at once with AlreadyRunningError ("retraining already running
+    since 03:12, task ...") instead of queueing a duplicate. The task takes the lease back
+    when it starts (same owner)."""
+    task_id = str(uuid4())
+    if purpose:
+        lease_acquire(owner=task_id, purpose=purpose, seconds=QUEUED_LEASE_SECONDS)
+
+    def send() -> None:
+        try:
+            task.apply_async(kwargs=kwargs, task_id=task_id)
+        except Exception:
+            if purpose:
+                lease_release(owner=task_id)
+            raise
+
+    transaction.on_commit(send)
+    return task_id

@@ -19,6 +19,7 @@ from recommender.engine.model import EmptyRatingsError, SVDConfig
 from recommender.engine.training import fit_svd, split_holdout
 from recommender.models import ModelVersion, ModelVersionEvent
 from recommender.progress import ProgressCallback, no_progress
+from recommender.services.gate import wait_at_test_gate
 from recommender.tracking import track_run
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def model_version_train(
         progress("splitting", 0.05)
         train, holdout = split_holdout(ratings, test_size=holdout_share, seed=config.seed)
         progress("fitting SVD", 0.1)
+        wait_at_test_gate("training")
         model = fit_svd(train, config)
         progress("evaluating on the holdout", 0.7)
         evaluation = evaluate_model(
@@ -103,14 +105,11 @@ def model_version_train(
         progress("saving the artifact", 0.95)
         artifact = save_model(model, Path(settings.RECOMMENDER["ARTIFACT_DIR"]))
     except (EmptyRatingsError, ValueError, OSError) as exc:
-        with transaction.atomic():
-            model_version_transition(
-                version=version,
-                to_status=ModelVersion.Status.FAILED,
-                actor=actor,
-                reason=f"training failed: {exc}",
-            )
+        _mark_failed(version, actor, f"training failed: {exc}")
         raise TrainingError(f"training of v{version.pk} failed: {exc}") from exc
+    except Exception as exc:  # a time limit, a lost database: the champion keeps serving
+        _mark_failed(version, actor, f"training stopped: {type(exc).__name__}: {exc}")
+        raise
 
     version.artifact_path = str(artifact.path)
     version.artifact_sha256 = artifact.sha256
@@ -147,6 +146,16 @@ def model_version_train(
     )
     progress("done", 1.0)
     return version
+
+
+def _mark_failed(version: ModelVersion, actor: str, reason: str) -> None:
+    try:
+        with transaction.atomic():
+            model_version_transition(
+                version=version, to_status=ModelVersion.Status.FAILED, actor=actor, reason=reason
+            )
+    except Exception:  # the database itself may be what failed: the reaper marks it later
+        logger.warning("could not mark v%s failed", version.pk, exc_info=True)
 
 
 def lock_registry() -> None:

@@ -19,6 +19,7 @@ from recommender.engine.scoring import PopularityPenalty, Ranking
 from recommender.engine.serving import FilmStats, list_metrics, rank_every_viewer
 from recommender.models import ModelVersion, ScoredList, ScoringRun
 from recommender.progress import ProgressCallback, no_progress
+from recommender.services.gate import wait_at_test_gate
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def score_and_store(
     run = ScoringRun.objects.create(model_version=version, parameters=parameters, created_by=actor)
     try:
         progress("loading ratings", 0.0)
+        wait_at_test_gate("scoring")
         ratings = selectors.ratings_frame()
         viewers = selectors.viewers_frame()
         ranking = rank_every_viewer(

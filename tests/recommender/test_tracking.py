@@ -1,9 +1,11 @@
 """W&B runs are written offline under the configured folder and hold the logged metrics."""
 
 import struct
+import time
 from pathlib import Path
 
 import pytest
+from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2
 
 from recommender.engine.model import SVDConfig
@@ -43,6 +45,17 @@ def logged_history(directory: Path, diagnosis: str = "") -> dict[str, float]:
         else []
     )
     assert len(files) == 1, f"run files {files}; folder {listing}; {diagnosis}"
+    # wandb-core writes the file from its own process and may still be writing when
+    # run.finish() returns: wait for the run's exit record, which comes last.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            kinds = {record.WhichOneof("record_type") for record in wandb_records(files[0])}
+        except DecodeError:  # caught it mid-write
+            kinds = set()
+        if "exit" in kinds:
+            break
+        time.sleep(0.1)
     values = {}
     for record in wandb_records(files[0]):
         if record.WhichOneof("record_type") == "history":

@@ -1,6 +1,8 @@
 from django.core.management import BaseCommand, CommandError
 
+from recommender import tasks
 from recommender.engine.artifact import ArtifactIntegrityError
+from recommender.management.jobs import add_async_argument, launch
 from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
 from recommender.services.monitoring import NothingToMonitorError, drift_report_create
@@ -48,8 +50,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--no-progress", action="store_true")
+        add_async_argument(parser)
 
     def handle(self, *args, round_id, significance, seed, **options):
+        if options["run_async"]:
+            kwargs = {"round_id": round_id, "require_significance": significance, "seed": seed}
+            launch(self, tasks.monitor, kwargs=kwargs)
+            return
         try:
             with progress_bar("monitor", enabled=not options["no_progress"]) as progress:
                 report = drift_report_create(

@@ -2,7 +2,9 @@ from datetime import datetime
 
 from django.core.management import BaseCommand, CommandError
 
+from recommender import tasks
 from recommender.engine.artifact import ArtifactIntegrityError
+from recommender.management.jobs import add_async_argument, launch, model_work
 from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
 from recommender.services.monitoring import NothingToMonitorError
@@ -42,11 +44,24 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--no-progress", action="store_true")
+        add_async_argument(parser)
 
     def handle(self, *args, **options):
         try:
             window = TrainingWindow(last_rounds=options["last_rounds"], since=options["since"])
-            with progress_bar("retrain", enabled=not options["no_progress"]) as progress:
+            if options["run_async"]:
+                kwargs = {
+                    "search": options["search"],
+                    "seed": options["seed"],
+                    "last_rounds": options["last_rounds"],
+                    "since": options["since"].isoformat() if options["since"] else None,
+                }
+                launch(self, tasks.retrain, kwargs=kwargs, purpose="retraining")
+                return
+            with (
+                model_work("retraining"),
+                progress_bar("retrain", enabled=not options["no_progress"]) as progress,
+            ):
                 outcome = model_version_retrain(
                     actor="command:retrain",
                     window=window,

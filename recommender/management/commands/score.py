@@ -1,7 +1,9 @@
 from django.core.management import BaseCommand, CommandError
 
+from recommender import tasks
 from recommender.engine.artifact import ArtifactIntegrityError
 from recommender.engine.scoring import PopularityPenalty
+from recommender.management.jobs import add_async_argument, launch, model_work
 from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
 from recommender.services.scoring import NoChampionError, default_penalty, scoring_run_create
@@ -17,13 +19,21 @@ class Command(BaseCommand):
         )
         parser.add_argument("--popularity-alpha", type=float, default=defaults.alpha)
         parser.add_argument("--no-progress", action="store_true")
+        add_async_argument(parser)
 
     def handle(self, *args, **options):
         try:
             penalty = PopularityPenalty(
                 transform=options["popularity_transform"], alpha=options["popularity_alpha"]
             )
-            with progress_bar("score", enabled=not options["no_progress"]) as progress:
+            if options["run_async"]:
+                kwargs = {"transform": penalty.transform, "alpha": penalty.alpha}
+                launch(self, tasks.score, kwargs=kwargs, purpose="scoring")
+                return
+            with (
+                model_work("scoring"),
+                progress_bar("score", enabled=not options["no_progress"]) as progress,
+            ):
                 run = scoring_run_create(actor="command:score", penalty=penalty, progress=progress)
         except (NoChampionError, ArtifactIntegrityError, ValueError) as exc:
             raise CommandError(str(exc)) from exc

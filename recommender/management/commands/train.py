@@ -1,6 +1,10 @@
+from dataclasses import asdict
+
 from django.core.management import BaseCommand, CommandError
 
+from recommender import tasks
 from recommender.engine.model import SVDConfig
+from recommender.management.jobs import add_async_argument, launch, model_work
 from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
 from recommender.services.registry import TrainingError, model_version_train
@@ -17,6 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--reg", type=float, default=defaults.reg_all)
         parser.add_argument("--seed", type=int, default=defaults.seed)
         parser.add_argument("--no-progress", action="store_true")
+        add_async_argument(parser)
 
     def handle(self, *args, **options):
         try:
@@ -27,7 +32,13 @@ class Command(BaseCommand):
                 reg_all=options["reg"],
                 seed=options["seed"],
             )
-            with progress_bar("train", enabled=not options["no_progress"]) as progress:
+            if options["run_async"]:
+                launch(self, tasks.train, kwargs={"config": asdict(config)}, purpose="training")
+                return
+            with (
+                model_work("training"),
+                progress_bar("train", enabled=not options["no_progress"]) as progress,
+            ):
                 version = model_version_train(
                     actor="command:train", config=config, progress=progress
                 )

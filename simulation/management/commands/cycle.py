@@ -1,6 +1,8 @@
 from django.core.management import BaseCommand, CommandError
+from django.db import transaction
 
 from recommender.engine.artifact import ArtifactIntegrityError
+from recommender.management.jobs import launch, model_work
 from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
 from recommender.services.monitoring import NothingToMonitorError
@@ -12,6 +14,7 @@ from simulation.services import (
     simulation_run_create,
     simulation_run_execute,
 )
+from simulation.tasks import run_simulation
 
 
 class Command(BaseCommand):
@@ -25,11 +28,23 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            run = simulation_run_create(parameters=parameters_from(options), actor="command:cycle")
-            with progress_bar("cycle", enabled=not options["no_progress"]) as progress:
-                run = simulation_run_execute(
-                    run=run, monitor=True, search=options["search"], progress=progress
+            if options["run_async"]:
+                with transaction.atomic():  # no run is recorded unless its task is queued
+                    run = simulation_run_create(
+                        parameters=parameters_from(options), actor="command:cycle"
+                    )
+                    kwargs = {"run_id": run.pk, "monitor": True, "search": options["search"]}
+                    launch(self, run_simulation, kwargs=kwargs, purpose="the simulation cycle")
+                self.stdout.write(f"simulation run {run.pk} queued")
+                return
+            with model_work("the simulation cycle"):
+                run = simulation_run_create(
+                    parameters=parameters_from(options), actor="command:cycle"
                 )
+                with progress_bar("cycle", enabled=not options["no_progress"]) as progress:
+                    run = simulation_run_execute(
+                        run=run, monitor=True, search=options["search"], progress=progress
+                    )
         except (
             SimulationParameterError,
             NoChampionError,

@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import BaseCommand, CommandError
 
 from recommender.engine.artifact import ArtifactIntegrityError
+from recommender.management.jobs import model_work
 from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
 from recommender.services.lifecycle import IllegalTransitionError
@@ -34,7 +35,10 @@ class Command(BaseCommand):
             except get_user_model().DoesNotExist:
                 raise CommandError(f"--approve-as: no account {options['approve_as']!r}") from None
         try:
-            with progress_bar("experiment", enabled=not options["no_progress"]) as progress:
+            with (
+                model_work("the genre-shift experiment"),
+                progress_bar("experiment", enabled=not options["no_progress"]) as progress,
+            ):
                 result = experiment_genre_shift(
                     genre=options["genre"],
                     multiplier=options["multiplier"],

@@ -1,6 +1,8 @@
 from django.core.management import BaseCommand, CommandError
+from django.db import transaction
 
 from recommender.engine.artifact import ArtifactIntegrityError
+from recommender.management.jobs import add_async_argument, launch, model_work
 from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
 from recommender.services.scoring import NoChampionError
@@ -10,6 +12,7 @@ from simulation.services import (
     simulation_run_create,
     simulation_run_execute,
 )
+from simulation.tasks import run_simulation
 
 
 def parse_shift(values: list[str]) -> dict[str, float]:
@@ -28,6 +31,7 @@ def parse_shift(values: list[str]) -> dict[str, float]:
 
 
 def add_simulation_arguments(parser) -> None:
+    add_async_argument(parser)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--truth", choices=["model", "oracle"], default="model")
@@ -107,11 +111,21 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            run = simulation_run_create(
-                parameters=parameters_from(options), actor="command:simulate"
-            )
-            with progress_bar("simulate", enabled=not options["no_progress"]) as progress:
-                run = simulation_run_execute(run=run, progress=progress)
+            if options["run_async"]:
+                with transaction.atomic():  # no run is recorded unless its task is queued
+                    run = simulation_run_create(
+                        parameters=parameters_from(options), actor="command:simulate"
+                    )
+                    kwargs = {"run_id": run.pk, "monitor": False}
+                    launch(self, run_simulation, kwargs=kwargs, purpose="a simulation")
+                self.stdout.write(f"simulation run {run.pk} queued")
+                return
+            with model_work("a simulation"):
+                run = simulation_run_create(
+                    parameters=parameters_from(options), actor="command:simulate"
+                )
+                with progress_bar("simulate", enabled=not options["no_progress"]) as progress:
+                    run = simulation_run_execute(run=run, progress=progress)
         except (SimulationParameterError, NoChampionError, ArtifactIntegrityError) as exc:
             raise CommandError(str(exc)) from exc
         sigma = run.parameters.get("sigma_calibrated", run.parameters["sigma"])
