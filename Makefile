@@ -7,7 +7,7 @@ DATA := data/ml-latest-small
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo serve worker beat test test-sqlite bench lint format clean
+.PHONY: install demo serve worker beat stack stack-stop test test-sqlite bench lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version'
@@ -42,6 +42,14 @@ worker: install
 ## Celery beat with the database scheduler (schedules editable in the admin). Run exactly one.
 beat: install
 	CELERY_TASK_ALWAYS_EAGER=0 $(BIN)/celery -A recsite beat --loglevel INFO
+
+## The production topology without Docker: gunicorn, a worker and beat against DATABASE_URL and
+## REDIS_URL (PostgreSQL and Redis already running); logs in var/log, pids in var/run.
+stack: install
+	HOST=$(HOST) PORT=$(PORT) scripts/stack start
+
+stack-stop:
+	scripts/stack stop
 
 test: install
 	$(BIN)/pytest
