@@ -101,9 +101,9 @@ class DriftThresholds:
 
     A drop must exceed (strictly) overall_r2_drop for the overall metric, genre_r2_drop for a
     genre. Segments with fewer than min_segment_size interactions in the round are not
-    judged. With require_significance, a drop over the threshold must also be significant:
+    judged. With require_significance, the drop must exceed the threshold with confidence:
     the bootstrap `confidence` interval of the drop (bootstrap_samples resamples) lies
-    entirely above 0.
+    entirely above the threshold.
     """
 
     overall_r2_drop: float = 0.02
@@ -138,8 +138,10 @@ class MetricDrift:
 
     drop = benchmark_r2 - current_r2 (positive: the model got worse). ci_low / ci_high is the
     bootstrap confidence interval of the drop, None when no bootstrap replicate had a
-    defined R²; significant means the whole interval is above 0. n is the number of the
-    round's interactions in the segment.
+    defined R²; significant means the whole interval is above 0 (the model did get worse);
+    above_threshold means the whole interval is above the threshold (it got worse by more
+    than the threshold allows, at the stated confidence). n is the number of the round's
+    interactions in the segment.
     """
 
     metric: str
@@ -152,6 +154,7 @@ class MetricDrift:
     ci_high: float | None
     significant: bool
     n: int
+    above_threshold: bool = False
 
     def __post_init__(self) -> None:
         _check_metric_name("metric", self.metric)
@@ -187,6 +190,12 @@ class MetricDrift:
                 f"significant must be {expected} (whole interval above 0) for ci_low "
                 f"{self.ci_low!r}, got {self.significant!r}"
             )
+        expected = self.ci_low is not None and self.ci_low > self.threshold
+        if self.above_threshold != expected:
+            raise ValueError(
+                f"above_threshold must be {expected} (whole interval above the threshold "
+                f"{self.threshold!r}) for ci_low {self.ci_low!r}, got {self.above_threshold!r}"
+            )
         _int_at_least("n", self.n, 0)
 
     def to_dict(self) -> dict[str, Any]:
@@ -201,6 +210,7 @@ class MetricDrift:
             "ci_low": None if self.ci_low is None else float(self.ci_low),
             "ci_high": None if self.ci_high is None else float(self.ci_high),
             "significant": self.significant,
+            "above_threshold": self.above_threshold,
             "n": int(self.n),
         }
 
@@ -371,7 +381,8 @@ def detect_drift(
     when the benchmark has an R² for it and the round's segment has at least
     thresholds.min_segment_size interactions with a defined R²; otherwise it is listed in
     not_judged (as are benchmark genres absent from genre_names). drop = benchmark - current;
-    degraded when drop > threshold (and, with require_significance, the drop is significant).
+    degraded when drop > threshold (and, with require_significance, the whole confidence
+    interval of the drop is above the threshold).
 
     Confidence interval of the drop (nonparametric percentile bootstrap): the round's
     interactions are resampled with replacement B = thresholds.bootstrap_samples times
@@ -381,7 +392,10 @@ def detect_drift(
     comes from weighted sums (`compute_replicate_r2`), one matrix product per segment and
     chunk. The benchmark R² is a fixed number. The interval is the (1 - confidence) / 2 and
     (1 + confidence) / 2 quantiles of benchmark - R²_replicate, over the replicates whose R² is
-    defined; significant when its lower end is above 0.
+    defined; significant when its lower end is above 0, above_threshold when it is above the
+    threshold. With require_significance a metric is degraded only when the drop exceeds the
+    threshold at that confidence (above_threshold): "worse at all" is not enough, since a
+    small segment's R² moves by more than the threshold between rounds by chance alone.
     """
     if not isinstance(thresholds, DriftThresholds):
         raise ValueError(f"thresholds must be a DriftThresholds, got {type(thresholds).__name__}")
@@ -452,8 +466,11 @@ def detect_drift(
                 low, high = (float(q) for q in np.quantile(drops, [tail, 1.0 - tail]))
             significant = low is not None and low > 0.0
             threshold = thresholds.threshold_for(metric)
+            above_threshold = low is not None and low > threshold
             drop = benchmark_r2 - current
-            degraded = drop > threshold and (significant or not thresholds.require_significance)
+            degraded = drop > threshold and (
+                above_threshold or not thresholds.require_significance
+            )
             drifts.append(
                 MetricDrift(
                     metric=metric,
@@ -466,6 +483,7 @@ def detect_drift(
                     ci_high=high,
                     significant=significant,
                     n=score.n,
+                    above_threshold=above_threshold,
                 )
             )
     result = DriftResult(metrics=tuple(drifts), not_judged=tuple(not_judged))

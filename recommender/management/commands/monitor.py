@@ -20,6 +20,7 @@ def drift_table(report) -> str:
             m["threshold"],
             f"[{m['ci_low']:.3f}, {m['ci_high']:.3f}]",
             "yes" if m["significant"] else "no",
+            "yes" if m.get("above_threshold") else "no",
             "DEGRADED" if m["degraded"] else "stable",
         )
         for m in report.metrics
@@ -33,6 +34,7 @@ def drift_table(report) -> str:
         "threshold",
         "95% CI of drop",
         "significant",
+        "above threshold",
         "verdict",
     ]
     return format_table(headers, rows)
@@ -46,7 +48,7 @@ class Command(BaseCommand):
             "--round", type=int, dest="round_id", help="a simulation round id (default: the newest)"
         )
         parser.add_argument(
-            "--significance", action="store_true", help="require a bootstrap-significant drop"
+            "--significance", action="store_true", help="degraded only when the whole confidence interval of the drop is above the threshold"
         )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--no-progress", action="store_true")

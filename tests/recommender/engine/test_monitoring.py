@@ -488,7 +488,7 @@ def test_the_result_serialises_to_json():
     assert data["metrics"][0]["metric"] == "overall"
     assert set(data["metrics"][0]) == {
         "metric", "benchmark_r2", "current_r2", "drop", "threshold", "degraded",
-        "ci_low", "ci_high", "significant", "n",
+        "ci_low", "ci_high", "significant", "above_threshold", "n",
     }  # fmt: skip
 
 
@@ -520,6 +520,7 @@ def test_a_metric_drift_refuses_inconsistent_numbers():
         ({"drop": 0.1}, "drop must equal benchmark_r2 - current_r2"),
         ({"threshold": 0.25}, "degraded is True but drop 0.2 does not exceed threshold 0.25"),
         ({"significant": False}, "significant must be True"),
+        ({"above_threshold": True}, "above_threshold must be False"),
         ({"ci_low": None}, "ci_low and ci_high must both be numbers or both None"),
         ({"ci_low": 0.4}, "ci_low 0.4 must not exceed ci_high 0.35"),
         ({"metric": "Action"}, 'metric must be "overall" or "genre:<genre>"'),
@@ -587,3 +588,30 @@ def test_the_module_imports_without_django():
     subprocess.run(
         [sys.executable, "-c", code], check=True, cwd=root, env={"PYTHONPATH": str(root)}
     )
+
+
+def test_with_significance_a_drop_must_exceed_the_threshold_with_confidence_not_just_zero():
+    """A drop a little over the threshold, clearly above 0 but not clearly above 0.1: the
+    original rule flags it, the significance rule does not; a clearly larger drop is flagged
+    by both."""
+    y_true, y_pred, membership = make_round(1500, seed=3)
+    benchmark = benchmark_of(y_true, y_pred, membership, GENRES)
+    action = membership[:, 0]
+    noise = np.random.default_rng(8).normal(0.0, 1.0, action.sum())
+
+    def action_drift(scale: float, require_significance: bool) -> MetricDrift:
+        served = y_pred.copy()
+        served[action] += scale * noise
+        thresholds = DriftThresholds(require_significance=require_significance)
+        result = detect_drift(
+            benchmark, y_true, served, membership, GENRES, thresholds=thresholds, seed=7
+        )
+        return by_metric(result)["genre:Action"]
+
+    slight = action_drift(0.35, require_significance=False)
+    assert 0.1 < slight.drop < 0.13 and slight.ci_low < 0.1 < slight.ci_high
+    assert slight.significant and not slight.above_threshold and slight.degraded
+    assert not action_drift(0.35, require_significance=True).degraded
+
+    clear = action_drift(0.45, require_significance=True)
+    assert clear.ci_low > 0.1 and clear.above_threshold and clear.degraded
