@@ -26,9 +26,11 @@ demo: install
 	$(PY) manage.py reset_simulation
 	$(PY) manage.py train
 	$(PY) manage.py score
-	$(PY) manage.py simulate --rounds 3 --shift Action=0.9 --seed 1
+	@# Three rounds with Action rated 10 % lower, each monitored: drift, a challenger, a decision
+	@# (the emails to reviewers print to the console by default).
+	$(PY) manage.py cycle --rounds 3 --shift Action=0.9 --seed 1
 	$(PY) manage.py create_demo_login
-	@echo "Serving on http://$(HOST):$(PORT)/admin/ (Ctrl-C to stop)"
+	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 serve: install
