@@ -17,7 +17,8 @@ from uuid import uuid4
 
 import kombu.exceptions
 import redis.exceptions
-from celery import shared_task
+from celery import chord, group, shared_task
+from celery.canvas import Signature
 from django.db import InterfaceError, OperationalError
 
 from recommender.datasets import RatingFilter
@@ -30,7 +31,15 @@ from recommender.services.leases import AlreadyRunningError, exclusive_model_wor
 from recommender.services.monitoring import drift_report_create
 from recommender.services.registry import model_version_train
 from recommender.services.retraining import TrainingWindow, model_version_retrain
-from recommender.services.scoring import default_penalty, scoring_run_create
+from recommender.services.scoring import (
+    default_penalty,
+    penalty_with,
+    scoring_run_complete,
+    scoring_run_create,
+    scoring_run_fail,
+    scoring_run_start,
+    scoring_shard_store,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -191,3 +200,73 @@ def monitor_and_retrain(self, search: bool = False) -> dict:
         ).as_dict()
 
     return exclusively(self, "the monitor-and-retrain cycle", work)
+
+
+# --- sharded scoring: a chord of shard tasks and a completing callback -----------------------
+#
+# The lease across the chord. The chord outlives the task that starts it, so no task can hold
+# the model-work lease in a `with` block for the whole run. `score_sharded` takes the lease in
+# its own name (so a duplicate request is refused, and `--async` claims work as for `score`),
+# reaps, creates the run and hands the lease over to the run (owner "scoring-run:<id>") with
+# an expiry of the visibility timeout plus the hard time limit: the longest a live run can go
+# without news. Shards renew it when they start and finish; the callback releases it after
+# marking the run completed, and the error callback (run in the worker that sees a shard or
+# the callback fail for good) marks the run failed and releases it. If even that never
+# happens (a lost message, the database down at that moment) the lease lapses, the next model
+# work reaps the run as interrupted, and shards still queued find it failed and do nothing.
+# At no point is a half-stored run served: only completed runs are.
+
+
+def scoring_chord(run_id: int, shards: int) -> Signature:
+    """score_shard for every shard in parallel, then score_complete; score_failed if a shard
+    or the completion fails for good (after its retries)."""
+    complete = score_complete.si(run_id).on_error(score_failed.s(run_id=run_id))
+    return chord(group(score_shard.si(run_id, shard, shards) for shard in range(shards)), complete)
+
+
+@shared_task(bind=True, name="recommender.score_sharded", **RETRY_OPTIONS)
+def score_sharded(
+    self, shards: int = 4, transform: str | None = None, alpha: float | None = None
+) -> dict:
+    """Score every viewer with the champion, in `shards` tasks that may run on many workers."""
+    try:
+        run = scoring_run_start(
+            actor=task_actor(self),
+            owner=self.request.id or f"eager:{uuid4()}",
+            shards=shards,
+            penalty=penalty_with(transform, alpha),
+        )
+    except AlreadyRunningError as busy:
+        logger.warning("%s not started: %s", self.name, busy)
+        return {"skipped": str(busy)}
+    try:
+        scoring_chord(run.pk, shards).apply_async()  # eager: runs the whole chord here
+    except Exception as exc:
+        scoring_run_fail(run_id=run.pk, error=f"{type(exc).__name__}: {exc}")
+        raise
+    return {"scoring_run": run.pk, "shards": shards}
+
+
+@shared_task(bind=True, name="recommender.score_shard", **RETRY_OPTIONS)
+def score_shard(self, run_id: int, shard: int, shards: int) -> dict:
+    """Rank and store one shard's viewers; a redelivery replaces its own rows."""
+    stored = scoring_shard_store(
+        run_id=run_id, shard=shard, shards=shards, progress=progress_reporter(self)
+    )
+    return {"scoring_run": run_id, "shard": shard, "lists": stored}
+
+
+@shared_task(bind=True, name="recommender.score_complete", **RETRY_OPTIONS)
+def score_complete(self, run_id: int) -> dict:
+    """The chord's callback: runs once every shard succeeded."""
+    run = scoring_run_complete(run_id=run_id)
+    return {"scoring_run": run_id, "status": run.status if run else "missing"}
+
+
+@shared_task(name="recommender.score_failed")
+def score_failed(request=None, exc=None, traceback=None, *, run_id: int) -> dict:
+    """The chord's error callback. Celery calls it in place with the failed request and the
+    exception (ChordError naming the shard that raised); queued as a task it gets a task id."""
+    reason = f"{type(exc).__name__}: {exc}" if exc is not None else f"task {request} failed"
+    run = scoring_run_fail(run_id=run_id, error=f"sharded scoring failed: {reason}")
+    return {"scoring_run": run_id, "status": run.status if run else "missing"}

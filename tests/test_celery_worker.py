@@ -64,12 +64,16 @@ def celery_processes(postgresql, redis_url, artifact_dir, tmp_path):
     previous = (app.conf.task_always_eager, app.conf.broker_url)
     app.conf.task_always_eager = False
     app.conf.broker_url = redis_url
-    app._pool = None  # the connection pool is cached per broker URL: make a new one
+    # Connection and producer pools are cached with the broker URL they were made for (an
+    # eager task earlier in this process made them for the default broker): make new ones.
+    app._pool = None
+    app.amqp._producer_pool = None
     try:
         yield start
     finally:
         app.conf.task_always_eager, app.conf.broker_url = previous
         app._pool = None
+        app.amqp._producer_pool = None
         for process, log_path in started:
             if process.poll() is None:
                 process.terminate()

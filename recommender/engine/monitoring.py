@@ -468,9 +468,7 @@ def detect_drift(
             threshold = thresholds.threshold_for(metric)
             above_threshold = low is not None and low > threshold
             drop = benchmark_r2 - current
-            degraded = drop > threshold and (
-                above_threshold or not thresholds.require_significance
-            )
+            degraded = drop > threshold and (above_threshold or not thresholds.require_significance)
             drifts.append(
                 MetricDrift(
                     metric=metric,

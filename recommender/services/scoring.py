@@ -1,4 +1,12 @@
-"""Scoring runs: rank every viewer with the champion and store the lists compactly."""
+"""Scoring runs: rank every viewer with the champion and store the lists compactly.
+
+Two ways to make a run. `score_and_store` does everything in one process. The sharded path
+spreads the viewers over many workers: `scoring_run_start` creates the run and hands it the
+model-work lease, each `scoring_shard_store` ranks and stores one deterministic slice of the
+viewers, and `scoring_run_complete` checks that every viewer has a list, computes the run's
+metrics from the stored lists and marks it completed (or failed, naming the missing shards).
+Both paths share the ranking, metrics and storage code below, so a sharded run's lists and
+metrics equal an unsharded run's (tests/recommender/test_scoring_sharded.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Max
 from django.utils import timezone
 
 from recommender import selectors
@@ -17,9 +26,15 @@ from recommender.engine.artifact import load_model
 from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty, Ranking
 from recommender.engine.serving import FilmStats, list_metrics, rank_every_viewer
-from recommender.models import ModelVersion, ScoredList, ScoringRun
+from recommender.models import ModelVersion, Rating, ScoredList, ScoringRun, Viewer
 from recommender.progress import ProgressCallback, no_progress
 from recommender.services.gate import wait_at_test_gate
+from recommender.services.leases import (
+    interrupted_work_reap,
+    lease_acquire,
+    lease_release,
+    lease_renew,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +53,24 @@ def default_penalty() -> PopularityPenalty:
     )
 
 
+def penalty_with(transform: str | None = None, alpha: float | None = None) -> PopularityPenalty:
+    """The default penalty with the given transform and / or alpha instead."""
+    penalty = default_penalty()
+    return PopularityPenalty(
+        transform=transform or penalty.transform, alpha=penalty.alpha if alpha is None else alpha
+    )
+
+
 def champion_model() -> tuple[ModelVersion, TrainedModel]:
     """The champion and its verified arrays. Raises NoChampionError or ArtifactIntegrityError."""
     version = selectors.champion()
     if version is None:
         raise NoChampionError("no champion model yet: train one first (manage.py train)")
-    return version, load_model(Path(version.artifact_path), sha256=version.artifact_sha256)
+    return version, _version_model(version)
+
+
+def _version_model(version: ModelVersion) -> TrainedModel:
+    return load_model(Path(version.artifact_path), sha256=version.artifact_sha256)
 
 
 @dataclass(frozen=True)
@@ -72,38 +99,24 @@ def score_and_store(
 ) -> ScoringOutcome:
     """scoring_run_create, also handing back the ranking (a simulation round chooses from it)."""
     progress = progress or no_progress
-    penalty = default_penalty() if penalty is None else penalty
     version, model = champion_model()
-    config = settings.RECOMMENDER
-    parameters = {
-        "list_length": config["LIST_LENGTH"],
-        "buffer": config["LIST_BUFFER"],
-        "new_user_threshold": config["NEW_USER_THRESHOLD"],
-        "penalty": {"transform": penalty.transform, "alpha": penalty.alpha},
-    }
-    run = ScoringRun.objects.create(model_version=version, parameters=parameters, created_by=actor)
+    run = ScoringRun.objects.create(
+        model_version=version, parameters=_run_parameters(penalty), created_by=actor
+    )
     try:
         progress("loading ratings", 0.0)
         wait_at_test_gate("scoring")
         ratings = selectors.ratings_frame()
         viewers = selectors.viewers_frame()
-        ranking = rank_every_viewer(
+        ranking = _rank(
+            run,
             model,
             ratings,
-            viewers["viewer_id"].to_numpy(),
-            new_user_threshold=config["NEW_USER_THRESHOLD"],
-            n=config["LIST_LENGTH"] + config["LIST_BUFFER"],
-            penalty=penalty,
+            viewers,
             progress=lambda f: progress("scoring", 0.05 + 0.75 * f),
         )
         progress("metrics", 0.8)
-        metrics = list_metrics(
-            ranking,
-            model=model,
-            film_genres=selectors.film_genres_frame(),
-            catalogue_ids=FilmStats.from_ratings(ratings).film_ids,
-            top=config["LIST_LENGTH"],
-        )
+        metrics = _run_metrics(run, ranking, model, FilmStats.from_ratings(ratings).film_ids)
         progress("storing lists", 0.9)
         with transaction.atomic():
             _store_lists(run, ranking, viewers)
@@ -113,14 +126,222 @@ def score_and_store(
             run.metrics = metrics
             run.save(update_fields=["status", "finished_at", "viewers", "metrics"])
     except Exception as exc:
-        ScoringRun.objects.filter(pk=run.pk).update(
-            status=ScoringRun.Status.FAILED,
-            finished_at=timezone.now(),
-            error=f"{type(exc).__name__}: {exc}",
-        )
+        _run_fail(run.pk, f"{type(exc).__name__}: {exc}")
         raise
     progress("done", 1.0)
     return ScoringOutcome(run=run, version=version, ranking=ranking)
+
+
+# --- sharded scoring --------------------------------------------------------------------------
+
+
+def scoring_run_lease_owner(run_id: int) -> str:
+    """The model-work lease's owner while a sharded run is in flight: the run, not a task."""
+    return f"scoring-run:{run_id}"
+
+
+def sharded_lease_seconds() -> int:
+    """How long a sharded run's lease lasts without news. Shards renew it as they start and
+    finish; the longest silence of a live run is a shard whose worker died, redelivered after
+    the broker's visibility timeout and then running up to the hard time limit."""
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    return int(visibility + settings.CELERY_TASK_TIME_LIMIT)
+
+
+def scoring_run_start(
+    *,
+    actor: str,
+    owner: str,
+    shards: int,
+    penalty: PopularityPenalty | None = None,
+) -> ScoringRun:
+    """Start a sharded scoring run of the champion: take the model-work lease as `owner`
+    (AlreadyRunningError when someone else holds it), reap work a dead holder left, create the
+    run (running, not served) and hand the lease over to the run itself
+    (`scoring_run_lease_owner`), since the run outlives the task that starts it.
+
+    The run records its shard count and a snapshot of the data (highest viewer and rating
+    ids), so every shard ranks the same viewers against the same ratings even if an import
+    adds rows meanwhile."""
+    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
+        raise ValueError(f"shards must be a positive integer, got {shards!r}")
+    seconds = sharded_lease_seconds()
+    lease_acquire(owner=owner, purpose="scoring", seconds=seconds)
+    run = None
+    try:
+        interrupted_work_reap(actor=f"reaper (sharded scoring, {owner})")
+        version, _ = champion_model()  # verifies the artifact before any shard is queued
+        snapshot = {
+            "viewer_pk_max": Viewer.objects.aggregate(top=Max("pk"))["top"] or 0,
+            "rating_pk_max": Rating.objects.aggregate(top=Max("pk"))["top"] or 0,
+        }
+        run = ScoringRun.objects.create(
+            model_version=version,
+            parameters={**_run_parameters(penalty), "shards": shards, "snapshot": snapshot},
+            created_by=actor,
+        )
+        # Release and take in one transaction: nobody can slip in between (a racing INSERT of
+        # the lease row waits for this commit, then finds the run's row).
+        with transaction.atomic():
+            lease_release(owner=owner)
+            lease_acquire(
+                owner=scoring_run_lease_owner(run.pk),
+                purpose=f"scoring run {run.pk} ({shards} shards)",
+                seconds=seconds,
+            )
+    except Exception as exc:
+        if run is not None:
+            _run_fail(run.pk, f"{type(exc).__name__}: {exc}")
+        lease_release(owner=owner)
+        raise
+    return run
+
+
+def scoring_shard_store(
+    *, run_id: int, shard: int, shards: int, progress: ProgressCallback | None = None
+) -> int:
+    """Rank the viewers of one shard (viewers sorted by id, split into `shards` nearly equal
+    slices) against all the run's ratings and store their lists in one transaction; return how
+    many. Safe to deliver twice: the shard replaces its own rows. A run that is no longer
+    running (completed, failed or reaped) is left alone and 0 is returned."""
+    progress = progress or no_progress
+    run = ScoringRun.objects.select_related("model_version").filter(pk=run_id).first()
+    if run is None or run.status != ScoringRun.Status.RUNNING:
+        logger.warning("scoring run %s shard %s not scored: the run is not running", run_id, shard)
+        return 0
+    if run.parameters.get("shards") != shards or not 0 <= shard < shards:
+        raise ValueError(
+            f"shard {shard} of {shards} does not fit scoring run {run_id}, which has "
+            f"{run.parameters.get('shards')} shard(s)"
+        )
+    _renew_run_lease(run_id)
+    progress("loading ratings", 0.0)
+    viewers = _shards(run)[shard]
+    stored = 0
+    if len(viewers):
+        ranking = _rank(
+            run,
+            _version_model(run.model_version),
+            _run_ratings(run),
+            viewers,
+            progress=lambda f: progress("scoring", 0.1 + 0.8 * f),
+        )
+        progress("storing lists", 0.9)
+        with transaction.atomic():
+            if not ScoringRun.objects.filter(pk=run_id, status=ScoringRun.Status.RUNNING).exists():
+                logger.warning("scoring run %s ended while shard %s was scoring", run_id, shard)
+                return 0
+            # A redelivered shard replaces what an earlier delivery stored.
+            ScoredList.objects.filter(run_id=run_id, viewer_id__in=viewers["pk"].tolist()).delete()
+            _store_lists(run, ranking, viewers)
+        stored = ranking.n_viewers
+    _renew_run_lease(run_id)
+    progress("done", 1.0)
+    return stored
+
+
+def scoring_run_complete(*, run_id: int) -> ScoringRun | None:
+    """Finish a sharded run once its shards have run: check that every viewer of the snapshot
+    has a list, compute the metrics from the stored lists exactly as an unsharded run does,
+    mark the run completed and release its lease. When shards are missing the run is marked
+    failed with an error naming them, and the previous completed run keeps serving. A run
+    that already ended is returned unchanged (the callback delivered twice)."""
+    run = ScoringRun.objects.select_related("model_version").filter(pk=run_id).first()
+    if run is None or run.status != ScoringRun.Status.RUNNING:
+        lease_release(owner=scoring_run_lease_owner(run_id))
+        return run
+    shards = _shards(run)
+    stored = set(ScoredList.objects.filter(run=run).values_list("viewer_id", flat=True))
+    missing = [i for i, part in enumerate(shards) if not set(part["pk"].tolist()) <= stored]
+    if missing:
+        unlisted = sum(len(set(part["pk"].tolist()) - stored) for part in shards)
+        expected = sum(len(part) for part in shards)
+        return scoring_run_fail(
+            run_id=run_id,
+            error=(
+                f"shard(s) {', '.join(map(str, missing))} of 0-{len(shards) - 1} did not store "
+                f"their lists: {unlisted:,} of {expected:,} viewers have none"
+            ),
+        )
+    model = _version_model(run.model_version)
+    ranking = _stored_ranking(run)
+    metrics = _run_metrics(run, ranking, model, _run_catalogue(run))
+    # Completed only if still running: a reaper that marked it failed meanwhile wins.
+    ScoringRun.objects.filter(pk=run_id, status=ScoringRun.Status.RUNNING).update(
+        status=ScoringRun.Status.COMPLETED,
+        finished_at=timezone.now(),
+        viewers=ranking.n_viewers,
+        metrics=metrics,
+    )
+    lease_release(owner=scoring_run_lease_owner(run_id))
+    run.refresh_from_db()
+    return run
+
+
+def scoring_run_fail(*, run_id: int, error: str) -> ScoringRun | None:
+    """Mark a sharded run failed (if still running), drop the lists its shards stored and
+    release its lease. The previous completed run keeps serving."""
+    if _run_fail(run_id, error):
+        ScoredList.objects.filter(run_id=run_id).delete()
+    lease_release(owner=scoring_run_lease_owner(run_id))
+    return ScoringRun.objects.filter(pk=run_id).first()
+
+
+# --- shared by both paths ---------------------------------------------------------------------
+
+
+def _run_parameters(penalty: PopularityPenalty | None) -> dict:
+    penalty = default_penalty() if penalty is None else penalty
+    config = settings.RECOMMENDER
+    return {
+        "list_length": config["LIST_LENGTH"],
+        "buffer": config["LIST_BUFFER"],
+        "new_user_threshold": config["NEW_USER_THRESHOLD"],
+        "penalty": {"transform": penalty.transform, "alpha": penalty.alpha},
+    }
+
+
+def _rank(
+    run: ScoringRun,
+    model: TrainedModel,
+    ratings: pd.DataFrame,
+    viewers: pd.DataFrame,
+    *,
+    progress,
+) -> Ranking:
+    """Rank `viewers` (a slice or all of them) against all `ratings` with the run's
+    parameters: popularity and the fold-in need every rating, whatever the slice."""
+    parameters = run.parameters
+    return rank_every_viewer(
+        model,
+        ratings,
+        viewers["viewer_id"].to_numpy(),
+        new_user_threshold=parameters["new_user_threshold"],
+        n=parameters["list_length"] + parameters["buffer"],
+        penalty=PopularityPenalty(**parameters["penalty"]),
+        progress=progress,
+    )
+
+
+def _run_metrics(
+    run: ScoringRun, ranking: Ranking, model: TrainedModel, catalogue_ids: np.ndarray
+) -> dict:
+    return list_metrics(
+        ranking,
+        model=model,
+        film_genres=selectors.film_genres_frame(),
+        catalogue_ids=catalogue_ids,
+        top=run.parameters["list_length"],
+    )
+
+
+def _run_fail(run_id: int, error: str) -> bool:
+    """Mark a running run failed; False when it had already ended."""
+    return bool(
+        ScoringRun.objects.filter(pk=run_id, status=ScoringRun.Status.RUNNING).update(
+            status=ScoringRun.Status.FAILED, finished_at=timezone.now(), error=error
+        )
+    )
 
 
 def _store_lists(run: ScoringRun, ranking: Ranking, viewers: pd.DataFrame) -> None:
@@ -149,4 +370,69 @@ def _store_lists(run: ScoringRun, ranking: Ranking, viewers: pd.DataFrame) -> No
             for i, length in enumerate(lengths)
         ),
         batch_size=LIST_BATCH,
+    )
+
+
+# --- the sharded run's snapshot ---------------------------------------------------------------
+
+
+def _renew_run_lease(run_id: int) -> None:
+    if not lease_renew(owner=scoring_run_lease_owner(run_id), seconds=sharded_lease_seconds()):
+        # Lapsed and taken by other model work, which reaped the run: the status checks
+        # before storing and completing keep this shard from changing anything.
+        logger.warning("scoring run %s no longer holds the model-work lease", run_id)
+
+
+def _shards(run: ScoringRun) -> list[pd.DataFrame]:
+    """The run's viewers (those of its snapshot) sorted by id, in `shards` slices whose sizes
+    differ by at most one. Deterministic: every shard task computes the same split."""
+    viewers = selectors.viewers_frame()
+    viewers = viewers[viewers["pk"] <= run.parameters["snapshot"]["viewer_pk_max"]]
+    viewers = viewers.sort_values("viewer_id", kind="stable").reset_index(drop=True)
+    bounds = np.linspace(0, len(viewers), run.parameters["shards"] + 1).round().astype(int)
+    return [viewers.iloc[start:stop] for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _run_ratings_queryset(run: ScoringRun):
+    return Rating.objects.filter(pk__lte=run.parameters["snapshot"]["rating_pk_max"])
+
+
+def _run_ratings(run: ScoringRun) -> pd.DataFrame:
+    return selectors.ratings_frame(queryset=_run_ratings_queryset(run))
+
+
+def _run_catalogue(run: ScoringRun) -> np.ndarray:
+    """The rated films of the run's snapshot (sorted source ids): what could be recommended."""
+    ids = _run_ratings_queryset(run).values_list("film__source_id", flat=True).distinct()
+    return np.unique(np.fromiter(ids.iterator(chunk_size=50_000), dtype=np.int64))
+
+
+def _stored_ranking(run: ScoringRun) -> Ranking:
+    """The run's stored lists as one Ranking, in the order an unsharded run ranks viewers
+    (model-served first, then the fallback, each by viewer id), so metrics sum in the same
+    order. Padding to the run's list width restores what storage dropped. Streamed: at full
+    scale the arrays are 270k x 120 x 16 bytes (0.5 GB), the rows are never all in memory."""
+    lists = (
+        ScoredList.objects.filter(run=run)
+        .annotate(source_id=F("viewer__source_id"))
+        .order_by("-from_model", "source_id")
+    )
+    shape = (lists.count(), run.parameters["list_length"] + run.parameters["buffer"])
+    viewer_ids = np.zeros(shape[0], dtype=np.int64)
+    from_model = np.zeros(shape[0], dtype=bool)
+    film_ids = np.full(shape, -1, dtype=np.int64)
+    scores = np.full(shape, np.nan, dtype=np.float32)
+    predicted = np.full(shape, np.nan, dtype=np.float32)
+    for row, scored in enumerate(lists.iterator(chunk_size=LIST_BATCH)):
+        films, row_scores, row_predicted = selectors.scored_list_arrays(scored)
+        viewer_ids[row], from_model[row] = scored.source_id, scored.from_model
+        film_ids[row, : len(films)] = films
+        scores[row, : len(films)] = row_scores
+        predicted[row, : len(films)] = row_predicted
+    return Ranking(
+        viewer_ids=viewer_ids,
+        film_ids=film_ids,
+        scores=scores,
+        predicted=predicted,
+        from_model=from_model,
     )
