@@ -48,7 +48,9 @@ class Command(BaseCommand):
             "--round", type=int, dest="round_id", help="a simulation round id (default: the newest)"
         )
         parser.add_argument(
-            "--significance", action="store_true", help="degraded only when the whole confidence interval of the drop is above the threshold"
+            "--significance",
+            action="store_true",
+            help="degraded only when the whole confidence interval of the drop is above the threshold",
         )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--no-progress", action="store_true")
