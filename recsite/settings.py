@@ -164,6 +164,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Every error is {"error": "..."}: what is wrong and with which parameter or id.
+    "EXCEPTION_HANDLER": "recommender.api.errors.api_exception_handler",
 }
 
 # --- Email: reviewers are told when a challenger needs a human decision ---------------------
@@ -190,6 +192,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 # Eager by default so the embedded demo needs no broker; a real deployment sets it to 0.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Eager tasks record their state too, so the web page and task_status work in the embedded mode.
+CELERY_TASK_STORE_EAGER_RESULT = True
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

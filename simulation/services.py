@@ -319,6 +319,36 @@ def _at(unix_seconds: int):
     return pd.Timestamp(unix_seconds, unit="s", tz="UTC").to_pydatetime()
 
 
+def simulation_run_launch(
+    *, parameters: SimulationParameters, actor: str, search: bool = False
+) -> SimulationRun:
+    """Record a run and queue the monitor-and-retrain cycle on it once the run is committed;
+    the task id is kept in the run's parameters for its page. The model-work lease is taken
+    here, so a second launch is refused at once (AlreadyRunningError) and records nothing."""
+    from recommender.services.jobs import job_enqueue
+    from simulation.tasks import run_simulation  # tasks import this module
+
+    launched = None
+    try:
+        with transaction.atomic():
+            run = simulation_run_create(parameters=parameters, actor=actor)
+            task_id = job_enqueue(
+                run_simulation,
+                kwargs={"run_id": run.pk, "monitor": True, "search": search},
+                purpose="the simulation cycle",
+            )
+            run.parameters = {**run.parameters, "task_id": task_id}
+            run.save(update_fields=["parameters"])
+            launched = run
+    except Exception:
+        # Eager mode (no worker): the task ran in this process after the commit and failed;
+        # the run has recorded the failure itself, and its page shows it.
+        if launched is None or not SimulationRun.objects.filter(pk=launched.pk).exists():
+            raise
+        logger.exception("simulation run %s failed", launched.pk)
+    return launched
+
+
 def simulation_run_execute(
     *,
     run: SimulationRun,

@@ -33,7 +33,9 @@ def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
     return path
 
 
-SERVICE_FIXTURES = {"postgresql", "redis_url"}
+# Browser tests run with the PostgreSQL pass too (a live server on the in-memory SQLite of the
+# other pass would prove less, and Chromium is slow to start twice).
+SERVICE_FIXTURES = {"postgresql", "redis_url", "chromium"}
 
 
 def pytest_collection_modifyitems(config, items):

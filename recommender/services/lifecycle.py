@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 
 from recommender.models import ModelVersion
 from recommender.services.registry import lock_registry, model_version_transition
@@ -122,7 +123,7 @@ def model_version_decline(*, version_id: int, reviewer, comment: str) -> ModelVe
 
 
 def review_url(version: ModelVersion) -> str:
-    return f"{settings.SITE_URL.rstrip('/')}/admin/recommender/modelversion/{version.pk}/change/"
+    return settings.SITE_URL.rstrip("/") + reverse("web:model-review", args=[version.pk])
 
 
 def notify_review_needed(*, version: ModelVersion, reason: str, degraded: list[str]) -> None:

@@ -82,7 +82,7 @@ def test_a_review_request_emails_the_reviewers_with_the_degraded_metrics_and_lin
     message = mail.outbox[0]
     assert f"v{challenger.pk}" in message.subject
     assert "Degraded metrics: genre:Action" in message.body
-    assert f"/admin/recommender/modelversion/{challenger.pk}/change/" in message.body
+    assert f"http://127.0.0.1:8000/models/{challenger.pk}/review/" in message.body
 
 
 @pytest.mark.django_db

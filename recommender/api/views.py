@@ -1,0 +1,174 @@
+"""The JSON API under /api/v1/. Each view parses its input, calls one service or read, and
+returns what it got; errors become {"error": "..."} in recommender.api.errors."""
+
+from __future__ import annotations
+
+import re
+
+from django.apps import apps
+from django.urls import Resolver404, resolve
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recommender import selectors
+from recommender.api import serializers
+from recommender.api.errors import BadQueryParameter, api_exception_handler
+from recommender.models import DriftReport, ModelVersion, ModelVersionEvent, Viewer
+from recommender.services.lifecycle import REVIEW_PERMISSION
+from recommender.services.recommendations import viewer_recommendations
+
+MAX_LIST_LENGTH = 100
+MAX_HISTORY = 500
+_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+class ApiView(APIView):
+    # Token first: an anonymous request is then told 401 with `WWW-Authenticate: Token`
+    # (with session authentication first, DRF can only answer 403). Browsers logged in to
+    # the site still get in through their session.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    # Set here as well as in settings, so neither who may read nor the error shape can change
+    # with them.
+    permission_classes = [IsAuthenticated]
+
+    def get_exception_handler(self):
+        return api_exception_handler
+
+
+def is_reviewer(user) -> bool:
+    """Staff and reviewers may read every viewer's lists and the monitoring history."""
+    return user.is_authenticated and (user.is_staff or user.has_perm(REVIEW_PERMISSION))
+
+
+class IsReviewerOrStaff(BasePermission):
+    message = "only reviewers and staff may read this"
+
+    def has_permission(self, request, view) -> bool:
+        return is_reviewer(request.user)
+
+
+def check_may_read_viewer(user, viewer_id: int) -> None:
+    """A viewer account reads only its own viewer's lists; reviewers and staff read any."""
+    if is_reviewer(user):
+        return
+    own = Viewer.objects.filter(account=user).values_list("source_id", flat=True).first()
+    if own is None:
+        raise PermissionDenied(
+            f"account {user.get_username()} is linked to no viewer and is not a reviewer"
+        )
+    if own != viewer_id:
+        raise PermissionDenied(
+            f"account {user.get_username()} may read only viewer {own}'s recommendations"
+        )
+
+
+def query_int(request, name: str, *, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    # A strict pattern: int() would also take " 5", "+5" and "1_0".
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
+        raise BadQueryParameter(
+            f"query parameter {name} must be an integer from {low} to {high}, got {raw!r}"
+        )
+    return int(raw)
+
+
+class ViewerRecommendationsView(ApiView):
+    """GET viewers/<viewer_id>/recommendations/?n=10"""
+
+    def get(self, request, viewer_id: int):
+        check_may_read_viewer(request.user, viewer_id)
+        n = query_int(request, "n", default=10, low=1, high=MAX_LIST_LENGTH)
+        result = viewer_recommendations(viewer_id=viewer_id, n=n)
+        return Response(serializers.recommendations(result))
+
+
+class ChampionView(ApiView):
+    """GET champion/: the model in production and its holdout benchmark."""
+
+    def get(self, request):
+        version = selectors.champion()
+        if version is None:
+            raise NotFound("no champion model yet: train one first")
+        return Response(serializers.champion(version))
+
+
+class MetricHistoryView(ApiView):
+    """GET metrics/?limit=50: the newest rounds' accuracy, list metrics and decisions."""
+
+    permission_classes = [IsReviewerOrStaff]
+
+    def get(self, request):
+        limit = query_int(request, "limit", default=50, low=1, high=MAX_HISTORY)
+        return Response(serializers.metric_history(recent_rounds(limit), recent_promotions(limit)))
+
+
+class DriftReportListView(ApiView):
+    """GET drift-reports/?limit=50, newest first."""
+
+    permission_classes = [IsReviewerOrStaff]
+
+    def get(self, request):
+        limit = query_int(request, "limit", default=50, low=1, high=MAX_HISTORY)
+        reports = DriftReport.objects.order_by("-created_at", "-pk")[:limit]
+        return Response({"drift_reports": [serializers.drift_report_summary(r) for r in reports]})
+
+
+class DriftReportDetailView(ApiView):
+    """GET drift-reports/<report_id>/"""
+
+    permission_classes = [IsReviewerOrStaff]
+
+    def get(self, request, report_id: int):
+        report = DriftReport.objects.filter(pk=report_id).first()
+        if report is None:
+            raise NotFound(f"drift report {report_id} not found")
+        return Response(serializers.drift_report(report))
+
+
+class EndpointNotFoundView(ApiView):
+    """Anything else under /api/v1/: a JSON 404 rather than the site's HTML page."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request, *args, **kwargs):
+        path = request.path
+        # This catch-all matches first, so APPEND_SLASH never redirects: say it instead.
+        if not path.endswith("/") and _is_endpoint(path + "/"):
+            raise NotFound(f"no API endpoint at {path}: did you mean {path}/ ?")
+        raise NotFound(f"no API endpoint at {path}")
+
+    post = put = patch = delete = get
+
+
+def _is_endpoint(path: str) -> bool:
+    try:
+        return resolve(path).url_name != "not-found"
+    except Resolver404:
+        return False
+
+
+# --- reads for the history endpoints ----------------------------------------------------------
+# Rounds belong to the simulation app, which recommender never imports (docs/architecture.md);
+# they are reached through the app registry, as the string foreign keys to them are.
+
+
+def recent_rounds(limit: int) -> list:
+    rounds = apps.get_model("simulation", "SimulationRound")
+    newest = (
+        rounds.objects.select_related("scoring_run")
+        .prefetch_related("drift_reports")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    return list(reversed(newest))
+
+
+def recent_promotions(limit: int) -> list:
+    newest = ModelVersionEvent.objects.filter(to_status=ModelVersion.Status.CHAMPION).order_by(
+        "-at", "-pk"
+    )[:limit]
+    return list(reversed(newest))

@@ -1,0 +1,127 @@
+"""Forms of the web pages: they parse and check input, and hand services typed values."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.conf import settings
+
+from recommender.models import Genre
+from simulation.models import SimulationRun
+from simulation.services import SimulationParameters
+
+MAX_ROUNDS = 50
+# "Action=0.9, Sci-Fi=1.1" or one per line; genre names may contain spaces and hyphens.
+SHIFT_SEPARATORS = re.compile(r"[,;\n]+")
+
+
+class ViewerSearchForm(forms.Form):
+    q = forms.IntegerField(
+        label="Viewer id",
+        min_value=0,
+        max_value=2**63 - 1,  # what the database can store
+        help_text="The viewer's id in the source data (MovieLens userId).",
+        widget=forms.NumberInput(attrs={"autofocus": True, "placeholder": "e.g. 15"}),
+    )
+
+
+class ReviewForm(forms.Form):
+    DECISIONS = [("approve", "Approve"), ("reject", "Reject")]
+
+    decision = forms.ChoiceField(choices=DECISIONS)
+    comment = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Why (kept in the event history)"}),
+    )
+
+
+def parse_shift(text: str, known_genres: set[str]) -> dict[str, float]:
+    """ "Action=0.9, Comedy=1.1" -> {"Action": 0.9, "Comedy": 1.1}. Raises ValidationError
+    naming the entry that is not GENRE=MULTIPLIER, a multiplier that is not positive, or an
+    unknown genre (with the known names)."""
+    shift: dict[str, float] = {}
+    errors: list[str] = []
+    for entry in filter(None, (part.strip() for part in SHIFT_SEPARATORS.split(text))):
+        genre, sep, value = (part.strip() for part in entry.partition("="))
+        try:
+            multiplier = float(value) if sep and genre else None
+        except ValueError:
+            multiplier = None
+        if multiplier is None:
+            errors.append(f"{entry!r} is not GENRE=MULTIPLIER, e.g. Action=0.9")
+        elif not 0 < multiplier < float("inf"):
+            errors.append(f"{genre}: the multiplier must be a number above 0, got {value}")
+        elif genre not in known_genres:
+            same = [g for g in known_genres if g.lower() == genre.lower()]
+            hint = f" (did you mean {same[0]}?)" if same else ""
+            errors.append(f"unknown genre {genre!r}{hint}")
+        elif genre in shift:
+            errors.append(f"{genre} is given twice")
+        else:
+            shift[genre] = multiplier
+    if errors:
+        known = ", ".join(sorted(known_genres)) or "none imported yet"
+        raise forms.ValidationError([*errors, f"Known genres: {known}."])
+    return shift
+
+
+class SimulationForm(forms.Form):
+    rounds = forms.IntegerField(min_value=1, max_value=MAX_ROUNDS, initial=3)
+    truth = forms.ChoiceField(
+        choices=SimulationRun.Truth.choices,
+        initial=SimulationRun.Truth.MODEL,
+        widget=forms.RadioSelect,
+        label="True ratings",
+    )
+    shift = forms.CharField(
+        required=False,
+        label="Genre shifts",
+        help_text="Multiply the true ratings of a genre's films, e.g. Action=0.9, Comedy=1.1.",
+        widget=forms.TextInput(attrs={"placeholder": "Action=0.9"}),
+    )
+    shift_start = forms.IntegerField(
+        min_value=1, max_value=MAX_ROUNDS, initial=1, label="Shift from round"
+    )
+    arrivals = forms.FloatField(
+        min_value=0.0,
+        max_value=1.0,
+        label="Arrivals share",
+        help_text="New viewers per round, as a share of the viewers so far.",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
+    popularity_penalty = forms.BooleanField(
+        required=False,
+        initial=True,
+        help_text="Subtract a popularity penalty from the model's scores (more of the catalogue).",
+    )
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["arrivals"].initial = settings.SIMULATION["ARRIVAL_SHARE"]
+
+    def clean_shift(self) -> dict[str, float]:
+        known = set(Genre.objects.values_list("name", flat=True))
+        return parse_shift(self.cleaned_data["shift"], known)
+
+    def clean(self):
+        cleaned = super().clean()
+        rounds, start = cleaned.get("rounds"), cleaned.get("shift_start")
+        if cleaned.get("shift") and rounds and start and start > rounds:
+            self.add_error("shift_start", f"the run has {rounds} rounds; start the shift by then")
+        return cleaned
+
+    def parameters(self) -> SimulationParameters:
+        data = self.cleaned_data
+        return SimulationParameters(
+            rounds=data["rounds"],
+            seed=data["seed"],
+            truth=data["truth"],
+            shift=data["shift"],
+            shift_start=data["shift_start"],
+            arrivals=data["arrivals"],
+            # Off: no penalty at all; on: the configured transform and strength.
+            popularity_alpha=None if data["popularity_penalty"] else 0.0,
+        )

@@ -1,0 +1,138 @@
+"""The dashboard, task progress for the pages' progress bars, and the metric history."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+
+from recommender.services.jobs import task_progress
+from recommender.web import charts, queries
+from recommender.web.views.access import page, require_browser, viewer_account
+
+GROUP_LABELS = {"all": "all viewers", "existing": "existing viewers", "new": "new viewers"}
+
+
+@page
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    viewer = viewer_account(request.user)
+    if viewer is not None:
+        return redirect("web:viewer-detail", source_id=viewer.source_id)
+    require_browser(request.user)
+    context = queries.dashboard()
+    # The model's quality at a glance: the latest simulation's overall R², as on the metric page.
+    history = queries.metric_history()
+    promotions = [charts.Marker(i, f"v{version}") for i, version in history.promotions]
+    context["quality_chart"] = _accuracy_chart(history, "r2", "R²", "benchmark_r2", promotions)
+    return render(request, "web/dashboard.html", context)
+
+
+@page
+@require_GET
+def task_status(request: HttpRequest, task_id: str) -> HttpResponse:
+    """JSON for progress.js: state, stage, percent, finished, error of one Celery task."""
+    require_browser(request.user)
+    return JsonResponse(task_progress(task_id).as_dict())
+
+
+@page
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    require_browser(request.user)
+    run = request.GET.get("run", "")
+    history = queries.metric_history(run_id=int(run) if run.isdigit() else None)
+    return render(
+        request, "web/metrics.html", {"history": history, "charts": history_charts(history)}
+    )
+
+
+def history_charts(history: queries.MetricHistory) -> list[dict]:
+    """The metric page's charts, in page order: name, title, svg."""
+    labels, rounds = history.labels, history.rounds
+    promotions = [charts.Marker(i, f"v{version}") for i, version in history.promotions]
+    built = [
+        _accuracy_chart(history, "r2", "R²", "benchmark_r2", promotions),
+        _accuracy_chart(history, "rmse", "RMSE", "benchmark_rmse", promotions),
+        {
+            "name": "genre-r2",
+            "title": "R² per genre (existing viewers)",
+            "svg": charts.heatmap(
+                name="genre-r2",
+                title="R² per genre (existing viewers)",
+                row_labels=history.genres,
+                column_labels=labels,
+                values=[[p.genre_r2.get(g) for p in rounds] for g in history.genres],
+                flagged=[
+                    (row, column)
+                    for row, genre in enumerate(history.genres)
+                    for column, p in enumerate(rounds)
+                    if f"{queries.GENRE_PREFIX}{genre}" in p.degraded
+                ],
+                flagged_label="degraded (drift report)",
+                x_label="simulation run . round",
+                y_label="genre",
+                value_label="R²",
+            ),
+        },
+    ]
+    for metric in queries.LIST_METRICS:
+        title = f"{metric.capitalize()} of the top-N lists"
+        built.append(
+            {
+                "name": metric,
+                "title": title,
+                "svg": charts.line_chart(
+                    name=metric,
+                    title=title,
+                    x_labels=labels,
+                    series=[
+                        charts.Series(GROUP_LABELS[g], [p.lists[g][metric] for p in rounds])
+                        for g in queries.GROUPS
+                    ],
+                    x_label="simulation run . round",
+                    y_label=metric,
+                    markers=promotions,
+                ),
+            }
+        )
+    return built
+
+
+def _accuracy_chart(
+    history: queries.MetricHistory,
+    key: str,
+    label: str,
+    benchmark: str,
+    promotions: list[charts.Marker],
+) -> dict:
+    rounds = history.rounds
+    series = [
+        charts.Series(GROUP_LABELS["existing"], [getattr(p, key)["existing"] for p in rounds]),
+        charts.Series(GROUP_LABELS["all"], [getattr(p, key)["all"] for p in rounds]),
+        charts.Series(
+            "champion's holdout benchmark", [getattr(p, benchmark) for p in rounds], "reference"
+        ),
+    ]
+    if key == "r2" and any(p.drift_required for p in rounds):
+        series.append(
+            charts.Series(
+                "drift detected",
+                [p.r2["existing"] if p.drift_required else None for p in rounds],
+                "alert",
+            )
+        )
+    title = f"Overall {label} per round"
+    return {
+        "name": key,
+        "title": title,
+        "svg": charts.line_chart(
+            name=key,
+            title=title,
+            x_labels=history.labels,
+            series=series,
+            x_label="simulation run . round",
+            y_label=label,
+            markers=promotions,
+        ),
+    }

@@ -1,0 +1,46 @@
+"""The simulation launcher: a form that records a run and starts the monitor-and-retrain
+cycle task, and the run's page with its progress."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from recommender.services.leases import AlreadyRunningError
+from recommender.services.scoring import NoChampionError
+from recommender.web import queries
+from recommender.web.forms import SimulationForm
+from recommender.web.views.access import page, require_reviewer
+from simulation.models import SimulationRun
+from simulation.services import SimulationParameterError, simulation_run_launch
+
+logger = logging.getLogger(__name__)
+
+
+@page
+@require_http_methods(["GET", "POST"])
+def simulate(request: HttpRequest) -> HttpResponse:
+    require_reviewer(request.user)
+    form = SimulationForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        try:
+            run = simulation_run_launch(
+                parameters=form.parameters(), actor=f"user:{request.user.get_username()}"
+            )
+        except (SimulationParameterError, NoChampionError, AlreadyRunningError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("web:simulation-detail", run_id=run.pk)
+    context = {"form": form, "runs": queries.recent_simulation_runs()}
+    return render(request, "web/simulate.html", context)
+
+
+@page
+@require_GET
+def simulation_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    require_reviewer(request.user)
+    run = get_object_or_404(SimulationRun, pk=run_id)
+    return render(request, "web/simulation_detail.html", {"status": queries.simulation_status(run)})

@@ -1,0 +1,56 @@
+"""Viewers: search by id, and one viewer's ratings and current recommendations."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET
+
+from recommender.models import Viewer
+from recommender.web import queries
+from recommender.web.forms import ViewerSearchForm
+from recommender.web.views.access import can_browse, own_viewer, page, require_browser
+
+LIST_SIZES = (10, 20, 50, 100)
+
+
+@page
+@require_GET
+def viewer_search(request: HttpRequest) -> HttpResponse:
+    require_browser(request.user)
+    form = ViewerSearchForm(request.GET if "q" in request.GET else None)
+    if form.is_valid():
+        viewer = Viewer.objects.filter(source_id=form.cleaned_data["q"]).first()
+        if viewer is not None:
+            return redirect("web:viewer-detail", source_id=viewer.source_id)
+        form.add_error("q", f"No viewer has the id {form.cleaned_data['q']}.")
+    return render(
+        request, "web/viewer_search.html", {"form": form, "count": Viewer.objects.count()}
+    )
+
+
+def _visible_viewer(user, source_id: int) -> Viewer:
+    """The viewer, if this account may see it: reviewers and staff see every viewer, a viewer
+    account only its own (403 for the others, 404 only for those allowed to look)."""
+    if not can_browse(user):
+        mine = own_viewer(user)
+        if mine is None or mine.source_id != source_id:
+            raise PermissionDenied("You can only see your own recommendations.")
+        return mine
+    return get_object_or_404(Viewer, source_id=source_id)
+
+
+@page
+@require_GET
+def viewer_detail(request: HttpRequest, source_id: int) -> HttpResponse:
+    viewer = _visible_viewer(request.user, source_id)
+    n = int(request.GET["n"]) if request.GET.get("n") in {str(s) for s in LIST_SIZES} else 10
+    context = {
+        "viewer": viewer,
+        "n": n,
+        "sizes": LIST_SIZES,
+        "listing": queries.viewer_list(viewer, n=n),
+        "ratings": queries.viewer_ratings(viewer, page=request.GET.get("page")),
+    }
+    return render(request, "web/viewer_detail.html", context)
