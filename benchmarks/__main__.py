@@ -8,6 +8,7 @@ SUITES = [
     "benchmarks.scoring",
     "benchmarks.simulation",
     "benchmarks.false_alarms",
+    "benchmarks.api",
 ]
 
 if __name__ == "__main__":

@@ -1,0 +1,397 @@
+"""Serving latency of the JSON API: a real gunicorn (sync workers) on loopback, driven by an
+open-loop load generator at a fixed rate over random viewers.
+
+Set-up per database (a fresh SQLite file under var/bench, and a fresh PostgreSQL database when
+one is reachable, as the other benchmarks do): import the bundled data, train the default
+model, score every viewer, create a reviewer (a permission, not staff, so every request also
+looks up the account's permissions) with an API token, and start
+`gunicorn recsite.wsgi -w 2` as production would run it: DEBUG=0, persistent database
+connections, one BLAS thread per worker, plain HTTP as behind a TLS-terminating proxy. Then two
+phases:
+
+1. "stored": every list is read from the served scoring run;
+2. "on the fly": after one simulation round every viewer has rated films from their list, so
+   each list is recomputed with the champion held in memory.
+
+The load is open-loop: request i is due at start + i / rate whatever happened before, and its
+latency runs from that due time to the end of the response, so a slow server cannot slow the
+load down and hide its own queueing. Each phase starts with a one-second warm-up at the same
+rate (not counted): the first requests of each worker load the model and the film statistics.
+
+Server, database and load generator share the machine's CPUs; the table says how much CPU the
+gunicorn workers spent per request and how busy all CPUs were (database included).
+
+Run: .venv/bin/python -m benchmarks.api [--rate 200] [--seconds 10] [--workers 2]
+     [--backends sqlite postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import queue
+import re
+import resource
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.imports import BENCH_DIR, BUNDLED, ROOT, fresh_database, manage
+from recommender.management.tables import format_table
+
+TARGET_P99_MS = 20.0
+LIST_LENGTH = 10
+# Client connections: enough that a burst of slow answers queues in the server, not here.
+CONNECTIONS = 32
+WARM_UP_SECONDS = 1.0
+# Which path answered, read from the body without parsing all of it (the client shares the
+# server's CPUs, so it does as little as it can).
+COMPUTED = re.compile(rb'"computed":"([a-z_]+)"')
+
+ACCOUNT_SCRIPT = """
+import json
+from django.contrib.auth.models import Permission, User
+from rest_framework.authtoken.models import Token
+from recommender.models import Viewer
+user, _ = User.objects.get_or_create(username="bench-reviewer")
+user.user_permissions.add(Permission.objects.get(codename="review_challengers"))
+token, _ = Token.objects.get_or_create(user=user)
+viewers = list(Viewer.objects.values_list("source_id", flat=True))
+print(json.dumps({"token": token.key, "viewers": viewers}))
+"""
+
+
+@dataclass
+class LoadResult:
+    rate: float
+    seconds: float
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: Counter = field(default_factory=Counter)
+    computed: Counter = field(default_factory=Counter)
+    finished_at: float = 0.0
+    started_at: float = 0.0
+    client_cpu_s: float = 0.0
+    server_cpu_s: float | None = None
+    machine_busy: float | None = None  # share of all CPUs busy, every process counted
+
+    @property
+    def server_cpu_ms_per_request(self) -> float | None:
+        if self.server_cpu_s is None or not self.latencies_ms:
+            return None
+        return self.server_cpu_s * 1000 / len(self.latencies_ms)
+
+    @property
+    def achieved_rate(self) -> float:
+        return len(self.latencies_ms) / max(1e-9, self.finished_at - self.started_at)
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_gunicorn(database_url: str, workers: int, port: int, log) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        # Persistent database connections, as a production web server runs: Django's default
+        # (CONN_MAX_AGE 0) opens and closes a connection around every request.
+        "DATABASE_URL": database_url + ("&" if "?" in database_url else "?") + "conn_max_age=600",
+        "DJANGO_SETTINGS_MODULE": "recsite.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        # Plain HTTP on loopback, as behind a TLS-terminating proxy that does the redirect.
+        "SECURE_SSL_REDIRECT": "0",
+        # One BLAS thread per worker: the per-request products are tiny, and two workers each
+        # waking a second BLAS thread on two cores wait on each other (measured: p99 x5).
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "recsite.wsgi",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop_gunicorn(server: subprocess.Popen) -> None:
+    server.send_signal(signal.SIGTERM)  # gunicorn's graceful shutdown of its own workers
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def wait_until_serving(server: subprocess.Popen, port: int, token: str, log_path) -> None:
+    deadline = time.monotonic() + 60
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.returncode}; see {log_path}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/api/v1/champion/", headers=auth(token))
+            response = connection.getresponse()
+            if response.status == 200:
+                return
+            last = f"HTTP {response.status} {response.reason}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    raise RuntimeError(
+        f"GET /api/v1/champion/ on port {port} did not answer 200 within 60 s (last: {last}); "
+        f"see {log_path}"
+    )
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Token {token}"}
+
+
+def worker_cpu_seconds(server: subprocess.Popen) -> float | None:
+    """CPU time (user + system) of the gunicorn workers so far, from /proc (Linux only)."""
+    try:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        total = 0
+        for pid in children:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    except (OSError, IndexError, ValueError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat (Linux only)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def run_load(
+    *,
+    port: int,
+    token: str,
+    viewer_ids: list[int],
+    rate: float,
+    seconds: float,
+    seed: int,
+    server: subprocess.Popen | None = None,
+) -> LoadResult:
+    """Open loop: a dispatcher releases request i at start + i / rate; CONNECTIONS threads,
+    each with its own keep-alive connection (reopened when the server closes it, as
+    gunicorn's sync workers do after every response), send them and time them."""
+    rng = np.random.default_rng(seed)
+    total = int(rate * seconds)
+    chosen = rng.choice(np.asarray(viewer_ids), size=total)
+    headers = auth(token)
+    due: queue.Queue = queue.Queue()
+    result = LoadResult(rate=rate, seconds=seconds)
+    lock = threading.Lock()
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while (item := due.get()) is not None:
+            due_at, viewer_id = item
+            path = f"/api/v1/viewers/{viewer_id}/recommendations/?n={LIST_LENGTH}"
+            try:
+                connection.request("GET", path, headers=headers)
+                response = connection.getresponse()
+                body = response.read()
+                done = time.perf_counter()
+                status = response.status
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                with lock:
+                    result.errors[type(exc).__name__] += 1
+                continue
+            computed = COMPUTED.search(body)
+            with lock:
+                result.latencies_ms.append((done - due_at) * 1000)
+                result.finished_at = max(result.finished_at, done)
+                if status == 200 and computed:
+                    result.computed[computed.group(1).decode()] += 1
+                else:
+                    result.errors[f"HTTP {status}"] += 1
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(CONNECTIONS)]
+    for thread in threads:
+        thread.start()
+    server_cpu = worker_cpu_seconds(server) if server is not None else None
+    client_cpu = resource.getrusage(resource.RUSAGE_SELF)
+    machine = machine_cpu_ticks()
+    start = result.started_at = time.perf_counter()
+    for i, viewer_id in enumerate(chosen.tolist()):
+        due_at = start + i / rate
+        pause = due_at - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        due.put((due_at, viewer_id))
+    for _ in threads:
+        due.put(None)
+    for thread in threads:
+        thread.join()
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    result.client_cpu_s = (used.ru_utime + used.ru_stime) - (
+        client_cpu.ru_utime + client_cpu.ru_stime
+    )
+    server_after = worker_cpu_seconds(server) if server is not None else None
+    if server_cpu is not None and server_after is not None:
+        result.server_cpu_s = server_after - server_cpu
+    machine_after = machine_cpu_ticks()
+    if machine is not None and machine_after is not None:
+        busy, total = (after - before for after, before in zip(machine_after, machine, strict=True))
+        result.machine_busy = busy / total if total else None
+    return result
+
+
+def prepare(backend: str) -> tuple[str, str, list[int]] | None:
+    url = fresh_database(backend, f"recsite_bench_api_{backend}")
+    if url is None:
+        return None
+    manage("migrate", "-v0", database_url=url)
+    manage("import_movielens", str(BUNDLED), "--no-progress", database_url=url)
+    manage("train", "--no-progress", database_url=url)
+    manage("score", "--no-progress", database_url=url)
+    if backend == "postgresql":
+        # Planner statistics, as autovacuum would have gathered them on a live database: just
+        # after a bulk load the planner guesses, and hashes the whole film table per request.
+        subprocess.run(["psql", url, "-qc", "ANALYZE"], check=True, capture_output=True)
+    account = json.loads(
+        manage("shell", "-c", ACCOUNT_SCRIPT, database_url=url).strip().splitlines()[-1]
+    )
+    return url, account["token"], account["viewers"]
+
+
+def measure(backend: str, options) -> list[tuple]:
+    prepared = prepare(backend)
+    if prepared is None:
+        return []
+    url, token, viewer_ids = prepared
+    port = free_port()
+    log_path = BENCH_DIR / f"api-gunicorn-{backend}.log"
+    rows = []
+    with open(log_path, "wb") as log:
+        server = start_gunicorn(url, options.workers, port, log)
+        try:
+            wait_until_serving(server, port, token, log_path)
+            for phase in ("stored", "on the fly"):
+                if phase == "on the fly":
+                    # A round stores its ratings after its scoring run: every list is stale.
+                    manage(
+                        "simulate",
+                        "--rounds",
+                        "1",
+                        "--seed",
+                        "1",
+                        "--no-progress",
+                        database_url=url,
+                    )
+                load = dict(
+                    port=port, token=token, viewer_ids=viewer_ids, rate=options.rate, server=server
+                )
+                run_load(**load, seconds=WARM_UP_SECONDS, seed=1)
+                result = run_load(**load, seconds=options.seconds, seed=2)
+                rows.append((backend, phase, options.workers, result))
+        finally:
+            stop_gunicorn(server)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured duration")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument(
+        "--backends", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"]
+    )
+    options = parser.parse_args(argv)
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    os.environ.setdefault("ARTIFACT_DIR", str(BENCH_DIR / "models"))
+
+    rows = [row for backend in options.backends for row in measure(backend, options)]
+    print(
+        f"\n### JSON API: GET viewers/<id>/recommendations/?n={LIST_LENGTH}, random viewers, "
+        f"open loop, gunicorn sync workers, token auth, loopback ({os.cpu_count()} CPUs)\n"
+    )
+    table = [
+        (
+            backend,
+            phase,
+            str(workers),
+            f"{r.rate:.0f}",
+            f"{r.achieved_rate:.1f}",
+            f"{len(r.latencies_ms):,}",
+            f"{r.percentile(50):.1f}",
+            f"{r.percentile(99):.1f}",
+            f"{max(r.latencies_ms, default=float('nan')):.1f}",
+            str(sum(r.errors.values())),
+            "n/a" if r.server_cpu_ms_per_request is None else f"{r.server_cpu_ms_per_request:.2f}",
+            f"{100 * r.client_cpu_s / r.seconds:.0f} %",
+            "n/a" if r.machine_busy is None else f"{100 * r.machine_busy:.0f} %",
+            ", ".join(f"{k} {v:,}" for k, v in sorted(r.computed.items())),
+        )
+        for backend, phase, workers, r in rows
+    ]
+    headers = (
+        "database",
+        "lists",
+        "workers",
+        "target req/s",
+        "achieved req/s",
+        "requests",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "server CPU ms/request",
+        "load generator CPU",
+        f"all {os.cpu_count()} CPUs busy",
+        "answered from",
+    )
+    print(format_table(headers, table))
+    for backend, phase, workers, r in rows:
+        met = r.percentile(99) < TARGET_P99_MS and not r.errors and r.achieved_rate >= 0.95 * r.rate
+        print(
+            f"\ntarget (p99 < {TARGET_P99_MS:.0f} ms at {r.rate:.0f} req/s) on {backend}, lists "
+            f"{phase}, {workers} workers: {'met' if met else 'NOT met'}"
+            + (f" (errors: {dict(r.errors)})" if r.errors else "")
+        )
+
+
+if __name__ == "__main__":
+    main()
