@@ -260,3 +260,46 @@ def test_two_beats_for_one_schedule_run_one_cycle(celery_processes, bundled_subs
     assert sum(1 for r in results if r.get("drift_report") and "already" not in r["reason"]) == 1
     assert all("already monitored" in r["reason"] for r in results[1:]), results
     assert ModelVersion.objects.filter(status=Status.CHAMPION).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_that_loses_its_database_connection_is_retried_and_completes(
+    celery_processes, bundled_subset, artifact_dir, tmp_path, capsys
+):
+    """A real transient error: PostgreSQL terminates the worker's connections mid-training.
+    The task fails with OperationalError, is retried with backoff, and the retry trains."""
+    champion = model_version_train(actor="command:test", config=SVDConfig(n_factors=5, seed=3))
+    gate = tmp_path / "gate"
+    gate.touch()
+    celery_processes("worker", RECOMMENDER_TEST_GATE_FILE=str(gate))
+
+    call_command("train", "--async", "--factors", "5", "--epochs", "5")
+    task_id = queued_task_id(capsys.readouterr().out)
+    wait_for(lambda: (tmp_path / "gate.reached").exists(), 120, "training to reach the gate")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        (terminated,) = cursor.fetchone()
+    assert terminated >= 1, "the worker's connections were cut"
+    gate.unlink()
+
+    trained = wait_for(
+        lambda: ModelVersion.objects.filter(
+            created_by=f"task:{task_id}", status=Status.CHALLENGER
+        ).first(),
+        120,
+        "the retried task to train a challenger",
+    )
+    from django_celery_results.models import TaskResult
+
+    result = wait_for(
+        lambda: TaskResult.objects.filter(task_id=task_id, status="SUCCESS").first(),
+        30,
+        "the task to succeed",
+    )
+    assert json.loads(result.result) == {"model_version": trained.pk, "status": "challenger"}
+    interrupted = ModelVersion.objects.filter(created_by=f"task:{task_id}").exclude(pk=trained.pk)
+    assert [v.status for v in interrupted] == [Status.FAILED], "the first attempt is failed"
+    assert ModelVersion.objects.get(status=Status.CHAMPION).pk == champion.pk

@@ -44,7 +44,7 @@ def production_environment(**extra: str) -> dict[str, str]:
     environment = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("SECURE_", "SESSION_", "CSRF_", "DEBUG"))
+        if not k.startswith(("SECURE_", "SESSION_", "CSRF_", "DEBUG", "DJANGO_ALLOW_ASYNC"))
     }
     environment.update(
         DEBUG="0",

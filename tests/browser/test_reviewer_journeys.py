@@ -5,7 +5,6 @@ through a real Celery worker. Screenshots go to var/screenshots/."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -19,10 +18,6 @@ from recommender.services.registry import model_version_train
 from tests.conftest import skip_or_fail
 from tests.test_celery_worker import celery_processes  # noqa: F401 - a fixture
 from tests.web.test_pages import ROUNDS, world  # noqa: F401 - a fixture
-
-# Playwright's sync API runs an event loop in this thread, and Django refuses ORM calls from a
-# thread with a running loop unless told the caller knows what it is doing (the test does).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -45,7 +40,11 @@ def chromium():
         skip_or_fail("the browser tests need Debian's chromium package (/usr/bin/chromium)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    # Playwright's sync API runs an event loop in this thread, and Django refuses ORM calls
+    # from a thread with a running loop unless told the caller knows what it is doing (the
+    # test does). Only while the browser is up: a leaked setting fails `check --deploy`.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
