@@ -406,6 +406,7 @@ def _monitor_round(round_: SimulationRound, actor: str, search: bool, report) ->
         round_id=round_.pk,
         search=search,
         seed=round_.run.seed + round_.number,
+        rescore_on_promotion=False,  # the next round scores with the champion first
         progress=lambda stage, f: report(stage, 0.6 + 0.4 * f),
     ).as_dict()
 

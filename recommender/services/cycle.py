@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from recommender.models import DriftReport
+from recommender.models import DriftReport, ModelVersion
 from recommender.progress import ProgressCallback, no_progress
 from recommender.services.monitoring import drift_report_create, latest_round_id
 from recommender.services.retraining import model_version_retrain
+from recommender.services.scoring import scoring_run_create
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class CycleOutcome:
     challenger: int | None = None
     decision: str | None = None
     reason: str = ""
+    scoring_run: int | None = None  # the lists scored with a newly promoted champion
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -31,10 +33,13 @@ def monitor_and_retrain(
     round_id: int | None = None,
     search: bool = False,
     seed: int = 0,
+    rescore_on_promotion: bool = True,
     progress: ProgressCallback | None = None,
 ) -> CycleOutcome:
     """One cycle on the given round (the newest by default). A round that already has a drift
-    report is not judged again: a second beat tick, or a task delivered twice, does nothing."""
+    report is not judged again: a second beat tick, or a task delivered twice, does nothing.
+    After a promotion every viewer is scored with the new champion (a simulation, which
+    scores at the start of every round anyway, turns that off)."""
     progress = progress or no_progress
     round_id = latest_round_id() if round_id is None else round_id
     if round_id is None:
@@ -62,8 +67,13 @@ def monitor_and_retrain(
         actor=actor,
         search=search,
         seed=seed,
-        progress=lambda stage, f: progress(f"retraining: {stage}", 0.2 + 0.8 * f),
+        progress=lambda stage, f: progress(f"retraining: {stage}", 0.2 + 0.7 * f),
     )
+    scoring_run = None
+    if rescore_on_promotion and result.challenger.status == ModelVersion.Status.CHAMPION:
+        progress("scoring with the new champion", 0.9)
+        scoring_run = scoring_run_create(actor=actor).pk
+    progress("done", 1.0)
     return CycleOutcome(
         round_id=round_id,
         drift_report=drift.pk,
@@ -72,4 +82,5 @@ def monitor_and_retrain(
         challenger=result.challenger.pk,
         decision=result.decision.value,
         reason=result.reason,
+        scoring_run=scoring_run,
     )
