@@ -2,6 +2,7 @@
 drift report requires it, the lists scored again after a promotion."""
 
 import pytest
+from django.core.management import call_command
 
 from recommender import selectors
 from recommender.engine.model import SVDConfig
@@ -58,3 +59,22 @@ def test_a_shifted_round_is_judged_once_retrained_and_a_promotion_is_scored(
     assert DriftReport.objects.filter(round=newest).count() == 1
     assert ModelVersion.objects.count() == 2, "the second call trained nothing"
     assert ScoringRun.objects.filter(created_by="beat").count() == 1
+
+
+def test_the_command_runs_the_cycle_and_says_when_there_is_nothing_new(
+    bundled_subset, artifact_dir, capsys
+):
+    model_version_train(actor="test", config=SVDConfig(n_factors=5, n_epochs=5))
+    call_command("simulate", "--rounds", "1", "--arrivals", "0", "--no-progress")
+    capsys.readouterr()
+
+    call_command("monitor_and_retrain", "--no-progress")
+    call_command("monitor_and_retrain", "--no-progress")
+
+    report = DriftReport.objects.get()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"round {report.round_id}: ")
+    assert lines[-1] == (
+        f"round {report.round_id}: round {report.round_id} was already monitored "
+        f"(drift report {report.pk})"
+    )
