@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 ## The main job on the embedded default: SQLite under var/, Celery eager, bundled data.
+demo: export SITE_URL ?= http://$(HOST):$(PORT)
 demo: install
 	mkdir -p var
 	$(PY) manage.py migrate --noinput -v0
