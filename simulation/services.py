@@ -320,10 +320,10 @@ def _at(unix_seconds: int):
 
 
 def simulation_run_launch(
-    *, parameters: SimulationParameters, actor: str, search: bool = False
+    *, parameters: SimulationParameters, actor: str, monitor: bool = True, search: bool = False
 ) -> SimulationRun:
-    """Record a run and queue the monitor-and-retrain cycle on it once the run is committed;
-    the task id is kept in the run's parameters for its page. The model-work lease is taken
+    """Record a run and queue it once the run is committed (with `monitor`, the
+    monitor-and-retrain cycle); the task id is kept in the run's parameters for its page. The model-work lease is taken
     here, so a second launch is refused at once (AlreadyRunningError) and records nothing."""
     from recommender.services.jobs import job_enqueue
     from simulation.tasks import run_simulation  # tasks import this module
@@ -334,8 +334,8 @@ def simulation_run_launch(
             run = simulation_run_create(parameters=parameters, actor=actor)
             task_id = job_enqueue(
                 run_simulation,
-                kwargs={"run_id": run.pk, "monitor": True, "search": search},
-                purpose="the simulation cycle",
+                kwargs={"run_id": run.pk, "monitor": monitor, "search": search},
+                purpose="the simulation cycle" if monitor else "a simulation",
             )
             run.parameters = {**run.parameters, "task_id": task_id}
             run.save(update_fields=["parameters"])

@@ -1,18 +1,19 @@
 from django.core.management import BaseCommand, CommandError
-from django.db import transaction
 
 from recommender.engine.artifact import ArtifactIntegrityError
-from recommender.management.jobs import add_async_argument, launch, model_work
+from recommender.management.jobs import add_async_argument, model_work
 from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
+from recommender.services.leases import AlreadyRunningError
 from recommender.services.scoring import NoChampionError
+from simulation.models import SimulationRun
 from simulation.services import (
     SimulationParameterError,
     SimulationParameters,
     simulation_run_create,
     simulation_run_execute,
+    simulation_run_launch,
 )
-from simulation.tasks import run_simulation
 
 
 def parse_shift(values: list[str]) -> dict[str, float]:
@@ -28,6 +29,31 @@ def parse_shift(values: list[str]) -> dict[str, float]:
                 f"--shift: {value!r} is not GENRE=MULTIPLIER, e.g. Action=0.9"
             ) from None
     return shift
+
+
+def play_or_queue(
+    command, options: dict, *, name: str, monitor: bool, search: bool = False
+) -> SimulationRun | None:
+    """Record a run and play it here holding the model-work lease, or with --async queue it
+    for a worker (None then). Raises the services' errors for the caller to report."""
+    parameters, actor = parameters_from(options), f"command:{name}"
+    if options["run_async"]:
+        try:
+            run = simulation_run_launch(
+                parameters=parameters, actor=actor, monitor=monitor, search=search
+            )
+        except AlreadyRunningError as busy:
+            raise CommandError(f"not queued: {busy}") from busy
+        task_id = run.parameters["task_id"]
+        command.stdout.write(f"queued task {task_id} (simulation.run): simulation run {run.pk}")
+        command.stdout.write(f"follow it with: python manage.py task_status {task_id}")
+        return None
+    with model_work("the simulation cycle" if monitor else "a simulation"):
+        run = simulation_run_create(parameters=parameters, actor=actor)
+        with progress_bar(name, enabled=not options["no_progress"]) as progress:
+            return simulation_run_execute(
+                run=run, monitor=monitor, search=search, progress=progress
+            )
 
 
 def add_simulation_arguments(parser) -> None:
@@ -111,23 +137,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            if options["run_async"]:
-                with transaction.atomic():  # no run is recorded unless its task is queued
-                    run = simulation_run_create(
-                        parameters=parameters_from(options), actor="command:simulate"
-                    )
-                    kwargs = {"run_id": run.pk, "monitor": False}
-                    launch(self, run_simulation, kwargs=kwargs, purpose="a simulation")
-                self.stdout.write(f"simulation run {run.pk} queued")
-                return
-            with model_work("a simulation"):
-                run = simulation_run_create(
-                    parameters=parameters_from(options), actor="command:simulate"
-                )
-                with progress_bar("simulate", enabled=not options["no_progress"]) as progress:
-                    run = simulation_run_execute(run=run, progress=progress)
+            run = play_or_queue(self, options, name="simulate", monitor=False)
         except (SimulationParameterError, NoChampionError, ArtifactIntegrityError) as exc:
             raise CommandError(str(exc)) from exc
+        if run is None:
+            return
         sigma = run.parameters.get("sigma_calibrated", run.parameters["sigma"])
         self.stdout.write(
             f"simulation {run.pk}: {run.rounds_planned} rounds, truth {run.truth}, sigma {float(sigma):.3f}"
