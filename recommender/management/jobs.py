@@ -27,6 +27,13 @@ def launch(command, task, *, kwargs: dict, purpose: str | None = None) -> str:
         task_id = job_enqueue(task, kwargs=kwargs, purpose=purpose)
     except AlreadyRunningError as busy:
         raise CommandError(f"not queued: {busy}") from busy
+    except Exception as exc:
+        if not task.app.conf.task_always_eager:
+            raise
+        # Eager: the task ran (and failed) right here; report it like the command would.
+        raise CommandError(
+            f"{task.name} failed (it ran in this process: CELERY_TASK_ALWAYS_EAGER is on): {exc}"
+        ) from exc
     if task.app.conf.task_always_eager:
         command.stdout.write(
             f"task {task_id} ({task.name}) runs in this process: CELERY_TASK_ALWAYS_EAGER is on"

@@ -146,3 +146,10 @@ def test_the_beat_schedules_exist_after_migrating():
     assert daily.enabled and (daily.crontab.hour, daily.crontab.minute) == ("3", "0")
     simulation = PeriodicTask.objects.get(task="simulation.cycle")
     assert not simulation.enabled, "the simulation schedule is optional, off by default"
+
+
+@pytest.mark.django_db(transaction=True)  # outside a transaction, as a command runs
+def test_an_async_command_whose_eager_task_fails_reports_it_as_a_command_error(tmp_path):
+    with pytest.raises(CommandError, match="links.csv: file not found") as failed:
+        call_command("import_movies_dataset", str(tmp_path), "--async")
+    assert "recommender.import_dataset failed (it ran in this process" in str(failed.value)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.core.management import CommandError
 
+from recommender import tasks
 from recommender.datasets import RatingFilter
+from recommender.management.jobs import launch
 
 
 def add_filter_arguments(parser) -> None:
@@ -48,3 +52,17 @@ def rating_filter_from(options: dict) -> RatingFilter:
         )
     except ValueError as exc:
         raise CommandError(f"--{str(exc).replace('_', '-')}") from exc
+
+
+def queue_import(command, options: dict, rating_filter: RatingFilter, layout: str, **extra) -> None:
+    """--async: queue the import task with the same folder, filter and options."""
+    viewer_ids = rating_filter.viewer_ids
+    kwargs = {
+        "directory": str(Path(options["directory"]).resolve()),
+        "layout": layout,
+        "max_rows": rating_filter.max_rows,
+        "viewer_ids": None if viewer_ids is None else sorted(viewer_ids),
+        "max_viewers": rating_filter.max_viewers,
+        **extra,
+    }
+    launch(command, tasks.import_dataset, kwargs=kwargs)

@@ -2,10 +2,13 @@ from pathlib import Path
 
 from django.core.management import BaseCommand, CommandError
 
-from recommender import tasks
 from recommender.datasets import DatasetError
-from recommender.management.commands._import_options import add_filter_arguments, rating_filter_from
-from recommender.management.jobs import add_async_argument, launch
+from recommender.management.commands._import_options import (
+    add_filter_arguments,
+    queue_import,
+    rating_filter_from,
+)
+from recommender.management.jobs import add_async_argument
 from recommender.management.progress import progress_bar
 from recommender.services.imports import dataset_import_movielens
 
@@ -20,15 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         rating_filter = rating_filter_from(options)
         if options["run_async"]:
-            viewer_ids = rating_filter.viewer_ids
-            kwargs = {
-                "directory": str(Path(options["directory"]).resolve()),
-                "layout": "movielens",
-                "max_rows": rating_filter.max_rows,
-                "viewer_ids": None if viewer_ids is None else sorted(viewer_ids),
-                "max_viewers": rating_filter.max_viewers,
-            }
-            launch(self, tasks.import_dataset, kwargs=kwargs)
+            queue_import(self, options, rating_filter, "movielens")
             return
         try:
             with progress_bar("import", enabled=not options["no_progress"]) as progress:
