@@ -76,6 +76,21 @@ def no_tracking_unless_asked(request):
     settings.WANDB = {**settings.WANDB, "MODE": "disabled"}
 
 
+@pytest.fixture(autouse=True)
+def nothing_held_between_tests(request):
+    """The recommendations service holds the champion and film statistics per process, keyed
+    by ids; test databases reuse ids, so every test that touches the database starts empty
+    (the API, the service and the web pages all read through it)."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        yield  # engine tests run without pytest-django: nothing of Django is loaded
+        return
+    from recommender.services import recommendations
+
+    recommendations.forget_held_state()
+    yield
+    recommendations.forget_held_state()
+
+
 @pytest.fixture
 def redis_url():
     """A Redis database of its own for the test's broker traffic (database 15, emptied)."""

@@ -10,7 +10,6 @@ from rest_framework.test import APIClient
 from recommender import selectors
 from recommender.engine.model import SVDConfig
 from recommender.models import DriftReport, Film, ModelVersionEvent, Rating, ScoredList, Viewer
-from recommender.services import recommendations
 from recommender.services.registry import model_version_train
 from recommender.services.scoring import scoring_run_create
 
@@ -18,14 +17,6 @@ pytestmark = pytest.mark.django_db
 
 CONFIG = SVDConfig(n_factors=20, n_epochs=10, seed=3)
 OWN_VIEWER = 15
-
-
-@pytest.fixture(autouse=True)
-def nothing_held_between_tests():
-    # Held state is per process; test databases reuse ids, so each test starts empty.
-    recommendations.forget_held_state()
-    yield
-    recommendations.forget_held_state()
 
 
 @pytest.fixture

@@ -23,14 +23,6 @@ pytestmark = pytest.mark.django_db
 CONFIG = SVDConfig(n_factors=20, n_epochs=10, seed=3)
 
 
-@pytest.fixture(autouse=True)
-def nothing_held_between_tests():
-    # Held state is per process; test databases reuse ids, so each test starts empty.
-    recommendations.forget_held_state()
-    yield
-    recommendations.forget_held_state()
-
-
 @pytest.fixture
 def champion(bundled_subset, artifact_dir):
     return model_version_train(actor="command:test", config=CONFIG)
