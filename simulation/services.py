@@ -15,7 +15,6 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from recommender import selectors
 from recommender.engine.artifact import load_model, save_model
 from recommender.engine.model import SVDConfig, TrainedModel
 from recommender.engine.scoring import PopularityPenalty
@@ -23,6 +22,8 @@ from recommender.engine.serving import genre_matrix
 from recommender.engine.training import fit_svd
 from recommender.models import Genre, Rating, Viewer
 from recommender.progress import ProgressCallback, no_progress
+from recommender.selectors.ratings import film_genres_frame, film_pks, ratings_frame, viewers_frame
+from recommender.selectors.registry import current_champion
 from recommender.services.cycle import monitor_and_retrain
 from recommender.services.imports import ratings_bulk_insert
 from recommender.services.lifecycle import model_version_approve
@@ -137,7 +138,7 @@ class SimulationParameters:
 def simulation_run_create(*, parameters: SimulationParameters, actor: str) -> SimulationRun:
     """Check everything, then record the run. Raises SimulationParameterError or NoChampionError."""
     parameters = parameters.resolved()
-    if selectors.champion() is None:
+    if current_champion() is None:
         raise NoChampionError("no champion model yet: train one first (manage.py train)")
     latest = Rating.objects.aggregate(latest=Max("rated_at"))["latest"] or timezone.now()
     stored = asdict(parameters)
@@ -188,7 +189,7 @@ def simulation_round_play(
         else:
             true_ratings = predicted.copy()
 
-        film_genres = selectors.film_genres_frame()
+        film_genres = film_genres_frame()
         membership, genre_names = genre_matrix(film_genres, choices.film)
         shift = parameters.taste_shift()
         shift_active = bool(shift and shift.active(number))
@@ -258,7 +259,7 @@ def _oracle(run: SimulationRun) -> TrainedModel:
     stored = run.parameters.get("oracle")
     if stored:
         return load_model(Path(stored["path"]), sha256=stored["sha256"])
-    original = selectors.ratings_frame(origin=Rating.Origin.ORIGINAL)
+    original = ratings_frame(origin=Rating.Origin.ORIGINAL)
     oracle = fit_svd(original, ORACLE_CONFIG)
     artifact = save_model(oracle, Path(settings.RECOMMENDER["ARTIFACT_DIR"]))
     run.parameters = {
@@ -302,8 +303,8 @@ def _create_arrivals(count: int) -> None:
 
 
 def _store_ratings(round_: SimulationRound, viewer_ids, film_ids, scores, timestamps) -> None:
-    viewers = selectors.viewers_frame().set_index("viewer_id")["pk"]
-    films = selectors.film_pks()
+    viewers = viewers_frame().set_index("viewer_id")["pk"]
+    films = film_pks()
     frame = pd.DataFrame(
         {
             "viewer_id": viewers.loc[viewer_ids].to_numpy(),

@@ -13,10 +13,10 @@ from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recommender import selectors
 from recommender.api import serializers
 from recommender.api.errors import BadQueryParameter, api_exception_handler
 from recommender.models import DriftReport, ModelVersion, ModelVersionEvent, Viewer
+from recommender.selectors.registry import current_champion
 from recommender.services.lifecycle import REVIEW_PERMISSION
 from recommender.services.recommendations import viewer_recommendations
 
@@ -91,7 +91,7 @@ class ChampionView(ApiView):
     """GET champion/: the model in production and its holdout benchmark."""
 
     def get(self, request):
-        version = selectors.champion()
+        version = current_champion()
         if version is None:
             raise NotFound("no champion model yet: train one first")
         return Response(serializers.champion(version))

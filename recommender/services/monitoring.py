@@ -9,12 +9,12 @@ import pandas as pd
 from django.conf import settings
 from django.db.models import Max
 
-from recommender import selectors
 from recommender.engine.evaluation import segment_scores
 from recommender.engine.monitoring import DriftThresholds, detect_drift
 from recommender.engine.serving import genre_matrix
 from recommender.models import DriftReport, Rating
 from recommender.progress import ProgressCallback, no_progress
+from recommender.selectors.ratings import film_genres_frame, ratings_frame
 from recommender.services.scoring import champion_model
 
 
@@ -43,13 +43,13 @@ def latest_round_id() -> int | None:
 
 
 def round_ratings(round_id: int) -> pd.DataFrame:
-    return selectors.ratings_frame(queryset=Rating.objects.filter(round_id=round_id))
+    return ratings_frame(queryset=Rating.objects.filter(round_id=round_id))
 
 
 def ratings_since_training(version) -> pd.DataFrame:
     """Simulated ratings of every round played since `version` was trained: the recent
     interactions a challenger is compared with it on."""
-    return selectors.ratings_frame(
+    return ratings_frame(
         queryset=Rating.objects.filter(
             origin=Rating.Origin.SIMULATED, round__created_at__gte=version.created_at
         )
@@ -98,9 +98,7 @@ def drift_report_create(
             f"round {round_id} has no ratings by viewers the champion v{version.pk} knows"
         )
     predicted = model.predict(existing["viewer_id"].to_numpy(), existing["film_id"].to_numpy())
-    membership, genre_names = genre_matrix(
-        selectors.film_genres_frame(), existing["film_id"].to_numpy()
-    )
+    membership, genre_names = genre_matrix(film_genres_frame(), existing["film_id"].to_numpy())
     thresholds = drift_thresholds(require_significance=require_significance)
     progress("bootstrapping the drops", 0.4)
     result = detect_drift(

@@ -33,7 +33,6 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Avg, Count
 
-from recommender import selectors
 from recommender.engine.artifact import load_model
 from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import (
@@ -53,6 +52,8 @@ from recommender.models import (
     ScoringRun,
     Viewer,
 )
+from recommender.selectors.registry import current_champion
+from recommender.selectors.scoring import scored_list_arrays, served_scoring_run
 from recommender.services.scoring import NoChampionError, default_penalty
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def viewer_recommendations(*, viewer_id: int, n: int = 10) -> Recommendations:
         or not -(2**63) <= viewer_id < 2**63
     ):
         raise UnknownViewerError(viewer_id)
-    run = selectors.served_scoring_run()
+    run = served_scoring_run()
     scored = _read_stored_list(run.pk, viewer_id) if run is not None else None
     if scored is not None:
         stored = _stored_list(run, scored, n)
@@ -307,11 +308,11 @@ def _held_champion(run: ScoringRun | None) -> _HeldModel:
     champion changes. Raises NoChampionError, or ArtifactError for a bad file."""
     global _held_model
     held = _held_model
-    # The served run's version is the champion (selectors.served_scoring_run) and a version's
+    # The served run's version is the champion (served_scoring_run) and a version's
     # artifact never changes, so a held model of that version needs no further query.
     if run is not None and held is not None and held.version_id == run.model_version_id:
         return held
-    version = selectors.champion()
+    version = current_champion()
     if version is None:
         raise NoChampionError("no champion model yet: train one first (manage.py train)")
     if held is not None and (held.version_id, held.sha256) == (
@@ -466,7 +467,7 @@ class _StoredList:
         """Film ids, ranking scores, predicted ratings: unpacked by the one reader of the
         stored format."""
         packed = ScoredList(film_ids=self.film_ids, scores=self.scores, predicted=self.predicted)
-        return selectors.scored_list_arrays(packed)
+        return scored_list_arrays(packed)
 
 
 @functools.cache

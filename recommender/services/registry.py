@@ -12,13 +12,14 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from recommender import selectors
 from recommender.engine.artifact import save_model
 from recommender.engine.evaluation import evaluate_model
 from recommender.engine.model import EmptyRatingsError, SVDConfig
 from recommender.engine.training import fit_svd, split_holdout
 from recommender.models import ModelVersion, ModelVersionEvent
 from recommender.progress import ProgressCallback, no_progress
+from recommender.selectors.ratings import film_genres_frame, ratings_frame
+from recommender.selectors.registry import current_champion
 from recommender.services.gate import wait_at_test_gate
 from recommender.tracking import track_run
 
@@ -69,12 +70,12 @@ def model_version_train(
     started = time.perf_counter()
 
     progress("loading ratings", 0.0)
-    ratings = selectors.ratings_frame() if ratings is None else ratings
+    ratings = ratings_frame() if ratings is None else ratings
     if ratings.empty:
         raise TrainingError(
             "no ratings to train on: import a dataset first (manage.py import_movielens DIR)"
         )
-    film_genres = selectors.film_genres_frame()
+    film_genres = film_genres_frame()
 
     version = ModelVersion.objects.create(
         hyperparameters=asdict(config),
@@ -171,7 +172,7 @@ def lock_registry() -> None:
 def _enter_registry(version: ModelVersion, actor: str) -> None:
     with transaction.atomic():
         lock_registry()
-        if selectors.champion() is None:
+        if current_champion() is None:
             model_version_transition(
                 version=version,
                 to_status=ModelVersion.Status.CHAMPION,

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
-from recommender import selectors
 from recommender.engine.artifact import load_model
 from recommender.engine.model import SVDConfig, TrainedModel
 from recommender.engine.monitoring import Decision, compare_models, decide, decision_reason
@@ -19,6 +18,7 @@ from recommender.engine.search import search_svd_config
 from recommender.engine.serving import genre_matrix
 from recommender.models import DriftReport, ModelVersion, Rating
 from recommender.progress import ProgressCallback, no_progress
+from recommender.selectors.ratings import film_genres_frame, ratings_frame
 from recommender.services.lifecycle import (
     model_version_promote,
     model_version_reject,
@@ -75,7 +75,7 @@ class TrainingWindow:
             queryset = queryset.filter(origin=Rating.Origin.ORIGINAL) | queryset.filter(
                 rated_at__gte=self.since
             )
-        return selectors.ratings_frame(queryset=queryset)
+        return ratings_frame(queryset=queryset)
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def _compare(
     # Judged on the viewers the champion knows, as the drift check was.
     known = holdout[champion.viewer_index(holdout["viewer_id"].to_numpy()) >= 0]
     viewers, films = known["viewer_id"].to_numpy(), known["film_id"].to_numpy()
-    membership, genre_names = genre_matrix(selectors.film_genres_frame(), films)
+    membership, genre_names = genre_matrix(film_genres_frame(), films)
     y_true = known["rating"].to_numpy(np.float64)
     return compare_models(
         metric_r2(y_true, champion.predict(viewers, films), membership, genre_names),

@@ -21,13 +21,15 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from recommender import selectors
 from recommender.engine.artifact import load_model
 from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty, Ranking
 from recommender.engine.serving import FilmStats, list_metrics, rank_every_viewer
 from recommender.models import ModelVersion, Rating, ScoredList, ScoringRun, Viewer
 from recommender.progress import ProgressCallback, no_progress
+from recommender.selectors.ratings import film_genres_frame, ratings_frame, viewers_frame
+from recommender.selectors.registry import current_champion
+from recommender.selectors.scoring import scored_list_arrays
 from recommender.services.gate import wait_at_test_gate
 from recommender.services.leases import (
     interrupted_work_reap,
@@ -63,7 +65,7 @@ def penalty_with(transform: str | None = None, alpha: float | None = None) -> Po
 
 def champion_model() -> tuple[ModelVersion, TrainedModel]:
     """The champion and its verified arrays. Raises NoChampionError or ArtifactIntegrityError."""
-    version = selectors.champion()
+    version = current_champion()
     if version is None:
         raise NoChampionError("no champion model yet: train one first (manage.py train)")
     return version, _version_model(version)
@@ -106,8 +108,8 @@ def score_and_store(
     try:
         progress("loading ratings", 0.0)
         wait_at_test_gate("scoring")
-        ratings = selectors.ratings_frame()
-        viewers = selectors.viewers_frame()
+        ratings = ratings_frame()
+        viewers = viewers_frame()
         ranking = _rank(
             run,
             model,
@@ -329,7 +331,7 @@ def _run_metrics(
     return list_metrics(
         ranking,
         model=model,
-        film_genres=selectors.film_genres_frame(),
+        film_genres=film_genres_frame(),
         catalogue_ids=catalogue_ids,
         top=run.parameters["list_length"],
     )
@@ -386,7 +388,7 @@ def _renew_run_lease(run_id: int) -> None:
 def _shards(run: ScoringRun) -> list[pd.DataFrame]:
     """The run's viewers (those of its snapshot) sorted by id, in `shards` slices whose sizes
     differ by at most one. Deterministic: every shard task computes the same split."""
-    viewers = selectors.viewers_frame()
+    viewers = viewers_frame()
     viewers = viewers[viewers["pk"] <= run.parameters["snapshot"]["viewer_pk_max"]]
     viewers = viewers.sort_values("viewer_id", kind="stable").reset_index(drop=True)
     bounds = np.linspace(0, len(viewers), run.parameters["shards"] + 1).round().astype(int)
@@ -398,7 +400,7 @@ def _run_ratings_queryset(run: ScoringRun):
 
 
 def _run_ratings(run: ScoringRun) -> pd.DataFrame:
-    return selectors.ratings_frame(queryset=_run_ratings_queryset(run))
+    return ratings_frame(queryset=_run_ratings_queryset(run))
 
 
 def _run_catalogue(run: ScoringRun) -> np.ndarray:
@@ -424,7 +426,7 @@ def _stored_ranking(run: ScoringRun) -> Ranking:
     scores = np.full(shape, np.nan, dtype=np.float32)
     predicted = np.full(shape, np.nan, dtype=np.float32)
     for row, scored in enumerate(lists.iterator(chunk_size=LIST_BATCH)):
-        films, row_scores, row_predicted = selectors.scored_list_arrays(scored)
+        films, row_scores, row_predicted = scored_list_arrays(scored)
         viewer_ids[row], from_model[row] = scored.source_id, scored.from_model
         film_ids[row, : len(films)] = films
         scores[row, : len(films)] = row_scores

@@ -9,9 +9,10 @@ from datetime import datetime
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q
 
-from recommender import selectors
 from recommender.engine.artifact import ArtifactError
 from recommender.models import DriftReport, ModelVersion, Rating, ScoringRun, Viewer
+from recommender.selectors.registry import current_champion
+from recommender.selectors.scoring import served_scoring_run
 from recommender.services.jobs import TaskProgress, running_tasks, task_progress
 from recommender.services.recommendations import Recommendations, viewer_recommendations
 from recommender.services.scoring import NoChampionError
@@ -63,9 +64,9 @@ def dashboard() -> dict:
     await review, and the tasks running now."""
     latest_round = SimulationRound.objects.select_related("run").order_by("-created_at", "-pk")
     return {
-        "champion": selectors.champion(),
+        "champion": current_champion(),
         "scoring_run": ScoringRun.objects.select_related("model_version").first(),
-        "served_run": selectors.served_scoring_run(),
+        "served_run": served_scoring_run(),
         "latest_round": latest_round.first(),
         "drift": drift_status(DriftReport.objects.select_related("round__run").first()),
         "pending_count": ModelVersion.objects.filter(status=Status.PENDING_REVIEW).count(),
@@ -317,7 +318,7 @@ def review(version: ModelVersion) -> Review:
     return Review(
         version=version,
         champion_then=champion_then,
-        champion_now=selectors.champion(),
+        champion_now=current_champion(),
         degraded=[r for r in rows if r.metric in _was_degraded(comparison)],
         stable=[r for r in rows if r.metric not in _was_degraded(comparison)],
         not_compared=[

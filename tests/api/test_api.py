@@ -7,9 +7,9 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from recommender import selectors
 from recommender.engine.model import SVDConfig
 from recommender.models import DriftReport, Film, ModelVersionEvent, Rating, ScoredList, Viewer
+from recommender.selectors.scoring import scored_list_arrays
 from recommender.services.registry import model_version_train
 from recommender.services.scoring import scoring_run_create
 
@@ -63,9 +63,7 @@ def recommendations_path(viewer_id: int) -> str:
 
 
 def stored_list(run, viewer_id: int):
-    return selectors.scored_list_arrays(
-        ScoredList.objects.get(run=run, viewer__source_id=viewer_id)
-    )
+    return scored_list_arrays(ScoredList.objects.get(run=run, viewer__source_id=viewer_id))
 
 
 # --- recommendations ---------------------------------------------------------------------------

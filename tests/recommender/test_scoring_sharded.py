@@ -13,9 +13,9 @@ import pytest
 from django.core.management import call_command
 from django_celery_results.models import TaskResult
 
-from recommender import selectors, tasks
 from recommender.engine.model import SVDConfig
 from recommender.models import Film, Lease, Rating, ScoredList, ScoringRun, Viewer
+from recommender.selectors.scoring import scored_list_arrays, served_scoring_run, tasks
 from recommender.services.leases import AlreadyRunningError, lease_acquire, lease_holder
 from recommender.services.registry import model_version_train
 from recommender.services.scoring import (
@@ -62,7 +62,7 @@ def champion(bundled_subset, artifact_dir):
 def stored_lists(run: ScoringRun) -> dict[int, tuple]:
     lists = ScoredList.objects.filter(run=run).select_related("viewer")
     return {
-        scored.viewer.source_id: (*selectors.scored_list_arrays(scored), scored.from_model)
+        scored.viewer.source_id: (*scored_list_arrays(scored), scored.from_model)
         for scored in lists
     }
 
@@ -108,7 +108,7 @@ def test_three_shards_give_every_viewer_the_same_list_and_the_run_the_same_metri
     assert sharded.status == Status.COMPLETED and sharded.parameters["shards"] == 3
     assert sharded.metrics["new"]["viewers"] == 2 and sharded.metrics["existing"]["viewers"] == 121
     assert_same_lists_and_metrics(sharded, unsharded)
-    assert selectors.served_scoring_run() == sharded
+    assert served_scoring_run() == sharded
     assert not Lease.objects.exists(), "the callback released the run's lease"
 
 
@@ -146,7 +146,7 @@ def test_a_missing_shard_fails_the_run_and_the_previous_run_keeps_serving(champi
         "shard(s) 1 of 0-2 did not store their lists: 40 of 120 viewers have none"
     )
     assert not ScoredList.objects.filter(run=run).exists(), "its partial lists are dropped"
-    assert selectors.served_scoring_run() == served
+    assert served_scoring_run() == served
     assert not Lease.objects.exists()
 
 
@@ -168,7 +168,7 @@ def test_a_shard_that_raises_fails_the_run_and_releases_the_lease(champion, monk
     run = ScoringRun.objects.get(parameters__shards=3)
     assert run.status == Status.FAILED and "shard 1 broke" in run.error
     assert not ScoredList.objects.filter(run=run).exists()
-    assert selectors.served_scoring_run() == served
+    assert served_scoring_run() == served
     assert not Lease.objects.exists()
 
 
@@ -233,7 +233,7 @@ def test_two_real_workers_score_the_shards_and_the_run_equals_an_unsharded_one(
 
     assert sharded.status == Status.COMPLETED, sharded.error
     assert_same_lists_and_metrics(sharded, unsharded)
-    assert selectors.served_scoring_run() == sharded
+    assert served_scoring_run() == sharded
     wait_for(lambda: not Lease.objects.exists(), 30, "the run's lease to be released")
     shards = TaskResult.objects.filter(task_name="recommender.score_shard", status="SUCCESS")
     assert shards.count() == 3
@@ -264,6 +264,6 @@ def test_a_shard_failing_on_a_real_worker_fails_the_run_through_the_error_callba
     assert failed.error.startswith("sharded scoring failed: ChordError: ")
     assert "failed its integrity check" in failed.error and "the file is missing" in failed.error
     assert not ScoredList.objects.filter(run=run).exists()
-    assert selectors.served_scoring_run() == served
+    assert served_scoring_run() == served
     assert not Lease.objects.exists(), "the error callback released the run's lease"
     (tmp_path / "hidden").rename(artifact)

@@ -4,9 +4,9 @@ drift report requires it, the lists scored again after a promotion."""
 import pytest
 from django.core.management import call_command
 
-from recommender import selectors
 from recommender.engine.model import SVDConfig
 from recommender.models import DriftReport, ModelVersion, ScoringRun
+from recommender.selectors.scoring import served_scoring_run
 from recommender.services.cycle import monitor_and_retrain
 from recommender.services.registry import model_version_train
 from simulation.services import SimulationParameters, simulation_run_create, simulation_run_execute
@@ -49,7 +49,7 @@ def test_a_shifted_round_is_judged_once_retrained_and_a_promotion_is_scored(
     # Oracle truth and a strong shift: the challenger learns the new taste and is promoted.
     assert outcome.decision == "promote" and challenger.status == ModelVersion.Status.CHAMPION
     assert ModelVersion.objects.get(pk=champion.pk).status == ModelVersion.Status.RETIRED
-    served = selectors.served_scoring_run()
+    served = served_scoring_run()
     assert served.pk == outcome.scoring_run and served.model_version_id == challenger.pk
     assert (
         again.reason

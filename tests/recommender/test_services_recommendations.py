@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from recommender import selectors
 from recommender.engine.model import SVDConfig
 from recommender.engine.scoring import PopularityPenalty
 from recommender.models import Film, Rating, ScoredList, ScoringRun, Viewer
+from recommender.selectors.ratings import ratings_frame
+from recommender.selectors.scoring import scored_list_arrays
 from recommender.services import recommendations
 from recommender.services.lifecycle import model_version_promote
 from recommender.services.recommendations import (
@@ -34,9 +35,7 @@ def served_run(champion):
 
 
 def stored(run: ScoringRun, source_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return selectors.scored_list_arrays(
-        ScoredList.objects.get(run=run, viewer__source_id=source_id)
-    )
+    return scored_list_arrays(ScoredList.objects.get(run=run, viewer__source_id=source_id))
 
 
 def listed(result) -> tuple[list[int], np.ndarray, np.ndarray]:
@@ -169,7 +168,7 @@ def test_a_cold_start_viewer_not_in_the_run_gets_the_popularity_fallback(served_
 
 
 def test_a_viewer_the_model_never_saw_is_folded_in_past_the_threshold(served_run):
-    popular = selectors.ratings_frame().groupby("film_id").size().sort_values(ascending=False).index
+    popular = ratings_frame().groupby("film_id").size().sort_values(ascending=False).index
     rate(90_002, popular[:8], score=5.0)
 
     result = viewer_recommendations(viewer_id=90_002, n=25)

@@ -4,11 +4,12 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from recommender import selectors
 from recommender.engine.artifact import ArtifactIntegrityError
 from recommender.engine.model import SVDConfig
 from recommender.engine.scoring import PopularityPenalty
 from recommender.models import Film, Rating, ScoredList, ScoringRun, Viewer
+from recommender.selectors.ratings import ratings_frame
+from recommender.selectors.scoring import scored_list_arrays, served_scoring_run
 from recommender.services.registry import model_version_train
 from recommender.services.scoring import NoChampionError, scoring_run_create
 
@@ -24,7 +25,7 @@ def champion(bundled_subset, artifact_dir):
 
 def stored_list(run: ScoringRun, viewer: Viewer) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     scored = ScoredList.objects.get(run=run, viewer=viewer)
-    return (*selectors.scored_list_arrays(scored), scored.from_model)
+    return (*scored_list_arrays(scored), scored.from_model)
 
 
 def test_every_viewer_gets_a_list_of_unseen_films(champion):
@@ -39,7 +40,7 @@ def test_every_viewer_gets_a_list_of_unseen_films(champion):
     assert not seen & set(films.tolist())
     assert np.all(np.diff(scores) <= 0), "ranked by score, best first"
     assert np.all((predicted >= 0.5) & (predicted <= 5.0))
-    assert selectors.served_scoring_run() == run
+    assert served_scoring_run() == run
 
 
 def test_the_run_records_its_parameters_and_metrics_per_group(champion):
@@ -68,12 +69,12 @@ def test_the_penalty_spreads_recommendations_over_more_films(champion):
     )
 
     assert penalised.metrics["all"]["coverage"] != plain.metrics["all"]["coverage"]
-    assert selectors.served_scoring_run() == penalised
+    assert served_scoring_run() == penalised
 
 
 def test_a_cold_start_viewer_gets_popular_films_minus_what_they_have_seen(champion):
     newcomer = Viewer.objects.create(source_id=99_999)
-    ratings = selectors.ratings_frame()
+    ratings = ratings_frame()
     stats = ratings.groupby("film_id")["rating"].agg(["size", "mean"])
     most_popular = (stats["size"] * stats["mean"]).sort_values(ascending=False, kind="stable")
     Rating.objects.create(
@@ -110,7 +111,7 @@ def test_a_tampered_artifact_is_refused_and_the_previous_lists_keep_serving(cham
     with pytest.raises(ArtifactIntegrityError, match=champion.artifact_sha256):
         scoring_run_create(actor="command:test")
 
-    assert selectors.served_scoring_run() == served
+    assert served_scoring_run() == served
     assert ScoringRun.objects.count() == 1
 
 
@@ -123,4 +124,4 @@ def test_a_failed_or_unfinished_run_is_never_served(champion):
         model_version=champion, created_by="test", status=ScoringRun.Status.FAILED
     )
 
-    assert selectors.served_scoring_run() == served
+    assert served_scoring_run() == served

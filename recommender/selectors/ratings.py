@@ -1,11 +1,10 @@
-"""Reads: load what the engine needs as DataFrames, and find what is being served."""
+"""Ratings, viewers, films and genres for model work: DataFrames, never one object per row."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from recommender.models import Film, ModelVersion, Rating, ScoredList, ScoringRun, Viewer
+from recommender.models import Film, Rating, Viewer
 
 
 def ratings_frame(*, origin: str | None = None, queryset=None) -> pd.DataFrame:
@@ -38,28 +37,3 @@ def film_pks() -> pd.Series:
     """Film primary keys indexed by source id."""
     rows = list(Film.objects.values_list("source_id", "pk"))
     return pd.Series([pk for _, pk in rows], index=[source for source, _ in rows], dtype="int64")
-
-
-def champion() -> ModelVersion | None:
-    return ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION).first()
-
-
-def served_scoring_run() -> ScoringRun | None:
-    """The latest completed scoring run of the current champion: the lists being served.
-    A run that failed or is still running is never served."""
-    return (
-        ScoringRun.objects.filter(
-            status=ScoringRun.Status.COMPLETED, model_version__status=ModelVersion.Status.CHAMPION
-        )
-        .order_by("-finished_at")
-        .first()
-    )
-
-
-def scored_list_arrays(scored: ScoredList) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unpack a stored list: film source ids, ranking scores, predicted ratings."""
-    return (
-        np.frombuffer(bytes(scored.film_ids), dtype="<i4").astype(np.int64),
-        np.frombuffer(bytes(scored.scores), dtype="<f4"),
-        np.frombuffer(bytes(scored.predicted), dtype="<f4"),
-    )

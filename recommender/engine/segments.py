@@ -1,0 +1,29 @@
+"""The names the product judges and reports by, written once.
+
+Viewer groups: "existing" viewers are served by the model, "new" (cold-start) viewers by the
+popularity fallback, "all" is both. Metric names: "overall", or "genre:NAME" for one genre's
+segment.
+"""
+
+from __future__ import annotations
+
+VIEWER_GROUPS: tuple[str, ...] = ("all", "existing", "new")
+OVERALL = "overall"
+GENRE_PREFIX = "genre:"
+
+
+def genre_metric(genre: str) -> str:
+    """The metric name of a genre segment: "Action" -> "genre:Action"."""
+    return f"{GENRE_PREFIX}{genre}"
+
+
+def is_metric_name(value: object) -> bool:
+    """True for "overall" and "genre:NAME" with a non-empty NAME."""
+    return isinstance(value, str) and (
+        value == OVERALL or (value.startswith(GENRE_PREFIX) and len(value) > len(GENRE_PREFIX))
+    )
+
+
+def metric_label(metric: str) -> str:
+    """How a reader sees a metric name: "overall" -> "Overall", "genre:Action" -> "Action"."""
+    return metric[len(GENRE_PREFIX) :] if metric.startswith(GENRE_PREFIX) else metric.capitalize()

@@ -1,0 +1,28 @@
+"""Scoring runs and the stored lists being served."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recommender.models import ModelVersion, ScoredList, ScoringRun
+
+
+def served_scoring_run() -> ScoringRun | None:
+    """The latest completed scoring run of the current champion: the lists being served.
+    A run that failed or is still running is never served."""
+    return (
+        ScoringRun.objects.filter(
+            status=ScoringRun.Status.COMPLETED, model_version__status=ModelVersion.Status.CHAMPION
+        )
+        .order_by("-finished_at")
+        .first()
+    )
+
+
+def scored_list_arrays(scored: ScoredList) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unpack a stored list: film source ids, ranking scores, predicted ratings."""
+    return (
+        np.frombuffer(bytes(scored.film_ids), dtype="<i4").astype(np.int64),
+        np.frombuffer(bytes(scored.scores), dtype="<f4"),
+        np.frombuffer(bytes(scored.predicted), dtype="<f4"),
+    )
