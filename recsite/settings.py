@@ -10,12 +10,14 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from recsite.environment import Environment
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env")
+env = Environment()
 
 DEBUG = env.bool("DEBUG", default=True)
 
@@ -37,7 +39,7 @@ if not DEBUG and not ALLOWED_HOSTS:
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -82,8 +84,11 @@ AUTHENTICATION_BACKENDS = [
 ]
 # Login throttling against password guessing: after AXES_FAILURE_LIMIT failures for one
 # username from one address, that pair is locked out for AXES_COOLOFF_MINUTES.
-AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_MINUTES", default=15) / 60  # hours
+# A limit of 0 would lock everyone out, a cool-off of 0 or less would turn the lockout off.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = (
+    env.float("AXES_COOLOFF_MINUTES", default=15, above=0, maximum=7 * 24 * 60) / 60
+)  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 
@@ -108,17 +113,22 @@ TEMPLATES = [
 
 # An unset or empty DATABASE_URL means the embedded default.
 DATABASES = {
-    "default": env.db_url_config(
-        env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
-    ),
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default lives under var/; make sure a fresh checkout can open it.
     VAR_DIR.mkdir(exist_ok=True)
-    # Imports and simulation rounds write while the web server reads; WAL keeps readers unblocked.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    # One person's demo still writes from several places at once (the web server's logins and
+    # review decisions, a simulation round, an import). WAL keeps readers unblocked; write
+    # transactions start IMMEDIATE, so a second writer waits for the lock (up to `timeout`
+    # seconds) instead of failing with "database is locked" when its read turns into a write
+    # (SQLite cannot wait there without risking deadlock, so it refuses at once).
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+    options.setdefault("transaction_mode", "IMMEDIATE")
+    options.setdefault(
+        "timeout", env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=30, minimum=1, maximum=600)
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -177,14 +187,10 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Weights & Biases: offline by default, no account or network needed -----------------------
 WANDB = {
-    "MODE": env.str("WANDB_MODE", default="offline"),
+    "MODE": env.choice("WANDB_MODE", default="offline", choices=("offline", "online", "disabled")),
     "DIR": Path(env.str("WANDB_DIR", default=str(VAR_DIR))),
     "PROJECT": env.str("WANDB_PROJECT", default="film-recommender"),
 }
-if WANDB["MODE"] not in {"offline", "online", "disabled"}:
-    raise ImproperlyConfigured(
-        f"WANDB_MODE must be offline, online or disabled, got {WANDB['MODE']!r}"
-    )
 
 # --- Celery -----------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -206,7 +212,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # With the Redis broker an unacknowledged task is redelivered after visibility_timeout: every
 # task's hard limit stays below it, or a long training would start twice.
-_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600, minimum=10)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": _VISIBILITY_TIMEOUT,
     # How often a worker looks for unacknowledged tasks past the timeout (kombu's default sweep
@@ -215,9 +221,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1 if _VISIBILITY_TIMEOUT < 1000 else 10,
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY_TIMEOUT}
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=_VISIBILITY_TIMEOUT - 300)
+CELERY_TASK_TIME_LIMIT = env.int(
+    "CELERY_TASK_TIME_LIMIT", default=max(_VISIBILITY_TIMEOUT - 300, 2), minimum=2
+)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int(
-    "CELERY_TASK_SOFT_TIME_LIMIT", default=CELERY_TASK_TIME_LIMIT - 120
+    "CELERY_TASK_SOFT_TIME_LIMIT", default=max(CELERY_TASK_TIME_LIMIT - 120, 1), minimum=1
 )
 if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < _VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
@@ -228,60 +236,45 @@ if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < _VISIBILITY_TI
 # --- The recommender's tunables (defaults from the original proof of concept) ----------------
 
 
-def _positive_int(name: str, default: int) -> int:
-    value = env.int(name, default=default)
-    if value < 1:
-        raise ImproperlyConfigured(f"{name} must be a positive integer, got {value}")
-    return value
-
-
-def _float_in(name: str, default: float, low: float, high: float) -> float:
-    value = env.float(name, default=default)
-    if not low <= value <= high:
-        raise ImproperlyConfigured(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
 RECOMMENDER = {
     # A viewer with more than this many ratings is served by the model; the rest get the
     # popularity fallback.
-    "NEW_USER_THRESHOLD": _positive_int("NEW_USER_THRESHOLD", 5),
-    "LIST_LENGTH": _positive_int("LIST_LENGTH", 100),
-    "LIST_BUFFER": env.int("LIST_BUFFER", default=20),
-    "MIN_SEGMENT_SIZE": _positive_int("MIN_SEGMENT_SIZE", 100),
-    "DRIFT_OVERALL_R2_DROP": _float_in("DRIFT_OVERALL_R2_DROP", 0.02, 0.0, 1.0),
-    "DRIFT_GENRE_R2_DROP": _float_in("DRIFT_GENRE_R2_DROP", 0.1, 0.0, 1.0),
-    "PROMOTION_TOLERANCE": _float_in("PROMOTION_TOLERANCE", 0.05, 0.0, 1.0),
-    "POPULARITY_TRANSFORM": env.str("POPULARITY_TRANSFORM", default="log"),
-    "POPULARITY_ALPHA": _float_in("POPULARITY_ALPHA", 0.875, 0.0, 100.0),
-    "HOLDOUT_SHARE": _float_in("HOLDOUT_SHARE", 0.2, 0.01, 0.9),
+    "NEW_USER_THRESHOLD": env.int("NEW_USER_THRESHOLD", default=5, minimum=1),
+    "LIST_LENGTH": env.int("LIST_LENGTH", default=100, minimum=1),
+    "LIST_BUFFER": env.int("LIST_BUFFER", default=20, minimum=0),
+    "MIN_SEGMENT_SIZE": env.int("MIN_SEGMENT_SIZE", default=100, minimum=1),
+    "DRIFT_OVERALL_R2_DROP": env.float(
+        "DRIFT_OVERALL_R2_DROP", default=0.02, minimum=0.0, maximum=1.0
+    ),
+    "DRIFT_GENRE_R2_DROP": env.float("DRIFT_GENRE_R2_DROP", default=0.1, minimum=0.0, maximum=1.0),
+    "PROMOTION_TOLERANCE": env.float("PROMOTION_TOLERANCE", default=0.05, minimum=0.0, maximum=1.0),
+    "POPULARITY_TRANSFORM": env.choice(
+        "POPULARITY_TRANSFORM", default="log", choices=("none", "minmax", "log")
+    ),
+    "POPULARITY_ALPHA": env.float("POPULARITY_ALPHA", default=0.875, minimum=0.0, maximum=100.0),
+    "HOLDOUT_SHARE": env.float("HOLDOUT_SHARE", default=0.2, minimum=0.01, maximum=0.9),
     # Retraining needs only the threshold (as the original system), or also a bootstrap-
     # significant drop.
     "DRIFT_REQUIRE_SIGNIFICANCE": env.bool("DRIFT_REQUIRE_SIGNIFICANCE", default=False),
     # Share of the recent round held out to compare challenger and champion on.
-    "RECENT_HOLDOUT_SHARE": _float_in("RECENT_HOLDOUT_SHARE", 0.3, 0.05, 0.9),
+    "RECENT_HOLDOUT_SHARE": env.float(
+        "RECENT_HOLDOUT_SHARE", default=0.3, minimum=0.05, maximum=0.9
+    ),
     # Random points of the hyperparameter search space tried by `retrain --search`.
-    "SEARCH_ITERATIONS": _positive_int("SEARCH_ITERATIONS", 8),
+    "SEARCH_ITERATIONS": env.int("SEARCH_ITERATIONS", default=8, minimum=1),
     # Lifetime of the model-work lease; a heartbeat renews it every third of that. A holder
     # killed outright frees the work after at most this long.
-    "LEASE_SECONDS": _positive_int("LEASE_SECONDS", 120),
+    "LEASE_SECONDS": env.int("LEASE_SECONDS", default=120, minimum=1),
     # Tests of worker failure only: long work waits at a known point while this file exists.
     "TEST_GATE_FILE": env.str("RECOMMENDER_TEST_GATE_FILE", default=""),
     "ARTIFACT_DIR": Path(env.str("ARTIFACT_DIR", default=str(VAR_DIR / "models"))),
 }
-if RECOMMENDER["LIST_BUFFER"] < 0:
-    raise ImproperlyConfigured(f"LIST_BUFFER must be >= 0, got {RECOMMENDER['LIST_BUFFER']}")
-if RECOMMENDER["POPULARITY_TRANSFORM"] not in {"none", "minmax", "log"}:
-    raise ImproperlyConfigured(
-        "POPULARITY_TRANSFORM must be one of none, minmax, log; "
-        f"got {RECOMMENDER['POPULARITY_TRANSFORM']!r}"
-    )
 
 SIMULATION = {
-    "MAX_INTERACTIONS": _positive_int("SIM_MAX_INTERACTIONS", 20),
-    "CHOICE_DECAY": _float_in("SIM_CHOICE_DECAY", 0.1, 0.0, 10.0),
-    "RATING_SIGMA": _float_in("SIM_RATING_SIGMA", 0.545, 0.001, 10.0),
-    "ARRIVAL_SHARE": _float_in("SIM_ARRIVAL_SHARE", 0.05, 0.0, 1.0),
+    "MAX_INTERACTIONS": env.int("SIM_MAX_INTERACTIONS", default=20, minimum=1),
+    "CHOICE_DECAY": env.float("SIM_CHOICE_DECAY", default=0.1, minimum=0.0, maximum=10.0),
+    "RATING_SIGMA": env.float("SIM_RATING_SIGMA", default=0.545, minimum=0.001, maximum=10.0),
+    "ARRIVAL_SHARE": env.float("SIM_ARRIVAL_SHARE", default=0.05, minimum=0.0, maximum=1.0),
 }
 
 LOGGING = {
@@ -289,5 +282,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+    "root": {
+        "handlers": ["console"],
+        "level": env.choice(
+            "LOG_LEVEL",
+            default="WARNING",
+            choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        ),
+    },
 }

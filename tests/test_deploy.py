@@ -20,8 +20,7 @@ APP_SERVICES = ("migrate", "web", "worker", "beat")
 
 
 def settings_read_from_environment() -> set[str]:
-    """Every variable recsite/settings.py reads: the first argument of env.*(...) calls and of
-    its own validating helpers."""
+    """Every variable recsite/settings.py reads: the first argument of its env.*(...) calls."""
     tree = ast.parse((ROOT / "recsite" / "settings.py").read_text())
     names = set()
     for node in ast.walk(tree):
@@ -34,7 +33,7 @@ def settings_read_from_environment() -> set[str]:
             isinstance(function, ast.Attribute)
             and isinstance(function.value, ast.Name)
             and function.value.id == "env"
-        ) or (isinstance(function, ast.Name) and function.id in {"_positive_int", "_float_in"})
+        )
         if reads_env and isinstance(node.args[0].value, str):
             names.add(node.args[0].value)
     return names
@@ -57,7 +56,35 @@ def production_environment(**extra: str) -> dict[str, str]:
     return environment
 
 
+def collect_static(static_root: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=production_environment(STATIC_ROOT=str(static_root)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_fails_when_debug_is_off_and_static_files_were_never_collected(tmp_path):
+    """Every HTML page would answer 500 while Django's own deploy checks stay clean."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=production_environment(STATIC_ROOT=str(tmp_path / "static")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "recommender.E001" in result.stderr
+    assert "collectstatic" in result.stderr
+
+
 def test_check_deploy_is_clean_with_production_values(tmp_path):
+    collect_static(tmp_path / "static")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
@@ -72,6 +99,7 @@ def test_check_deploy_is_clean_with_production_values(tmp_path):
 
 def test_check_deploy_warns_when_tls_settings_are_switched_off(tmp_path):
     """The clean result above means something: switching HTTPS off is reported."""
+    collect_static(tmp_path / "static")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,

@@ -43,18 +43,68 @@ def test_the_embedded_default_needs_no_environment():
             "SECRET_KEY must be set (at least 50 characters) when DEBUG=0",
         ),
         ({"DEBUG": "0", "SECRET_KEY": "k" * 60}, "ALLOWED_HOSTS must be set when DEBUG=0"),
-        ({"NEW_USER_THRESHOLD": "0"}, "NEW_USER_THRESHOLD must be a positive integer, got 0"),
+        ({"NEW_USER_THRESHOLD": "0"}, "NEW_USER_THRESHOLD='0' is not allowed: a whole number >= 1"),
+        (
+            {"NEW_USER_THRESHOLD": "abc"},
+            "NEW_USER_THRESHOLD='abc' is not allowed: a whole number >= 1",
+        ),
         (
             {"DRIFT_OVERALL_R2_DROP": "1.5"},
-            "DRIFT_OVERALL_R2_DROP must be between 0.0 and 1.0, got 1.5",
+            "DRIFT_OVERALL_R2_DROP='1.5' is not allowed: a finite number >= 0.0 and <= 1.0",
+        ),
+        (
+            {"DRIFT_OVERALL_R2_DROP": "nan"},
+            "DRIFT_OVERALL_R2_DROP='nan' is not allowed: a finite number >= 0.0 and <= 1.0",
+        ),
+        (
+            {"POPULARITY_ALPHA": "inf"},
+            "POPULARITY_ALPHA='inf' is not allowed: a finite number >= 0.0 and <= 100.0",
+        ),
+        (
+            {"SIM_CHOICE_DECAY": "1_0"},
+            "SIM_CHOICE_DECAY='1_0' is not allowed: a finite number >= 0.0 and <= 10.0",
         ),
         (
             {"POPULARITY_TRANSFORM": "sqrt"},
-            "POPULARITY_TRANSFORM must be one of none, minmax, log; got 'sqrt'",
+            "POPULARITY_TRANSFORM='sqrt' is not allowed: one of none, minmax, log",
         ),
+        ({"DEBUG": "maybe"}, "DEBUG='maybe' is not allowed: use 1/true/yes/on or 0/false/no/off"),
+        (
+            {"DATABASE_URL": "garbage"},
+            "DATABASE_URL is not a database URL (a value with no scheme://)",
+        ),
+        (
+            {"AXES_COOLOFF_MINUTES": "-5"},
+            "AXES_COOLOFF_MINUTES='-5' is not allowed: a finite number > 0 and <= 10080",
+        ),
+        (
+            {"AXES_FAILURE_LIMIT": "0"},
+            "AXES_FAILURE_LIMIT='0' is not allowed: a whole number >= 1 and <= 1000",
+        ),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not allowed: one of DEBUG, INFO, WARNING"),
     ],
 )
 def test_a_bad_setting_stops_start_up_and_is_named(env, message):
     result = load_settings(**env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_a_database_url_with_an_unknown_scheme_is_named_without_its_password():
+    result = load_settings(DATABASE_URL="mysqlx://admin:hunter2@db.example.org/films")
+
+    assert result.returncode != 0
+    assert "DATABASE_URL is not a database URL (scheme 'mysqlx')" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({"DEBUG": "off", "SECRET_KEY": "k" * 60, "ALLOWED_HOSTS": "a.org"}, "sqlite3 5")],
+)
+def test_spelled_out_values_are_read(env, expected, tmp_path):
+    result = load_settings(**env, STATIC_ROOT=str(tmp_path), NEW_USER_THRESHOLD="+5")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0].endswith(expected.split()[0])
+    assert result.stdout.split()[1] == "5"

@@ -1,0 +1,142 @@
+"""Strict reading of settings from the environment: a bad value stops start-up with a message
+that names the variable, the value and what is allowed, instead of a bare `int()` traceback or
+a silent guess (django-environ reads "maybe" as false and "nan" as a float).
+
+Values come from the process environment, which django-environ's `read_env` fills from an
+optional `.env` file first.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+# Plain decimal numbers only: Python's int() and float() also take "1_0", " 5", "nan", "inf".
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_DATABASE_SCHEMES = sorted(environ.Env.DB_SCHEMES)
+
+
+class Environment:
+    """env.int("NAME", default=..., minimum=...), env.float, env.bool, env.str, env.choice,
+    env.list, env.db_url, env.email_url: each returns the default when the variable is unset
+    or empty, and raises ImproperlyConfigured naming the variable otherwise."""
+
+    def __init__(self, source: dict[str, str] | None = None) -> None:
+        self._source = os.environ if source is None else source
+
+    def _raw(self, name: str) -> str | None:
+        value = self._source.get(name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    @staticmethod
+    def _refuse(name: str, raw: str, allowed: str) -> ImproperlyConfigured:
+        return ImproperlyConfigured(f"{name}={raw!r} is not allowed: {allowed}")
+
+    def str(self, name: str, *, default: str = "") -> str:
+        raw = self._raw(name)
+        return default if raw is None else raw
+
+    def bool(self, name: str, *, default: bool) -> bool:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise self._refuse(name, raw, "use 1/true/yes/on or 0/false/no/off")
+
+    def int(
+        self, name: str, *, default: int, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
+        raw = self._raw(name)
+        value = default if raw is None else None
+        if raw is not None:
+            if not _INTEGER.fullmatch(raw):
+                raise self._refuse(name, raw, f"a whole number{_bounds(minimum, maximum)}")
+            value = int(raw)
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise self._refuse(name, str(value), f"a whole number{_bounds(minimum, maximum)}")
+        return value
+
+    def float(
+        self,
+        name: str,
+        *,
+        default: float,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        above: float | None = None,
+    ) -> float:
+        raw = self._raw(name)
+        value = default
+        allowed = f"a finite number{_bounds(minimum, maximum, above)}"
+        if raw is not None:
+            if not _DECIMAL.fullmatch(raw):
+                raise self._refuse(name, raw, allowed)
+            value = float(raw)
+        out_of_range = (
+            not math.isfinite(value)
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)
+            or (above is not None and value <= above)
+        )
+        if out_of_range:
+            raise self._refuse(name, raw if raw is not None else str(value), allowed)
+        return value
+
+    def choice(self, name: str, *, default: str, choices: tuple[str, ...]) -> str:
+        value = self.str(name, default=default)
+        if value not in choices:
+            raise self._refuse(name, value, f"one of {', '.join(choices)}")
+        return value
+
+    def list(self, name: str, *, default: list[str]) -> list[str]:
+        raw = self._raw(name)
+        if raw is None:
+            return list(default)
+        return [item.strip() for item in raw.split(",") if item.strip()]
+
+    def db_url(self, name: str, *, default: str) -> dict[str, Any]:
+        raw = self._raw(name) or default
+        scheme = raw.partition("://")[0] if "://" in raw else ""
+        if scheme not in environ.Env.DB_SCHEMES:
+            # The value may hold a password: name only its scheme.
+            shown = f"scheme {scheme!r}" if scheme else "a value with no scheme://"
+            raise ImproperlyConfigured(
+                f"{name} is not a database URL ({shown}); use e.g. "
+                f"postgres://USER@HOST:5432/NAME or sqlite:////absolute/path.sqlite3 "
+                f"(schemes: {', '.join(_DATABASE_SCHEMES)})"
+            )
+        return environ.Env.db_url_config(raw)
+
+    def email_url(self, name: str, *, default: str) -> dict[str, Any]:
+        raw = self._raw(name) or default
+        scheme = raw.partition("://")[0] if "://" in raw else ""
+        if scheme not in environ.Env.EMAIL_SCHEMES:
+            shown = f"scheme {scheme!r}" if scheme else "a value with no scheme://"
+            raise ImproperlyConfigured(
+                f"{name} is not an email URL ({shown}); use e.g. consolemail:// or "
+                f"smtp+tls://USER:PASSWORD@HOST:587 "
+                f"(schemes: {', '.join(sorted(environ.Env.EMAIL_SCHEMES))})"
+            )
+        return environ.Env.email_url_config(raw)
+
+
+def _bounds(minimum: float | None, maximum: float | None, above: float | None = None) -> str:
+    parts = []
+    if above is not None:
+        parts.append(f"> {above}")
+    if minimum is not None:
+        parts.append(f">= {minimum}")
+    if maximum is not None:
+        parts.append(f"<= {maximum}")
+    return f" {' and '.join(parts)}" if parts else ""
