@@ -9,3 +9,6 @@ urlpatterns = [
     path("api/v1/", include("recommender.api.urls")),
     path("", include("recommender.web.urls")),
 ]
+
+# A 500 under /api/ is JSON like every other API error; the site keeps its HTML page.
+handler500 = "recommender.api.errors.server_error"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.views import exception_handler
@@ -66,3 +68,16 @@ def error_message(data: object) -> str:
     if isinstance(data, list | tuple):
         return "; ".join(error_message(item) for item in data)
     return str(data)
+
+
+def server_error(request, *args, **kwargs):
+    """Django's handler500 for the whole site: inside /api/ an unexpected error is answered in
+    the API's shape, {"error": ...}, like every other API error; elsewhere it is the site's
+    HTML page. Django has logged the exception with its traceback before calling this; the
+    answer names nothing internal."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"error": "internal server error: the failure was logged for the operators"},
+            status=500,
+        )
+    return defaults.server_error(request, *args, **kwargs)
