@@ -198,6 +198,57 @@ def machine_cpu_ticks() -> tuple[int, int] | None:
     return sum(fields) - idle, sum(fields)
 
 
+def _send_due_requests(
+    port: int, headers: dict, due: queue.Queue, result: LoadResult, lock: threading.Lock
+) -> None:
+    """One client thread: its own keep-alive connection, requests as the dispatcher releases
+    them, latency measured from when each was due (so queueing in the client counts)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    while (item := due.get()) is not None:
+        due_at, viewer_id = item
+        path = f"/api/v1/viewers/{viewer_id}/recommendations/?n={LIST_LENGTH}"
+        try:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+            done = time.perf_counter()
+            status = response.status
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            with lock:
+                result.errors[type(exc).__name__] += 1
+            continue
+        computed = COMPUTED.search(body)
+        with lock:
+            result.latencies_ms.append((done - due_at) * 1000)
+            result.finished_at = max(result.finished_at, done)
+            if status == 200 and computed:
+                result.computed[computed.group(1).decode()] += 1
+            else:
+                result.errors[f"HTTP {status}"] += 1
+
+
+def _cpu_snapshot(server: subprocess.Popen | None) -> tuple:
+    server_cpu = worker_cpu_seconds(server) if server is not None else None
+    return server_cpu, resource.getrusage(resource.RUSAGE_SELF), machine_cpu_ticks()
+
+
+def _record_cpu(result: LoadResult, before: tuple, server: subprocess.Popen | None) -> None:
+    """CPU the server workers, this client and the whole machine spent since `before`."""
+    server_cpu, client_cpu, machine = before
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    result.client_cpu_s = (used.ru_utime + used.ru_stime) - (
+        client_cpu.ru_utime + client_cpu.ru_stime
+    )
+    server_after = worker_cpu_seconds(server) if server is not None else None
+    if server_cpu is not None and server_after is not None:
+        result.server_cpu_s = server_after - server_cpu
+    machine_after = machine_cpu_ticks()
+    if machine is not None and machine_after is not None:
+        busy, total = (after - before for after, before in zip(machine_after, machine, strict=True))
+        result.machine_busy = busy / total if total else None
+
+
 def run_load(
     *,
     port: int,
@@ -212,44 +263,19 @@ def run_load(
     each with its own keep-alive connection (reopened when the server closes it, as
     gunicorn's sync workers do after every response), send them and time them."""
     rng = np.random.default_rng(seed)
-    total = int(rate * seconds)
-    chosen = rng.choice(np.asarray(viewer_ids), size=total)
-    headers = auth(token)
+    chosen = rng.choice(np.asarray(viewer_ids), size=int(rate * seconds))
     due: queue.Queue = queue.Queue()
     result = LoadResult(rate=rate, seconds=seconds)
     lock = threading.Lock()
-
-    def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        while (item := due.get()) is not None:
-            due_at, viewer_id = item
-            path = f"/api/v1/viewers/{viewer_id}/recommendations/?n={LIST_LENGTH}"
-            try:
-                connection.request("GET", path, headers=headers)
-                response = connection.getresponse()
-                body = response.read()
-                done = time.perf_counter()
-                status = response.status
-            except (OSError, http.client.HTTPException) as exc:
-                connection.close()
-                with lock:
-                    result.errors[type(exc).__name__] += 1
-                continue
-            computed = COMPUTED.search(body)
-            with lock:
-                result.latencies_ms.append((done - due_at) * 1000)
-                result.finished_at = max(result.finished_at, done)
-                if status == 200 and computed:
-                    result.computed[computed.group(1).decode()] += 1
-                else:
-                    result.errors[f"HTTP {status}"] += 1
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(CONNECTIONS)]
+    threads = [
+        threading.Thread(
+            target=_send_due_requests, args=(port, auth(token), due, result, lock), daemon=True
+        )
+        for _ in range(CONNECTIONS)
+    ]
     for thread in threads:
         thread.start()
-    server_cpu = worker_cpu_seconds(server) if server is not None else None
-    client_cpu = resource.getrusage(resource.RUSAGE_SELF)
-    machine = machine_cpu_ticks()
+    before = _cpu_snapshot(server)
     start = result.started_at = time.perf_counter()
     for i, viewer_id in enumerate(chosen.tolist()):
         due_at = start + i / rate
@@ -261,17 +287,7 @@ def run_load(
         due.put(None)
     for thread in threads:
         thread.join()
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    result.client_cpu_s = (used.ru_utime + used.ru_stime) - (
-        client_cpu.ru_utime + client_cpu.ru_stime
-    )
-    server_after = worker_cpu_seconds(server) if server is not None else None
-    if server_cpu is not None and server_after is not None:
-        result.server_cpu_s = server_after - server_cpu
-    machine_after = machine_cpu_ticks()
-    if machine is not None and machine_after is not None:
-        busy, total = (after - before for after, before in zip(machine_after, machine, strict=True))
-        result.machine_busy = busy / total if total else None
+    _record_cpu(result, before, server)
     return result
 
 
@@ -348,6 +364,17 @@ def main(argv: list[str] | None = None) -> None:
         f"\n### JSON API: GET viewers/<id>/recommendations/?n={LIST_LENGTH}, random viewers, "
         f"open loop, gunicorn sync workers, token auth, loopback ({os.cpu_count()} CPUs)\n"
     )
+    print_table(rows)
+    for backend, phase, workers, r in rows:
+        met = r.percentile(99) < TARGET_P99_MS and not r.errors and r.achieved_rate >= 0.95 * r.rate
+        print(
+            f"\ntarget (p99 < {TARGET_P99_MS:.0f} ms at {r.rate:.0f} req/s) on {backend}, lists "
+            f"{phase}, {workers} workers: {'met' if met else 'NOT met'}"
+            + (f" (errors: {dict(r.errors)})" if r.errors else "")
+        )
+
+
+def print_table(rows: list) -> None:
     table = [
         (
             backend,
@@ -384,13 +411,6 @@ def main(argv: list[str] | None = None) -> None:
         "answered from",
     )
     print(format_table(headers, table))
-    for backend, phase, workers, r in rows:
-        met = r.percentile(99) < TARGET_P99_MS and not r.errors and r.achieved_rate >= 0.95 * r.rate
-        print(
-            f"\ntarget (p99 < {TARGET_P99_MS:.0f} ms at {r.rate:.0f} req/s) on {backend}, lists "
-            f"{phase}, {workers} workers: {'met' if met else 'NOT met'}"
-            + (f" (errors: {dict(r.errors)})" if r.errors else "")
-        )
 
 
 if __name__ == "__main__":

@@ -14,11 +14,8 @@ from collections import Counter
 from benchmarks.imports import BENCH_DIR, BUNDLED
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, default=24)
-    parser.add_argument("--truth", choices=["model", "oracle"], default="model")
-    options = parser.parse_args(argv)
+def prepare_database() -> None:
+    """A fresh SQLite file with the bundled data and a trained champion."""
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     database = BENCH_DIR / "false_alarms.sqlite3"
     database.unlink(missing_ok=True)
@@ -34,8 +31,18 @@ def main(argv: list[str] | None = None) -> None:
     from django.core.management import call_command
 
     from recommender.services.imports import dataset_import_movielens
-    from recommender.services.monitoring import drift_report_create
     from recommender.services.registry import model_version_train
+
+    call_command("migrate", verbosity=0)
+    dataset_import_movielens(directory=BUNDLED)
+    model_version_train(actor="bench")
+
+
+def measure(seeds: int, truth: str) -> tuple[dict, dict, dict]:
+    """Per seed: one unshifted round (any retraining is a false alarm) and one round with
+    Action rated 10 % lower (retraining with Action degraded is a detection), each judged with
+    and without the significance requirement."""
+    from recommender.services.monitoring import drift_report_create
     from simulation.services import (
         SimulationParameters,
         simulation_reset,
@@ -43,23 +50,13 @@ def main(argv: list[str] | None = None) -> None:
         simulation_run_execute,
     )
 
-    call_command("migrate", verbosity=0)
-    dataset_import_movielens(directory=BUNDLED)
-    model_version_train(actor="bench")
-    # Per seed: one unshifted round (any retraining is a false alarm) and one round with Action
-    # rated 10 % lower (retraining with Action degraded is a detection), each judged twice.
     alarms = {False: 0, True: 0}
     detections = {False: 0, True: 0}
     flagged: dict[bool, Counter[str]] = {False: Counter(), True: Counter()}
-    for seed in range(options.seeds):
+    for seed in range(seeds):
         for shift in ({}, {"Action": 0.9}):
-            run = simulation_run_create(
-                parameters=SimulationParameters(
-                    rounds=1, seed=seed, truth=options.truth, shift=shift
-                ),
-                actor="bench",
-            )
-            simulation_run_execute(run=run)
+            parameters = SimulationParameters(rounds=1, seed=seed, truth=truth, shift=shift)
+            simulation_run_execute(run=simulation_run_create(parameters=parameters, actor="bench"))
             for significance in (False, True):
                 report = drift_report_create(
                     actor="bench", require_significance=significance, seed=seed
@@ -70,6 +67,16 @@ def main(argv: list[str] | None = None) -> None:
                     alarms[significance] += report.retraining_required
                     flagged[significance].update(report.degraded)
             simulation_reset()
+    return alarms, detections, flagged
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=24)
+    parser.add_argument("--truth", choices=["model", "oracle"], default="model")
+    options = parser.parse_args(argv)
+    prepare_database()
+    alarms, detections, flagged = measure(options.seeds, options.truth)
     n = options.seeds
     print(f"\n### Drift check: {n} seeds, truth {options.truth}, default thresholds\n")
     print("| retraining needs | false alarms (unshifted round) | Action x0.9 detected |")

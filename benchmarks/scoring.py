@@ -121,17 +121,13 @@ def bundled_rows() -> list[tuple[str, str, str]]:
 # --- 270k x 45k, in a child process ----------------------------------------------------------
 
 
-def run_large_child(dtype_name: str) -> dict[str, float]:
-    """The large run itself (called in a fresh interpreter); returns its figures."""
+def large_synthetic_model(rng: np.random.Generator):
+    """A model of the large size with factors scaled like a trained one, and which films each
+    viewer has seen (LARGE_SEEN each) with the resulting rating counts."""
     from scipy import sparse
 
-    from recommender.engine.metrics import coverage, diversity, personalization
     from recommender.engine.model import TrainedModel
-    from recommender.engine.scoring import PopularityPenalty, score_viewers
 
-    figures: dict[str, float] = {}
-    started = time.perf_counter()
-    rng = np.random.default_rng(0)
     v, f, k = LARGE_VIEWERS, LARGE_FILMS, LARGE_FACTORS
     # Factor scale so that p.q has sd ~0.5 and, with the biases, predictions spread over the
     # scale like a trained model's (a few per cent clip at 5.0, giving real ties).
@@ -150,8 +146,18 @@ def run_large_child(dtype_name: str) -> dict[str, float]:
         (np.ones(len(indices), dtype=bool), indices, np.arange(0, len(indices) + 1, LARGE_SEEN)),
         shape=(v, f),
     )
-    counts = np.bincount(indices, minlength=f)
-    del indices
+    return model, seen, np.bincount(indices, minlength=f)
+
+
+def run_large_child(dtype_name: str) -> dict[str, float]:
+    """The large run itself (called in a fresh interpreter); returns its figures."""
+    from recommender.engine.metrics import coverage, diversity, personalization
+    from recommender.engine.scoring import PopularityPenalty, score_viewers
+
+    figures: dict[str, float] = {}
+    started = time.perf_counter()
+    model, seen, counts = large_synthetic_model(np.random.default_rng(0))
+    v, f = LARGE_VIEWERS, LARGE_FILMS
     figures["setup_s"] = time.perf_counter() - started
     figures["rss_before_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
