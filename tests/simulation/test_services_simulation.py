@@ -5,6 +5,7 @@ from recommender.engine.model import SVDConfig
 from recommender.models import Rating, ScoringRun, Viewer
 from recommender.services.registry import model_version_train
 from recommender.services.scoring import NoChampionError
+from simulation.metrics import RoundMetrics
 from simulation.models import SimulationRound, SimulationRun
 from simulation.services import (
     SimulationParameterError,
@@ -202,3 +203,28 @@ def test_the_simulate_command_prints_a_table_per_round(champion, capsys):
     assert "| round | shift | ratings |" in out and "| R² Action | R² Drama | R² Comedy |" in out
     with pytest.raises(CommandError, match="--shift: 'Action' is not GENRE=MULTIPLIER"):
         call_command("simulate", "--shift", "Action", "--no-progress")
+
+
+def test_a_played_rounds_metrics_round_trip_through_round_metrics(champion):
+    round_ = simulate(rounds=1, seed=1, arrivals=0.1).rounds.get()
+    stored = SimulationRound.objects.get(pk=round_.pk).metrics
+
+    metrics = RoundMetrics.from_json(stored)
+
+    assert metrics.to_json() == stored, "the stored JSON is exactly what RoundMetrics writes"
+    assert RoundMetrics.from_json(metrics.to_json()) == metrics
+    assert set(stored) == {"sigma", "accuracy", "lists", "seconds"}
+    assert set(metrics.accuracy) == set(metrics.lists) == {"all", "existing", "new"}
+    assert metrics.sigma == pytest.approx(0.545) and metrics.cycle is None
+    assert metrics.lists["new"].viewers == round_.arrivals > 0
+
+
+def test_run_state_is_kept_in_columns_and_the_parameters_hold_only_what_was_asked(champion):
+    run = simulate(rounds=1, seed=1, arrivals=0.0)
+
+    run = SimulationRun.objects.get(pk=run.pk)
+    assert set(run.parameters) == set(SimulationParameters.__dataclass_fields__)
+    latest = Rating.objects.filter(origin="original").order_by("-rated_at").first().rated_at
+    assert run.time_origin == int(latest.timestamp()) + 1
+    assert run.rounds.get().window_start.timestamp() == run.time_origin
+    assert (run.sigma_calibrated, run.oracle_artifact_path, run.task_id) == (None, "", "")
