@@ -25,6 +25,25 @@ class SimulationRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "truth"]
     search_fields = ["created_by", "error"]
     readonly_fields = [f.name for f in SimulationRun._meta.fields]
+    fieldsets = [
+        (
+            "What was asked for",
+            {"fields": ["seed", "truth", "rounds_planned", "parameters", "created_by"]},
+        ),
+        ("Progress", {"fields": ["status", "created_at", "finished_at", "error"]}),
+        (
+            "State picked up while running",
+            {
+                "fields": [
+                    "time_origin",
+                    "sigma_calibrated",
+                    "oracle_artifact_path",
+                    "oracle_artifact_sha256",
+                    "task_id",
+                ]
+            },
+        ),
+    ]
     inlines = [SimulationRoundInline]
 
 

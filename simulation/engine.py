@@ -14,13 +14,18 @@ Gaussian-shaped probabilities over the half-star scale with sigma 0.545.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import brentq
+
+from recommender.engine.checks import checked_int, finite_vector, is_real
+from recommender.engine.model import TrainedModel
+from recommender.engine.scoring import Ranking
+from recommender.engine.serving import genre_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +49,10 @@ class BehaviourConfig:
     sigma: float = 0.545  # spread of a simulated rating around the true rating, in stars
 
     def __post_init__(self) -> None:
-        if not _is_int(self.max_interactions) or self.max_interactions < 1:
-            raise ValueError(
-                f"max_interactions must be an integer >= 1, got {self.max_interactions!r}"
-            )
-        if not _is_real(self.decay) or self.decay < 0:
+        checked_int("max_interactions", self.max_interactions, minimum=1)
+        if not is_real(self.decay) or self.decay < 0:
             raise ValueError(f"decay must be a finite number >= 0, got {self.decay!r}")
-        if not _is_real(self.sigma) or self.sigma <= 0:
+        if not is_real(self.sigma) or self.sigma <= 0:
             raise ValueError(f"sigma must be a finite number > 0, got {self.sigma!r}")
 
 
@@ -94,12 +96,11 @@ class TasteShift:
         for name, value in self.multipliers.items():
             if not isinstance(name, str) or not name.strip():
                 raise ValueError(f"genre names in multipliers must be non-empty, got {name!r}")
-            if not _is_real(value) or value <= 0:
+            if not is_real(value) or value <= 0:
                 raise ValueError(
                     f"multiplier for {name!r} must be a finite number > 0, got {value!r}"
                 )
-        if not _is_int(self.start_round) or self.start_round < 0:
-            raise ValueError(f"start_round must be an integer >= 0, got {self.start_round!r}")
+        checked_int("start_round", self.start_round, minimum=0)
         # A private read-only copy: the caller's dict may change later, the shift may not.
         frozen = MappingProxyType({name: float(v) for name, v in self.multipliers.items()})
         object.__setattr__(self, "multipliers", frozen)
@@ -116,9 +117,8 @@ def draw_interaction_counts(
     n_viewers: int, max_interactions: int, rng: np.random.Generator
 ) -> np.ndarray:
     """How many films each viewer picks this round: int64, uniform on 1..max_interactions."""
-    _check_count("n_viewers", n_viewers)
-    if not _is_int(max_interactions) or max_interactions < 1:
-        raise ValueError(f"max_interactions must be an integer >= 1, got {max_interactions!r}")
+    checked_int("n_viewers", n_viewers, minimum=0)
+    checked_int("max_interactions", max_interactions, minimum=1)
     return rng.integers(1, max_interactions + 1, size=n_viewers, dtype=np.int64)
 
 
@@ -149,7 +149,7 @@ def choose_films(
         )
     if (counts < 0).any():
         raise ValueError(f"counts must be >= 0, got {int(counts.min())}")
-    if not _is_real(decay) or decay < 0:
+    if not is_real(decay) or decay < 0:
         raise ValueError(f"decay must be a finite number >= 0, got {decay!r}")
     if (ranked < PADDING).any():
         raise ValueError(f"ranked holds film id {int(ranked.min())}; only -1 may pad a list")
@@ -214,7 +214,7 @@ def draw_ratings(true_ratings: np.ndarray, sigma: float, rng: np.random.Generato
 
     True ratings off the 0.5..5.0 scale are allowed; their draws pile up at the nearest end.
     """
-    true_ratings = _as_finite_vector("true_ratings", true_ratings)
+    true_ratings = finite_vector("true_ratings", true_ratings)
     _check_sigma(sigma)
     return _ratings_from_uniforms(true_ratings, sigma, rng.random(len(true_ratings)))
 
@@ -247,7 +247,7 @@ def apply_taste_shift(
     `film_genres` is bool (n, len(genre_names)), row i describing the film of true_ratings[i].
     Whether the shift is active this round is the caller's question (`shift.active`).
     """
-    true_ratings = _as_finite_vector("true_ratings", true_ratings)
+    true_ratings = finite_vector("true_ratings", true_ratings)
     film_genres = np.asarray(film_genres)
     names = list(genre_names)
     if film_genres.dtype != bool or film_genres.shape != (len(true_ratings), len(names)):
@@ -280,8 +280,8 @@ def count_arrivals(n_viewers: int, share: float, rng: np.random.Generator) -> in
     up independently, so arrivals vary from round to round around n_viewers * share, and a
     small share of a small population still arrives now and then instead of never.
     """
-    _check_count("n_viewers", n_viewers)
-    if not _is_real(share) or not 0.0 <= share <= 1.0:
+    checked_int("n_viewers", n_viewers, minimum=0)
+    if not is_real(share) or not 0.0 <= share <= 1.0:
         raise ValueError(f"share must be a number in [0, 1], got {share!r}")
     return int(rng.binomial(n_viewers, share))
 
@@ -294,7 +294,7 @@ def graduated(rating_counts: np.ndarray, threshold: int) -> np.ndarray:
         raise ValueError(
             f"rating_counts must be non-negative integers, got dtype {rating_counts.dtype}"
         )
-    _check_count("threshold", threshold)
+    checked_int("threshold", threshold, minimum=0)
     return rating_counts > threshold
 
 
@@ -316,17 +316,17 @@ def calibrate_sigma(
     the target to within about one draw's effect, O(1 / n). More noise lowers R², so a
     larger target gives a smaller sigma.
     """
-    true_ratings = _as_finite_vector("true_ratings", true_ratings)
-    predicted = _as_finite_vector("predicted", predicted)
+    true_ratings = finite_vector("true_ratings", true_ratings)
+    predicted = finite_vector("predicted", predicted)
     if len(predicted) != len(true_ratings) or len(true_ratings) < 2:
         raise ValueError(
             f"true_ratings and predicted need the same length >= 2, got "
             f"{len(true_ratings)} and {len(predicted)}"
         )
-    if not _is_real(target_r2):
+    if not is_real(target_r2):
         raise ValueError(f"target_r2 must be a finite number, got {target_r2!r}")
     low, high = bounds
-    if not (_is_real(low) and _is_real(high) and 0 < low < high):
+    if not (is_real(low) and is_real(high) and 0 < low < high):
         raise ValueError(f"bounds must be finite with 0 < low < high, got {bounds!r}")
     uniforms = np.random.default_rng(seed).random(len(true_ratings))
 
@@ -353,6 +353,92 @@ def calibrate_sigma(
     return sigma
 
 
+# --- one round ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoundDraw:
+    """What the viewers did in one round, one entry per choice (in choice order per viewer)."""
+
+    viewer_ids: np.ndarray  # raw id of the viewer who chose
+    film_ids: np.ndarray  # raw id of the film chosen
+    predicted: np.ndarray  # the served prediction (model, or the fallback's film mean)
+    from_model: np.ndarray  # bool: the viewer was served by the model, not the fallback
+    membership: np.ndarray  # bool (choices, genres): the chosen film's genres
+    genre_names: list[str]
+    ratings: np.ndarray  # the simulated ratings, on HALF_STARS
+    timestamps: np.ndarray  # int64 unix seconds inside the round's window
+    sigma: float  # the rating noise the round was played with
+    sigma_calibrated: bool  # True when sigma was calibrated in this round (keep it for the next)
+    shift_active: bool
+
+
+def play_round(
+    ranking: Ranking,
+    *,
+    behaviour: BehaviourConfig,
+    round_number: int,
+    film_genres: pd.DataFrame,
+    rng: np.random.Generator,
+    window: tuple[int, int],
+    shift: TasteShift | None = None,
+    oracle: TrainedModel | None = None,
+    calibrate_to_r2: float | None = None,
+    calibration_seed: int = 0,
+) -> RoundDraw:
+    """Play one round over the served lists: how many films each viewer picks, which ones,
+    their true ratings (the served prediction, or the oracle's when given), the taste shift
+    when active, the noise sigma (`behaviour.sigma`, or calibrated so the served predictions
+    reach R² = calibrate_to_r2), the simulated ratings and when they were given (uniform in
+    the half-open `window` of unix seconds).
+
+    Random draws, in this order, all from `rng`: interaction counts, choices, ratings,
+    timestamps. The order is part of the contract: a seed replays the same round."""
+    counts = draw_interaction_counts(len(ranking.viewer_ids), behaviour.max_interactions, rng)
+    choices = choose_films(ranking.film_ids, counts, behaviour.decay, rng)
+    predicted = ranking.predicted[choices.row, choices.rank].astype(np.float64)
+    viewer_ids = ranking.viewer_ids[choices.row]
+    if oracle is not None:
+        true_ratings = oracle_truth(oracle, viewer_ids, choices.film)
+    else:
+        true_ratings = predicted.copy()
+    membership, genre_names = genre_matrix(film_genres, choices.film)
+    shift_active = bool(shift and shift.active(round_number))
+    if shift_active:
+        true_ratings = apply_taste_shift(true_ratings, membership, genre_names, shift)
+    if calibrate_to_r2 is not None:
+        sigma = calibrate_sigma(
+            true_ratings, predicted, target_r2=calibrate_to_r2, seed=calibration_seed
+        )
+        behaviour = replace(behaviour, sigma=sigma)
+    ratings = draw_ratings(true_ratings, behaviour.sigma, rng)
+    start, end = window
+    timestamps = start + rng.integers(0, end - start, size=len(ratings))
+    return RoundDraw(
+        viewer_ids=viewer_ids,
+        film_ids=choices.film,
+        predicted=predicted,
+        from_model=ranking.from_model[choices.row],
+        membership=membership,
+        genre_names=genre_names,
+        ratings=ratings,
+        timestamps=timestamps,
+        sigma=float(behaviour.sigma),
+        sigma_calibrated=calibrate_to_r2 is not None,
+        shift_active=shift_active,
+    )
+
+
+def oracle_truth(oracle: TrainedModel, viewer_ids: np.ndarray, film_ids: np.ndarray) -> np.ndarray:
+    """The oracle's rating. A viewer the oracle never saw (an arrival) gets the tastes of an
+    existing viewer picked by id, so arrivals have real, varied preferences."""
+    rows = oracle.viewer_index(viewer_ids)
+    unknown = rows < 0
+    rows[unknown] = viewer_ids[unknown] % oracle.n_viewers
+    twins = oracle.viewer_ids[rows]
+    return oracle.predict(twins, film_ids)
+
+
 # --- helpers ----------------------------------------------------------------------------------
 
 
@@ -363,34 +449,6 @@ def _r2(observed: np.ndarray, predicted: np.ndarray) -> float:
     return 1.0 - float(((observed - predicted) ** 2).sum()) / spread
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return (
-        isinstance(value, int | float | np.integer | np.floating)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
-
-
-def _check_count(name: str, value: object) -> None:
-    if not _is_int(value) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-
-
 def _check_sigma(sigma: object) -> None:
-    if not _is_real(sigma) or sigma <= 0:
+    if not is_real(sigma) or sigma <= 0:
         raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
-
-
-def _as_finite_vector(name: str, values: np.ndarray) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-d, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(
-            f"{name} holds a non-finite value at index {int(np.argmin(np.isfinite(array)))}"
-        )
-    return array

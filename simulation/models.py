@@ -16,7 +16,20 @@ class SimulationRun(models.Model):
 
     seed = models.BigIntegerField()
     truth = models.CharField(max_length=8, choices=Truth.choices, default=Truth.MODEL)
+    # What was asked for (simulation.services.SimulationParameters, resolved). State picked up
+    # while the run is recorded or played has its own columns below.
     parameters = models.JSONField(default=dict)
+    time_origin = models.BigIntegerField(
+        null=True, blank=True, help_text="unix seconds where round 1 starts (after every rating)"
+    )
+    oracle_artifact_path = models.CharField(
+        max_length=500, blank=True, help_text="the oracle model's file (truth=oracle)"
+    )
+    oracle_artifact_sha256 = models.CharField(max_length=64, blank=True)
+    sigma_calibrated = models.FloatField(
+        null=True, blank=True, help_text="the rating noise calibrated on round 1 (sigma=auto)"
+    )
+    task_id = models.CharField(max_length=255, blank=True, help_text="the queued task, if any")
     rounds_planned = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,37 +19,33 @@ from django.utils import timezone
 from recommender.engine.artifact import load_model, save_model
 from recommender.engine.model import SVDConfig, TrainedModel
 from recommender.engine.scoring import PopularityPenalty
-from recommender.engine.serving import genre_matrix
+from recommender.engine.segments import VIEWER_GROUPS
 from recommender.engine.training import fit_svd
 from recommender.models import Genre, Rating, Viewer
 from recommender.progress import ProgressCallback, no_progress
 from recommender.selectors.ratings import film_genres_frame, film_pks, ratings_frame, viewers_frame
 from recommender.selectors.registry import current_champion
-from recommender.services.cycle import monitor_and_retrain
+from recommender.services.cycle import CycleOutcome, monitor_and_retrain
 from recommender.services.imports import ratings_bulk_insert
+from recommender.services.jobs import job_enqueue
 from recommender.services.lifecycle import model_version_approve
 from recommender.services.monitoring import accuracy_by_segment, drift_report_create
 from recommender.services.retraining import model_version_retrain
-from recommender.services.scoring import NoChampionError, score_and_store
+from recommender.services.scoring import NoChampionError, ScoringOutcome, score_and_store
 from recommender.tracking import track_run
-from simulation.engine import (
-    BehaviourConfig,
-    TasteShift,
-    apply_taste_shift,
-    calibrate_sigma,
-    choose_films,
-    count_arrivals,
-    draw_interaction_counts,
-    draw_ratings,
-)
+from simulation.engine import BehaviourConfig, RoundDraw, TasteShift, count_arrivals, play_round
+from simulation.metrics import GroupAccuracy, ListFigures, RoundMetrics
 from simulation.models import SimulationRound, SimulationRun
+from simulation.shifts import unknown_genre_problems
+
+if TYPE_CHECKING:
+    from celery import Task
 
 logger = logging.getLogger(__name__)
 
 # The oracle (truth="oracle") is an SVD the served model never sees: all original ratings,
 # its own seed and more factors, so simulated tastes are richer than what the model can learn.
 ORACLE_CONFIG = SVDConfig(n_factors=150, n_epochs=30, seed=7919)
-GROUPS = ("all", "existing", "new")
 DAY = 86_400
 
 
@@ -105,10 +102,10 @@ class SimulationParameters:
             raise SimulationParameterError(f"sigma must be > 0 or 'auto', got {self.sigma}")
         if self.shift:
             known = set(Genre.objects.values_list("name", flat=True))
-            unknown = sorted(set(self.shift) - known)
+            unknown = unknown_genre_problems(self.shift, known)
             if unknown:
                 raise SimulationParameterError(
-                    f"shift: unknown genre {', '.join(map(repr, unknown))}; known genres: {', '.join(sorted(known))}"
+                    f"shift: {'; '.join(unknown)}; known genres: {', '.join(sorted(known))}"
                 )
         try:
             self.taste_shift()
@@ -134,6 +131,11 @@ class SimulationParameters:
     def penalty(self) -> PopularityPenalty:
         return PopularityPenalty(transform=self.popularity_transform, alpha=self.popularity_alpha)
 
+    @classmethod
+    def of_run(cls, run: SimulationRun) -> SimulationParameters:
+        """The parameters a run was recorded with (unknown keys of older runs ignored)."""
+        return cls(**{k: v for k, v in run.parameters.items() if k in cls.__dataclass_fields__})
+
 
 def simulation_run_create(*, parameters: SimulationParameters, actor: str) -> SimulationRun:
     """Check everything, then record the run. Raises SimulationParameterError or NoChampionError."""
@@ -141,12 +143,11 @@ def simulation_run_create(*, parameters: SimulationParameters, actor: str) -> Si
     if current_champion() is None:
         raise NoChampionError("no champion model yet: train one first (manage.py train)")
     latest = Rating.objects.aggregate(latest=Max("rated_at"))["latest"] or timezone.now()
-    stored = asdict(parameters)
-    stored["time_origin"] = int(latest.timestamp()) + 1
     return SimulationRun.objects.create(
         seed=parameters.seed,
         truth=parameters.truth,
-        parameters=stored,
+        parameters=asdict(parameters),
+        time_origin=int(latest.timestamp()) + 1,
         rounds_planned=parameters.rounds,
         created_by=actor,
     )
@@ -155,141 +156,136 @@ def simulation_run_create(*, parameters: SimulationParameters, actor: str) -> Si
 def simulation_round_play(
     *, run: SimulationRun, number: int, progress: ProgressCallback | None = None
 ) -> SimulationRound:
-    """One round, stored in one transaction: a failure leaves no trace of it."""
+    """One round, stored in one transaction: a failure leaves no trace of it. Load (arrivals,
+    the champion's lists, the oracle, film genres) -> simulation.engine.play_round -> store
+    (the round, its ratings, its RoundMetrics)."""
     progress = progress or no_progress
     started = time.perf_counter()
-    parameters = SimulationParameters(
-        **{
-            k: v
-            for k, v in run.parameters.items()
-            if k in SimulationParameters.__dataclass_fields__
-        }
-    )
+    parameters = SimulationParameters.of_run(run)
     rng = np.random.default_rng([run.seed, number])
-    behaviour = parameters.behaviour()
-    window_start = run.parameters["time_origin"] + (number - 1) * parameters.round_days * DAY
+    window_start = run.time_origin + (number - 1) * parameters.round_days * DAY
+    window = (window_start, window_start + parameters.round_days * DAY)
 
     with transaction.atomic():
         progress("arrivals", 0.0)
-        existing_viewers = Viewer.objects.count()
-        arrivals = count_arrivals(existing_viewers, float(parameters.arrivals), rng)
+        arrivals = count_arrivals(Viewer.objects.count(), float(parameters.arrivals), rng)
         _create_arrivals(arrivals)
 
         progress("scoring", 0.1)
         scored = score_and_store(actor=f"simulation:{run.pk}", penalty=parameters.penalty())
-        ranking = scored.ranking
 
         progress("choosing", 0.6)
-        counts = draw_interaction_counts(len(ranking.viewer_ids), behaviour.max_interactions, rng)
-        choices = choose_films(ranking.film_ids, counts, behaviour.decay, rng)
-        predicted = ranking.predicted[choices.row, choices.rank].astype(np.float64)
-        viewer_ids = ranking.viewer_ids[choices.row]
-        if parameters.truth == SimulationRun.Truth.ORACLE:
-            true_ratings = oracle_truth(_oracle(run), viewer_ids, choices.film)
-        else:
-            true_ratings = predicted.copy()
-
-        film_genres = film_genres_frame()
-        membership, genre_names = genre_matrix(film_genres, choices.film)
-        shift = parameters.taste_shift()
-        shift_active = bool(shift and shift.active(number))
-        if shift_active:
-            true_ratings = apply_taste_shift(true_ratings, membership, genre_names, shift)
-
-        sigma = _sigma(run, parameters, number, true_ratings, predicted, scored.version.r2)
-        ratings = draw_ratings(true_ratings, sigma, rng)
+        draw = play_round(
+            scored.ranking,
+            **_round_inputs(run, parameters, scored),
+            round_number=number,
+            film_genres=film_genres_frame(),
+            rng=rng,
+            window=window,
+            calibration_seed=run.seed,
+        )
+        if draw.sigma_calibrated:
+            _keep_calibrated_sigma(run, draw.sigma, target_r2=scored.version.r2)
 
         progress("storing", 0.8)
         round_ = SimulationRound.objects.create(
             run=run,
             number=number,
             scoring_run=scored.run,
-            window_start=_at(window_start),
-            window_end=_at(window_start + parameters.round_days * DAY),
+            window_start=_at(window[0]),
+            window_end=_at(window[1]),
             arrivals=arrivals,
-            interactions=len(ratings),
-            shift_active=shift_active,
+            interactions=len(draw.ratings),
+            shift_active=draw.shift_active,
         )
-        timestamps = window_start + rng.integers(0, parameters.round_days * DAY, size=len(ratings))
-        _store_ratings(round_, viewer_ids, choices.film, ratings, timestamps)
+        _store_ratings(round_, draw)
 
         progress("metrics", 0.9)
-        from_model = ranking.from_model[choices.row]
-        round_.metrics = {
-            "sigma": sigma,
-            "accuracy": {
-                group: accuracy_by_segment(
-                    ratings[rows], predicted[rows], membership[rows], genre_names
-                )
-                for group, rows in (
-                    ("all", slice(None)),
-                    ("existing", from_model),
-                    ("new", ~from_model),
-                )
-            },
-            "lists": scored.run.metrics,
-            "seconds": time.perf_counter() - started,
-        }
+        metrics = _round_metrics(draw, scored, seconds=time.perf_counter() - started)
+        round_.metrics = metrics.to_json()
         round_.save(update_fields=["metrics"])
+    _track_round(run, round_, scored)
+    progress("done", 1.0)
+    return round_
+
+
+def _round_inputs(
+    run: SimulationRun, parameters: SimulationParameters, scored: ScoringOutcome
+) -> dict:
+    """The engine's inputs that depend on the run's state: the behaviour (with the sigma
+    calibrated in an earlier round), whether to calibrate sigma now, the shift, the oracle."""
+    behaviour = parameters.behaviour()
+    calibrate_to_r2 = None
+    if parameters.sigma == "auto":
+        if run.sigma_calibrated is not None:
+            behaviour = replace(behaviour, sigma=float(run.sigma_calibrated))
+        elif scored.version.r2 is None:
+            raise SimulationParameterError("sigma: 'auto' needs the champion's holdout R²")
+        else:
+            calibrate_to_r2 = scored.version.r2
+    oracle = _oracle(run) if parameters.truth == SimulationRun.Truth.ORACLE else None
+    return {
+        "behaviour": behaviour,
+        "calibrate_to_r2": calibrate_to_r2,
+        "shift": parameters.taste_shift(),
+        "oracle": oracle,
+    }
+
+
+def _keep_calibrated_sigma(run: SimulationRun, sigma: float, *, target_r2: float) -> None:
+    """The sigma calibrated on the run's first round serves every later round."""
+    run.sigma_calibrated = sigma
+    run.save(update_fields=["sigma_calibrated"])
+    logger.info("simulation %s: calibrated sigma %.4f for R² %.4f", run.pk, sigma, target_r2)
+
+
+def _round_metrics(draw: RoundDraw, scored: ScoringOutcome, *, seconds: float) -> RoundMetrics:
+    """How well the served predictions matched the simulated ratings, per viewer group, and
+    the scoring run's figures of the lists served this round."""
+    rows_of = {"all": slice(None), "existing": draw.from_model, "new": ~draw.from_model}
+    accuracy = {
+        group: GroupAccuracy.from_json(
+            accuracy_by_segment(
+                draw.ratings[rows_of[group]],
+                draw.predicted[rows_of[group]],
+                draw.membership[rows_of[group]],
+                draw.genre_names,
+            )
+        )
+        for group in VIEWER_GROUPS
+    }
+    return RoundMetrics(
+        sigma=draw.sigma,
+        accuracy=accuracy,
+        lists={group: ListFigures.from_json(x) for group, x in scored.run.metrics.items()},
+        seconds=seconds,
+    )
+
+
+def _track_round(run: SimulationRun, round_: SimulationRound, scored: ScoringOutcome) -> None:
     track_run(
         job_type="simulation-round",
-        name=f"simulation-{run.pk}-round-{number}",
-        config={**run.parameters, "round": number, "champion": scored.version.pk},
+        name=f"simulation-{run.pk}-round-{round_.number}",
+        config={**run.parameters, "round": round_.number, "champion": scored.version.pk},
         metrics={
             **round_.metrics,
             "interactions": round_.interactions,
             "arrivals": round_.arrivals,
         },
     )
-    progress("done", 1.0)
-    return round_
-
-
-def oracle_truth(oracle: TrainedModel, viewer_ids: np.ndarray, film_ids: np.ndarray) -> np.ndarray:
-    """The oracle's rating. A viewer the oracle never saw (an arrival) gets the tastes of an
-    existing viewer picked by id, so arrivals have real, varied preferences."""
-    rows = oracle.viewer_index(viewer_ids)
-    unknown = rows < 0
-    rows[unknown] = viewer_ids[unknown] % oracle.n_viewers
-    twins = oracle.viewer_ids[rows]
-    return oracle.predict(twins, film_ids)
 
 
 def _oracle(run: SimulationRun) -> TrainedModel:
-    stored = run.parameters.get("oracle")
-    if stored:
-        return load_model(Path(stored["path"]), sha256=stored["sha256"])
+    if run.oracle_artifact_path:
+        return load_model(Path(run.oracle_artifact_path), sha256=run.oracle_artifact_sha256)
     original = ratings_frame(origin=Rating.Origin.ORIGINAL)
     oracle = fit_svd(original, ORACLE_CONFIG)
     artifact = save_model(oracle, Path(settings.RECOMMENDER["ARTIFACT_DIR"]))
-    run.parameters = {
-        **run.parameters,
-        "oracle": {"path": str(artifact.path), "sha256": artifact.sha256},
-    }
+    run.oracle_artifact_path, run.oracle_artifact_sha256 = str(artifact.path), artifact.sha256
     # Saved outside the round's transaction would be nicer, but the artifact is content-addressed,
     # so a rolled-back round only leaves a file that the next attempt reuses.
-    run.save(update_fields=["parameters"])
+    run.save(update_fields=["oracle_artifact_path", "oracle_artifact_sha256"])
     return oracle
-
-
-def _sigma(
-    run: SimulationRun,
-    parameters: SimulationParameters,
-    number: int,
-    true_ratings,
-    predicted,
-    target_r2,
-) -> float:
-    if parameters.sigma != "auto":
-        return float(parameters.sigma)
-    if "sigma_calibrated" not in run.parameters:
-        if target_r2 is None:
-            raise SimulationParameterError("sigma: 'auto' needs the champion's holdout R²")
-        sigma = calibrate_sigma(true_ratings, predicted, target_r2=target_r2, seed=run.seed)
-        run.parameters = {**run.parameters, "sigma_calibrated": sigma}
-        run.save(update_fields=["parameters"])
-        logger.info("simulation %s: calibrated sigma %.4f for R² %.4f", run.pk, sigma, target_r2)
-    return float(run.parameters["sigma_calibrated"])
 
 
 def _create_arrivals(count: int) -> None:
@@ -302,15 +298,15 @@ def _create_arrivals(count: int) -> None:
     )
 
 
-def _store_ratings(round_: SimulationRound, viewer_ids, film_ids, scores, timestamps) -> None:
+def _store_ratings(round_: SimulationRound, draw: RoundDraw) -> None:
     viewers = viewers_frame().set_index("viewer_id")["pk"]
     films = film_pks()
     frame = pd.DataFrame(
         {
-            "viewer_id": viewers.loc[viewer_ids].to_numpy(),
-            "film_id": films.loc[film_ids].to_numpy(),
-            "score": scores,
-            "timestamp": timestamps,
+            "viewer_id": viewers.loc[draw.viewer_ids].to_numpy(),
+            "film_id": films.loc[draw.film_ids].to_numpy(),
+            "score": draw.ratings,
+            "timestamp": draw.timestamps,
         }
     )
     ratings_bulk_insert(frame, origin=Rating.Origin.SIMULATED, round_id=round_.pk)
@@ -321,25 +317,28 @@ def _at(unix_seconds: int):
 
 
 def simulation_run_launch(
-    *, parameters: SimulationParameters, actor: str, monitor: bool = True, search: bool = False
+    *,
+    parameters: SimulationParameters,
+    actor: str,
+    task: Task,
+    monitor: bool = True,
+    search: bool = False,
 ) -> SimulationRun:
-    """Record a run and queue it once the run is committed (with `monitor`, the
-    monitor-and-retrain cycle); the task id is kept in the run's parameters for its page. The model-work lease is taken
-    here, so a second launch is refused at once (AlreadyRunningError) and records nothing."""
-    from recommender.services.jobs import job_enqueue
-    from simulation.tasks import run_simulation  # tasks import this module
-
+    """Record a run and queue `task` (simulation.tasks.run_simulation, passed in by the entry
+    point: services never import tasks) on it once the run is committed (with `monitor`, the
+    monitor-and-retrain cycle); the task id is kept on the run for its page. The model-work
+    lease is taken here, so a second launch is refused at once (AlreadyRunningError) and
+    records nothing."""
     launched = None
     try:
         with transaction.atomic():
             run = simulation_run_create(parameters=parameters, actor=actor)
-            task_id = job_enqueue(
-                run_simulation,
+            run.task_id = job_enqueue(
+                task,
                 kwargs={"run_id": run.pk, "monitor": monitor, "search": search},
                 purpose="the simulation cycle" if monitor else "a simulation",
             )
-            run.parameters = {**run.parameters, "task_id": task_id}
-            run.save(update_fields=["parameters"])
+            run.save(update_fields=["task_id"])
             launched = run
     except Exception:
         # Eager mode (no worker): the task ran in this process after the commit and failed;
@@ -383,10 +382,9 @@ def simulation_run_execute(
             )
             if monitor:
                 report("monitoring", 0.6)
-                round_.metrics = {
-                    **round_.metrics,
-                    "cycle": _monitor_round(round_, actor, search, report),
-                }
+                outcome = _monitor_round(round_, actor, search, report)
+                metrics = RoundMetrics.from_json(round_.metrics)
+                round_.metrics = replace(metrics, cycle=outcome).to_json()
                 round_.save(update_fields=["metrics"])
     except Exception as exc:
         SimulationRun.objects.filter(pk=run.pk).update(
@@ -401,7 +399,7 @@ def simulation_run_execute(
     return run
 
 
-def _monitor_round(round_: SimulationRound, actor: str, search: bool, report) -> dict:
+def _monitor_round(round_: SimulationRound, actor: str, search: bool, report) -> CycleOutcome:
     return monitor_and_retrain(
         actor=actor,
         round_id=round_.pk,
@@ -409,7 +407,7 @@ def _monitor_round(round_: SimulationRound, actor: str, search: bool, report) ->
         seed=round_.run.seed + round_.number,
         rescore_on_promotion=False,  # the next round scores with the champion first
         progress=lambda stage, f: report(stage, 0.6 + 0.4 * f),
-    ).as_dict()
+    )
 
 
 @dataclass(frozen=True)
@@ -470,19 +468,12 @@ def experiment_genre_shift(
     shift = {genre: multiplier}
 
     progress("baseline round", 0.0)
-    baseline = simulation_run_execute(
-        run=simulation_run_create(parameters=SimulationParameters(rounds=1, **common), actor=actor)
-    )
-    before = baseline.rounds.get().metrics["lists"]["all"]["genre_counts"]
-
+    baseline = _play(SimulationParameters(rounds=1, **common), actor=actor)
+    before = _genre_counts(baseline)
     progress("shifted rounds", 0.2)
-    shifted = simulation_run_execute(
-        run=simulation_run_create(
-            parameters=SimulationParameters(
-                rounds=shifted_rounds, shift=shift, **{**common, "seed": seed + 1}
-            ),
-            actor=actor,
-        )
+    shifted = _play(
+        SimulationParameters(rounds=shifted_rounds, shift=shift, **{**common, "seed": seed + 1}),
+        actor=actor,
     )
     progress("drift check", 0.5)
     drift = drift_report_create(
@@ -491,36 +482,49 @@ def experiment_genre_shift(
     decision, reason, status = None, "no drift detected: nothing to retrain", None
     if drift.retraining_required:
         progress("retraining", 0.6)
-        outcome = model_version_retrain(actor=actor, seed=seed)
-        decision, reason = outcome.decision.value, outcome.reason
-        if outcome.decision.value == "human review" and approve_as is not None:
-            model_version_approve(
-                version_id=outcome.challenger.pk, reviewer=approve_as, comment="experiment"
-            )
-        status = type(outcome.challenger).objects.get(pk=outcome.challenger.pk).status
+        decision, reason, status = _retrain_and_decide(
+            actor=actor, seed=seed, approve_as=approve_as
+        )
 
-    after_run, after = None, None
+    after = None
     if status == "champion":
         progress("round under the new champion", 0.85)
-        after_run = simulation_run_execute(
-            run=simulation_run_create(
-                parameters=SimulationParameters(
-                    rounds=1, shift=shift, **{**common, "seed": seed + 2}
-                ),
-                actor=actor,
-            )
+        after = _play(
+            SimulationParameters(rounds=1, shift=shift, **{**common, "seed": seed + 2}),
+            actor=actor,
         )
-        after = after_run.rounds.get().metrics["lists"]["all"]["genre_counts"]
     progress("done", 1.0)
     return GenreShiftExperiment(
         baseline=baseline,
         shifted=shifted,
-        after=after_run,
+        after=after,
         drift_report_id=drift.pk,
         degraded=drift.degraded,
         decision=decision,
         reason=reason,
         challenger_status=status,
         genre_counts_before=before,
-        genre_counts_after=after,
+        genre_counts_after=None if after is None else _genre_counts(after),
     )
+
+
+def _play(parameters: SimulationParameters, *, actor: str) -> SimulationRun:
+    return simulation_run_execute(run=simulation_run_create(parameters=parameters, actor=actor))
+
+
+def _genre_counts(run: SimulationRun) -> dict[str, float]:
+    """How often each genre was recommended per top list, over all viewers, in the run's only
+    round."""
+    return RoundMetrics.from_json(run.rounds.get().metrics).lists["all"].genre_counts
+
+
+def _retrain_and_decide(*, actor: str, seed: int, approve_as) -> tuple[str, str, str]:
+    """Retrain, and approve a challenger sent to review when a reviewer is given: (decision,
+    reason, the challenger's status now)."""
+    outcome = model_version_retrain(actor=actor, seed=seed)
+    if outcome.decision.value == "human review" and approve_as is not None:
+        model_version_approve(
+            version_id=outcome.challenger.pk, reviewer=approve_as, comment="experiment"
+        )
+    status = type(outcome.challenger).objects.get(pk=outcome.challenger.pk).status
+    return outcome.decision.value, outcome.reason, status

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 from django import forms
 from django.conf import settings
 
 from recommender.models import Genre
+from simulation import shifts
 from simulation.models import SimulationRun
 from simulation.services import SimulationParameters
 
 MAX_ROUNDS = 50
-# "Action=0.9, Sci-Fi=1.1" or one per line; genre names may contain spaces and hyphens.
-SHIFT_SEPARATORS = re.compile(r"[,;\n]+")
 
 
 class ViewerSearchForm(forms.Form):
@@ -38,29 +35,15 @@ class ReviewForm(forms.Form):
 
 
 def parse_shift(text: str, known_genres: set[str]) -> dict[str, float]:
-    """ "Action=0.9, Comedy=1.1" -> {"Action": 0.9, "Comedy": 1.1}. Raises ValidationError
-    naming the entry that is not GENRE=MULTIPLIER, a multiplier that is not positive, or an
-    unknown genre (with the known names)."""
-    shift: dict[str, float] = {}
-    errors: list[str] = []
-    for entry in filter(None, (part.strip() for part in SHIFT_SEPARATORS.split(text))):
-        genre, sep, value = (part.strip() for part in entry.partition("="))
-        try:
-            multiplier = float(value) if sep and genre else None
-        except ValueError:
-            multiplier = None
-        if multiplier is None:
-            errors.append(f"{entry!r} is not GENRE=MULTIPLIER, e.g. Action=0.9")
-        elif not 0 < multiplier < float("inf"):
-            errors.append(f"{genre}: the multiplier must be a number above 0, got {value}")
-        elif genre not in known_genres:
-            same = [g for g in known_genres if g.lower() == genre.lower()]
-            hint = f" (did you mean {same[0]}?)" if same else ""
-            errors.append(f"unknown genre {genre!r}{hint}")
-        elif genre in shift:
-            errors.append(f"{genre} is given twice")
-        else:
-            shift[genre] = multiplier
+    """ "Action=0.9, Comedy=1.1" -> {"Action": 0.9, "Comedy": 1.1}, by the one shift parser
+    (simulation.shifts). Raises ValidationError naming each entry that is not GENRE=MULTIPLIER
+    with a finite multiplier above 0, a genre given twice, and each unknown genre (with the
+    known names)."""
+    try:
+        shift, errors = shifts.parse_shift(text), []
+    except shifts.ShiftError as exc:
+        shift, errors = exc.parsed, list(exc.problems)
+    errors += shifts.unknown_genre_problems(shift, known_genres)
     if errors:
         known = ", ".join(sorted(known_genres)) or "none imported yet"
         raise forms.ValidationError([*errors, f"Known genres: {known}."])

@@ -354,7 +354,7 @@ def simulation_status(run: SimulationRun) -> SimulationStatus:
     """How far the run is: its own status and rounds, and its task's progress while it runs.
     The run's status decides (a task run eagerly leaves no state in the result backend)."""
     rounds = list(run.rounds.order_by("number"))
-    task_id = (run.parameters or {}).get("task_id")
+    task_id = run.task_id
     task = task_progress(task_id) if task_id else None
     played = round(100 * len(rounds) / max(run.rounds_planned, 1))
     skipped = ""

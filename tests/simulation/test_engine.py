@@ -9,9 +9,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
+from recommender.engine.scoring import Ranking
 from simulation import engine
 from simulation.engine import (
     HALF_STARS,
@@ -25,6 +27,7 @@ from simulation.engine import (
     draw_interaction_counts,
     draw_ratings,
     graduated,
+    play_round,
 )
 
 ALPHA = 1e-3
@@ -452,3 +455,97 @@ def test_calibration_refuses_bad_bounds_or_mismatched_arrays():
         calibrate_sigma(true, predicted, target_r2=0.3, seed=1, bounds=(1.0, 0.5))
     with pytest.raises(ValueError, match="the same length"):
         calibrate_sigma(true, predicted[:-1], target_r2=0.3, seed=1)
+
+
+# --- one round --------------------------------------------------------------------------------
+
+
+def served_lists(n_viewers: int = 40, length: int = 30) -> tuple[Ranking, pd.DataFrame]:
+    """Lists of films 100.. for n viewers (the last quarter served by the fallback), and a
+    genre frame: even films are Action, films divisible by 3 Drama."""
+    film_ids = full_lists(n_viewers, length)
+    predicted = 1.0 + (np.arange(n_viewers * length).reshape(n_viewers, length) % 40) / 10
+    ranking = Ranking(
+        viewer_ids=np.arange(1, n_viewers + 1) * 7,
+        film_ids=film_ids,
+        scores=predicted,
+        predicted=predicted,
+        from_model=np.arange(n_viewers) < n_viewers * 3 // 4,
+    )
+    films = np.arange(100, 100 + length)
+    genres = pd.DataFrame(
+        [(f, "Action") for f in films if f % 2 == 0] + [(f, "Drama") for f in films if f % 3 == 0],
+        columns=["film_id", "genre"],
+    )
+    return ranking, genres
+
+
+def test_a_round_draws_counts_choices_ratings_and_times_in_that_order_from_one_generator():
+    ranking, genres = served_lists()
+    behaviour = BehaviourConfig(max_interactions=5, decay=0.2, sigma=0.4)
+    shift = TasteShift(multipliers={"Action": 0.7}, start_round=2)
+
+    draw = play_round(
+        ranking,
+        behaviour=behaviour,
+        round_number=2,
+        film_genres=genres,
+        rng=rng(3),
+        window=(1000, 1000 + 86_400),
+        shift=shift,
+    )
+
+    # The same draws by hand, in the documented order, from a generator with the same seed.
+    again = rng(3)
+    counts = draw_interaction_counts(40, 5, again)
+    choices = choose_films(ranking.film_ids, counts, 0.2, again)
+    predicted = ranking.predicted[choices.row, choices.rank].astype(np.float64)
+    membership = np.stack([choices.film % 2 == 0, choices.film % 3 == 0], axis=1)
+    true_ratings = apply_taste_shift(predicted, membership, ["Action", "Drama"], shift)
+    ratings = draw_ratings(true_ratings, 0.4, again)
+    timestamps = 1000 + again.integers(0, 86_400, size=len(ratings))
+
+    np.testing.assert_array_equal(draw.viewer_ids, ranking.viewer_ids[choices.row])
+    np.testing.assert_array_equal(draw.film_ids, choices.film)
+    np.testing.assert_array_equal(draw.predicted, predicted)
+    np.testing.assert_array_equal(draw.from_model, ranking.from_model[choices.row])
+    np.testing.assert_array_equal(draw.membership, membership)
+    np.testing.assert_array_equal(draw.ratings, ratings)
+    np.testing.assert_array_equal(draw.timestamps, timestamps)
+    assert draw.genre_names == ["Action", "Drama"]
+    assert (draw.sigma, draw.sigma_calibrated, draw.shift_active) == (0.4, False, True)
+    assert ((1000 <= draw.timestamps) & (draw.timestamps < 1000 + 86_400)).all()
+
+
+def test_a_round_before_the_shift_starts_rates_the_served_predictions():
+    ranking, genres = served_lists()
+    shift = TasteShift(multipliers={"Action": 0.7}, start_round=3)
+    common = {"behaviour": BehaviourConfig(), "film_genres": genres, "window": (0, 60)}
+
+    early = play_round(ranking, round_number=2, rng=rng(5), shift=shift, **common)
+    unshifted = play_round(ranking, round_number=2, rng=rng(5), **common)
+
+    assert not early.shift_active
+    np.testing.assert_array_equal(early.ratings, unshifted.ratings)
+
+
+def test_a_round_can_calibrate_sigma_to_a_target_r2():
+    ranking, genres = served_lists(n_viewers=400)
+    draw = play_round(
+        ranking,
+        behaviour=BehaviourConfig(),
+        round_number=1,
+        film_genres=genres,
+        rng=rng(1),
+        window=(0, 60),
+        calibrate_to_r2=0.5,
+        calibration_seed=9,
+    )
+
+    assert draw.sigma_calibrated and draw.sigma != BehaviourConfig().sigma
+    r2 = (
+        1
+        - ((draw.ratings - draw.predicted) ** 2).sum()
+        / ((draw.ratings - draw.ratings.mean()) ** 2).sum()
+    )
+    assert r2 == pytest.approx(0.5, abs=0.05)

@@ -5,6 +5,7 @@ from django.core.management import call_command
 from recommender.engine.model import SVDConfig
 from recommender.models import DriftReport, ModelVersion
 from recommender.services.registry import model_version_train
+from simulation.metrics import RoundMetrics
 from simulation.services import (
     SimulationParameters,
     experiment_genre_shift,
@@ -41,6 +42,11 @@ def test_the_cycle_monitors_every_round_and_retrains_when_drift_is_found(champio
     )
     challenger = ModelVersion.objects.get(pk=second.metrics["cycle"]["challenger"])
     assert challenger.comparison["decision"] == second.metrics["cycle"]["decision"]
+    metrics = RoundMetrics.from_json(second.metrics)
+    assert (
+        metrics.to_json() == second.metrics and RoundMetrics.from_json(metrics.to_json()) == metrics
+    )
+    assert metrics.cycle.challenger == challenger.pk and metrics.cycle.round_id == second.pk
 
 
 def test_the_genre_shift_experiment_detects_retrains_and_reports_genre_counts(champion):

@@ -5,6 +5,7 @@ from recommender.engine.model import SVDConfig
 from recommender.models import Rating, ScoringRun, Viewer
 from recommender.services.registry import model_version_train
 from recommender.services.scoring import NoChampionError
+from simulation.metrics import RoundMetrics
 from simulation.models import SimulationRound, SimulationRun
 from simulation.services import (
     SimulationParameterError,
@@ -151,13 +152,15 @@ def test_the_oracle_truth_measures_real_model_error(champion):
     assert overall(model_truth, "rmse") == pytest.approx(0.545, abs=0.05)
     assert overall(oracle_truth, "rmse") > overall(model_truth, "rmse") + 0.03
     assert overall(oracle_truth, "r2") < overall(model_truth, "r2")
-    assert "oracle" in SimulationRun.objects.get(pk=oracle_truth.run_id).parameters
+    run = SimulationRun.objects.get(pk=oracle_truth.run_id)
+    assert run.oracle_artifact_path and len(run.oracle_artifact_sha256) == 64
+    assert "oracle" not in run.parameters, "run state has its own columns"
 
 
 def test_sigma_auto_is_calibrated_to_the_champions_holdout_r2(champion):
     run = simulate(rounds=1, seed=9, sigma="auto", arrivals=0.0)
 
-    sigma = run.parameters["sigma_calibrated"]
+    sigma = SimulationRun.objects.get(pk=run.pk).sigma_calibrated
     assert 0.3 < sigma < 1.0
     achieved = run.rounds.get().metrics["accuracy"]["all"]["overall"]["r2"]
     assert achieved == pytest.approx(champion.r2, abs=0.05)
@@ -200,3 +203,28 @@ def test_the_simulate_command_prints_a_table_per_round(champion, capsys):
     assert "| round | shift | ratings |" in out and "| R² Action | R² Drama | R² Comedy |" in out
     with pytest.raises(CommandError, match="--shift: 'Action' is not GENRE=MULTIPLIER"):
         call_command("simulate", "--shift", "Action", "--no-progress")
+
+
+def test_a_played_rounds_metrics_round_trip_through_round_metrics(champion):
+    round_ = simulate(rounds=1, seed=1, arrivals=0.1).rounds.get()
+    stored = SimulationRound.objects.get(pk=round_.pk).metrics
+
+    metrics = RoundMetrics.from_json(stored)
+
+    assert metrics.to_json() == stored, "the stored JSON is exactly what RoundMetrics writes"
+    assert RoundMetrics.from_json(metrics.to_json()) == metrics
+    assert set(stored) == {"sigma", "accuracy", "lists", "seconds"}
+    assert set(metrics.accuracy) == set(metrics.lists) == {"all", "existing", "new"}
+    assert metrics.sigma == pytest.approx(0.545) and metrics.cycle is None
+    assert metrics.lists["new"].viewers == round_.arrivals > 0
+
+
+def test_run_state_is_kept_in_columns_and_the_parameters_hold_only_what_was_asked(champion):
+    run = simulate(rounds=1, seed=1, arrivals=0.0)
+
+    run = SimulationRun.objects.get(pk=run.pk)
+    assert set(run.parameters) == set(SimulationParameters.__dataclass_fields__)
+    latest = Rating.objects.filter(origin="original").order_by("-rated_at").first().rated_at
+    assert run.time_origin == int(latest.timestamp()) + 1
+    assert run.rounds.get().window_start.timestamp() == run.time_origin
+    assert (run.sigma_calibrated, run.oracle_artifact_path, run.task_id) == (None, "", "")

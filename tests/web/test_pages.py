@@ -513,7 +513,7 @@ def test_launching_a_simulation_runs_the_cycle_and_its_page_shows_100_percent(
 
 def test_a_running_simulation_page_polls_its_task(rita):
     run = SimulationRun.objects.create(
-        seed=0, rounds_planned=4, parameters={"task_id": "t-42"}, created_by="user:rita"
+        seed=0, rounds_planned=4, task_id="t-42", created_by="user:rita"
     )
     TaskResult.objects.create(
         task_id="t-42",

@@ -16,6 +16,7 @@ from recommender.web.forms import SimulationForm
 from recommender.web.views.access import page, require_reviewer
 from simulation.models import SimulationRun
 from simulation.services import SimulationParameterError, simulation_run_launch
+from simulation.tasks import run_simulation
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,9 @@ def simulate(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             run = simulation_run_launch(
-                parameters=form.parameters(), actor=f"user:{request.user.get_username()}"
+                parameters=form.parameters(),
+                actor=f"user:{request.user.get_username()}",
+                task=run_simulation,
             )
         except (SimulationParameterError, NoChampionError, AlreadyRunningError) as exc:
             form.add_error(None, str(exc))

@@ -6,9 +6,8 @@ from recommender.services.monitoring import NothingToMonitorError
 from recommender.services.registry import TrainingError
 from recommender.services.scoring import NoChampionError
 from simulation.management.commands.simulate import add_simulation_arguments, play_or_queue
-from simulation.services import (
-    SimulationParameterError,
-)
+from simulation.metrics import RoundMetrics
+from simulation.services import SimulationParameterError
 
 
 class Command(BaseCommand):
@@ -35,14 +34,15 @@ class Command(BaseCommand):
             return
         rows = []
         for round_ in run.rounds.order_by("number"):
-            cycle = round_.metrics["cycle"]
+            metrics = RoundMetrics.from_json(round_.metrics)
+            cycle = metrics.cycle
             rows.append(
                 (
                     round_.number,
                     "yes" if round_.shift_active else "no",
-                    round_.metrics["accuracy"]["existing"]["overall"]["r2"],
-                    ", ".join(cycle["degraded"]) or "-",
-                    f"v{cycle['challenger']}: {cycle['decision']}" if cycle["retrained"] else "-",
+                    metrics.accuracy["existing"].overall.r2,
+                    ", ".join(cycle.degraded) or "-",
+                    f"v{cycle.challenger}: {cycle.decision}" if cycle.retrained else "-",
                 )
             )
         self.stdout.write(f"cycle {run.pk}: {run.rounds_planned} rounds")

@@ -6,6 +6,7 @@ from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
 from recommender.services.leases import AlreadyRunningError
 from recommender.services.scoring import NoChampionError
+from simulation.metrics import RoundMetrics
 from simulation.models import SimulationRun
 from simulation.services import (
     SimulationParameterError,
@@ -14,21 +15,16 @@ from simulation.services import (
     simulation_run_execute,
     simulation_run_launch,
 )
+from simulation.shifts import ShiftError, parse_shift
+from simulation.tasks import run_simulation
 
 
-def parse_shift(values: list[str]) -> dict[str, float]:
-    shift: dict[str, float] = {}
-    for value in values:
-        genre, sep, multiplier = value.partition("=")
-        try:
-            if not sep or not genre.strip():
-                raise ValueError
-            shift[genre.strip()] = float(multiplier)
-        except ValueError:
-            raise CommandError(
-                f"--shift: {value!r} is not GENRE=MULTIPLIER, e.g. Action=0.9"
-            ) from None
-    return shift
+def shift_option(values: list[str]) -> dict[str, float]:
+    """The --shift options as one shift (simulation.shifts.parse_shift, as the web form)."""
+    try:
+        return parse_shift(values)
+    except ShiftError as exc:
+        raise CommandError(f"--shift: {exc}") from None
 
 
 def play_or_queue(
@@ -40,11 +36,15 @@ def play_or_queue(
     if options["run_async"]:
         try:
             run = simulation_run_launch(
-                parameters=parameters, actor=actor, monitor=monitor, search=search
+                parameters=parameters,
+                actor=actor,
+                task=run_simulation,
+                monitor=monitor,
+                search=search,
             )
         except AlreadyRunningError as busy:
             raise CommandError(f"not queued: {busy}") from busy
-        task_id = run.parameters["task_id"]
+        task_id = run.task_id
         command.stdout.write(f"queued task {task_id} (simulation.run): simulation run {run.pk}")
         command.stdout.write(f"follow it with: python manage.py task_status {task_id}")
         return None
@@ -93,7 +93,7 @@ def parameters_from(options: dict) -> SimulationParameters:
         rounds=options["rounds"],
         seed=options["seed"],
         truth=options["truth"],
-        shift=parse_shift(options["shift"]),
+        shift=shift_option(options["shift"]),
         shift_start=options["shift_start"],
         arrivals=options["arrivals"],
         popularity_transform=options["popularity_transform"],
@@ -105,20 +105,29 @@ def parameters_from(options: dict) -> SimulationParameters:
 def round_rows(run) -> list[tuple]:
     rows = []
     for round_ in run.rounds.order_by("number"):
-        existing = round_.metrics["accuracy"]["existing"]
-        lists = round_.metrics["lists"]["all"]
+        metrics = RoundMetrics.from_json(round_.metrics)
+        existing, lists = metrics.accuracy["existing"].overall, metrics.lists["all"]
         rows.append(
             (
                 round_.number,
                 "yes" if round_.shift_active else "no",
                 round_.interactions,
                 round_.arrivals,
-                existing["overall"]["rmse"],
-                existing["overall"]["r2"],
-                lists.get("coverage"),
-                lists.get("personalization"),
+                existing.rmse,
+                existing.r2,
+                lists.coverage,
+                lists.personalization,
             )
         )
+    return rows
+
+
+def genre_rows(run, genres: list[str]) -> list[tuple]:
+    """Per round, the R² of existing viewers' ratings of each genre (None: not judged)."""
+    rows = []
+    for round_ in run.rounds.order_by("number"):
+        per_genre = RoundMetrics.from_json(round_.metrics).accuracy["existing"].per_genre
+        rows.append((round_.number, *(per_genre[g].r2 if g in per_genre else None for g in genres)))
     return rows
 
 
@@ -142,7 +151,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if run is None:
             return
-        sigma = run.parameters.get("sigma_calibrated", run.parameters["sigma"])
+        sigma = run.parameters["sigma"] if run.sigma_calibrated is None else run.sigma_calibrated
         self.stdout.write(
             f"simulation {run.pk}: {run.rounds_planned} rounds, truth {run.truth}, sigma {float(sigma):.3f}"
         )
@@ -161,20 +170,12 @@ class Command(BaseCommand):
                 round_rows(run),
             )
         )
-        shifted = sorted(parse_shift(options["shift"]))
+        shifted = sorted(shift_option(options["shift"]))
         # By default: the shifted genres beside two large unshifted ones, to compare against.
         genres = [g.strip() for g in options["genres"].split(",") if g.strip()] or (
             shifted + [g for g in ("Drama", "Comedy") if g not in shifted] if shifted else []
         )
         if genres:
-            rows = [
-                (
-                    r.number,
-                    *(
-                        r.metrics["accuracy"]["existing"]["per_genre"].get(g, {}).get("r2")
-                        for g in genres
-                    ),
-                )
-                for r in run.rounds.order_by("number")
-            ]
-            self.stdout.write(format_table(["round", *(f"R² {g}" for g in genres)], rows))
+            self.stdout.write(
+                format_table(["round", *(f"R² {g}" for g in genres)], genre_rows(run, genres))
+            )
