@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
+from recommender.access import may_review
 from recommender.models import (
     DriftReport,
     Film,
@@ -73,15 +74,29 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Approve the selected challengers pending review (promote)")
+    def has_review_permission(self, request) -> bool:
+        """The approve/decline actions are offered (and run) only for reviewers."""
+        return may_review(request.user)
+
+    @admin.action(
+        description="Approve the selected challengers pending review (promote)",
+        permissions=["review"],
+    )
     def approve(self, request, queryset):
         self._review(request, queryset, model_version_approve, "approved")
 
-    @admin.action(description="Reject the selected challengers pending review")
+    @admin.action(
+        description="Reject the selected challengers pending review", permissions=["review"]
+    )
     def decline(self, request, queryset):
         self._review(request, queryset, model_version_decline, "rejected")
 
     def _review(self, request, queryset, service, verb):
+        if not may_review(request.user):  # Django filters the actions too; this says why
+            self.message_user(
+                request, f"{request.user.get_username()} may not review challengers", messages.ERROR
+            )
+            return
         for version in queryset:
             try:
                 service(version_id=version.pk, reviewer=request.user, comment="in the admin")

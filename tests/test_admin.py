@@ -1,10 +1,12 @@
 """Every model has a working admin page; status changes only through the lifecycle services."""
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib import admin
+from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from recommender.models import ModelVersion
+from tests.users import create_reviewer
 
 pytestmark = pytest.mark.django_db
 
@@ -53,3 +55,71 @@ def test_the_admin_action_approves_a_pending_challenger_through_the_service(clie
     assert f"v{pending.pk} approved" in messages
     assert any("not pending_review" in m for m in messages)
     assert pending.events.last().actor == "user:admin"
+
+
+def staff_who_may_change_versions(username: str, *, reviewer: bool) -> User:
+    """Staff with the admin's model permissions on versions; a reviewer too if asked."""
+    user = create_reviewer(username, is_staff=True) if reviewer else None
+    user = user or User.objects.create_user(username, is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_modelversion", "change_modelversion"])
+    )
+    return User.objects.get(pk=user.pk)
+
+
+def test_the_review_actions_are_offered_only_to_reviewers(client):
+    changelist = reverse("admin:recommender_modelversion_changelist")
+    ModelVersion.objects.create(status="pending_review", created_by="test")
+
+    offered = {}
+    for username, reviewer in (("sam", False), ("stella", True)):
+        client.force_login(staff_who_may_change_versions(username, reviewer=reviewer))
+        form = client.get(changelist).context["action_form"]  # None when no action is offered
+        actions = {name for name, _ in form.fields["action"].choices} if form else set()
+        offered[username] = actions & {"approve", "decline"}
+
+    assert offered == {"sam": set(), "stella": {"approve", "decline"}}
+
+
+def test_staff_who_may_not_review_change_nothing_by_posting_the_action(client):
+    pending = ModelVersion.objects.create(status="pending_review", created_by="test")
+    client.force_login(staff_who_may_change_versions("sam", reviewer=False))
+
+    for action in ("approve", "decline"):
+        response = client.post(
+            reverse("admin:recommender_modelversion_changelist"),
+            {"action": action, "_selected_action": [pending.pk]},
+            follow=True,
+        )
+        assert response.status_code == 200
+
+    assert ModelVersion.objects.get(pk=pending.pk).status == "pending_review"
+    assert not pending.events.exists()
+
+
+def test_the_action_itself_refuses_an_account_that_may_not_review(rf, monkeypatch):
+    """Django filters the actions by permission; the action checks the policy as well."""
+    pending = ModelVersion.objects.create(status="pending_review", created_by="test")
+    request = rf.post("/admin/recommender/modelversion/")
+    request.user = User.objects.create_user("sam", is_staff=True)
+    model_admin = admin.site._registry[ModelVersion]
+    said = []
+    monkeypatch.setattr(model_admin, "message_user", lambda request, text, level: said.append(text))
+
+    model_admin.approve(request, ModelVersion.objects.filter(pk=pending.pk))
+
+    assert said == ["sam may not review challengers"]
+    assert ModelVersion.objects.get(pk=pending.pk).status == "pending_review"
+
+
+def test_a_staff_reviewer_approves_through_the_action(client):
+    pending = ModelVersion.objects.create(status="pending_review", created_by="test")
+    client.force_login(staff_who_may_change_versions("stella", reviewer=True))
+
+    client.post(
+        reverse("admin:recommender_modelversion_changelist"),
+        {"action": "approve", "_selected_action": [pending.pk]},
+    )
+
+    assert ModelVersion.objects.get(pk=pending.pk).status == "champion"
+    assert pending.events.last().actor == "user:stella"

@@ -13,16 +13,25 @@ from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from recommender import access
 from recommender.api import serializers
 from recommender.api.errors import BadQueryParameter, api_exception_handler
-from recommender.models import DriftReport, ModelVersion, ModelVersionEvent, Viewer
+from recommender.models import DriftReport, ModelVersion, ModelVersionEvent
 from recommender.selectors.registry import current_champion
-from recommender.services.lifecycle import REVIEW_PERMISSION
 from recommender.services.recommendations import viewer_recommendations
 
 MAX_LIST_LENGTH = 100
 MAX_HISTORY = 500
 _DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+class MayBrowse(BasePermission):
+    """recommender.access.may_browse: reviewers and staff read every endpoint."""
+
+    message = "only reviewers and staff may read this"
+
+    def has_permission(self, request, view) -> bool:
+        return access.may_browse(request.user)
 
 
 class ApiView(APIView):
@@ -31,38 +40,25 @@ class ApiView(APIView):
     # the site still get in through their session.
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     # Set here as well as in settings, so neither who may read nor the error shape can change
-    # with them.
-    permission_classes = [IsAuthenticated]
+    # with them. Every endpoint is for browsers unless it says otherwise (recommender.access).
+    permission_classes = [MayBrowse]
 
     def get_exception_handler(self):
         return api_exception_handler
 
 
-def is_reviewer(user) -> bool:
-    """Staff and reviewers may read every viewer's lists and the monitoring history."""
-    return user.is_authenticated and (user.is_staff or user.has_perm(REVIEW_PERMISSION))
-
-
-class IsReviewerOrStaff(BasePermission):
-    message = "only reviewers and staff may read this"
-
-    def has_permission(self, request, view) -> bool:
-        return is_reviewer(request.user)
-
-
 def check_may_read_viewer(user, viewer_id: int) -> None:
-    """A viewer account reads only its own viewer's lists; reviewers and staff read any."""
-    if is_reviewer(user):
+    """recommender.access.may_read_viewer, with a refusal that says who is refused and why."""
+    if access.may_read_viewer(user, viewer_id):
         return
-    own = Viewer.objects.filter(account=user).values_list("source_id", flat=True).first()
+    own = access.own_viewer_id(user)
     if own is None:
         raise PermissionDenied(
             f"account {user.get_username()} is linked to no viewer and is not a reviewer"
         )
-    if own != viewer_id:
-        raise PermissionDenied(
-            f"account {user.get_username()} may read only viewer {own}'s recommendations"
-        )
+    raise PermissionDenied(
+        f"account {user.get_username()} may read only viewer {own}'s recommendations"
+    )
 
 
 def query_int(request, name: str, *, default: int, low: int, high: int) -> int:
@@ -80,6 +76,9 @@ def query_int(request, name: str, *, default: int, low: int, high: int) -> int:
 class ViewerRecommendationsView(ApiView):
     """GET viewers/<viewer_id>/recommendations/?n=10"""
 
+    # Any account gets this far; check_may_read_viewer then decides per viewer.
+    permission_classes = [IsAuthenticated]
+
     def get(self, request, viewer_id: int):
         check_may_read_viewer(request.user, viewer_id)
         n = query_int(request, "n", default=10, low=1, high=MAX_LIST_LENGTH)
@@ -88,7 +87,8 @@ class ViewerRecommendationsView(ApiView):
 
 
 class ChampionView(ApiView):
-    """GET champion/: the model in production and its holdout benchmark."""
+    """GET champion/: the model in production and its holdout benchmark (it names the model
+    file's sha256: for reviewers and staff only)."""
 
     def get(self, request):
         version = current_champion()
@@ -100,8 +100,6 @@ class ChampionView(ApiView):
 class MetricHistoryView(ApiView):
     """GET metrics/?limit=50: the newest rounds' accuracy, list metrics and decisions."""
 
-    permission_classes = [IsReviewerOrStaff]
-
     def get(self, request):
         limit = query_int(request, "limit", default=50, low=1, high=MAX_HISTORY)
         return Response(serializers.metric_history(recent_rounds(limit), recent_promotions(limit)))
@@ -109,8 +107,6 @@ class MetricHistoryView(ApiView):
 
 class DriftReportListView(ApiView):
     """GET drift-reports/?limit=50, newest first."""
-
-    permission_classes = [IsReviewerOrStaff]
 
     def get(self, request):
         limit = query_int(request, "limit", default=50, low=1, high=MAX_HISTORY)
@@ -120,8 +116,6 @@ class DriftReportListView(ApiView):
 
 class DriftReportDetailView(ApiView):
     """GET drift-reports/<report_id>/"""
-
-    permission_classes = [IsReviewerOrStaff]
 
     def get(self, request, report_id: int):
         report = DriftReport.objects.filter(pk=report_id).first()

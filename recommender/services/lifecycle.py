@@ -12,13 +12,13 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 
+from recommender.access import may_review
 from recommender.models import ModelVersion
 from recommender.services.registry import lock_registry, model_version_transition
 
 logger = logging.getLogger(__name__)
 
 Status = ModelVersion.Status
-REVIEW_PERMISSION = "recommender.review_challengers"
 
 # Which statuses each transition starts from. Anything else is refused.
 ALLOWED_FROM = {
@@ -95,7 +95,7 @@ def model_version_send_to_review(
 
 
 def _check_reviewer(reviewer) -> None:
-    if not reviewer.has_perm(REVIEW_PERMISSION):
+    if not may_review(reviewer):
         raise PermissionDenied(f"{reviewer.get_username()} may not review challengers")
 
 

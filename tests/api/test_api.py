@@ -231,7 +231,7 @@ def test_unknown_endpoints_and_methods_answer_json_errors(served_run, users):
 
 
 def test_the_champion_endpoint_gives_its_config_and_benchmark(champion, users):
-    response = get(users["viewer"], "/api/v1/champion/")
+    response = get(users["reviewer"], "/api/v1/champion/")
 
     assert response.status_code == 200
     body = response.json()

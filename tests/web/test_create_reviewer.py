@@ -11,6 +11,9 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
+from recommender import access
+from recommender.access import Role
+
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "plum-Orchard-42-quietly"
@@ -35,6 +38,7 @@ def test_it_creates_a_reviewer_who_can_log_in_and_review(monkeypatch):
 
     rita = User.objects.get(username="rita")
     assert rita.has_perm("recommender.review_challengers")
+    assert access.role(rita) is Role.REVIEWER, "a reviewer by the one access policy"
     assert not rita.is_superuser and not rita.is_staff
     assert rita.email == "rita@example.org"
     assert "| account    | created" in out and PASSWORD not in out, "a given password is not echoed"

@@ -6,9 +6,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
+from recommender.access import own_viewer_id
 from recommender.services.jobs import task_progress
 from recommender.web import charts, queries
-from recommender.web.views.access import page, require_browser, viewer_account
+from recommender.web.views.access import page, require_browser
 
 GROUP_LABELS = {"all": "all viewers", "existing": "existing viewers", "new": "new viewers"}
 
@@ -16,9 +17,9 @@ GROUP_LABELS = {"all": "all viewers", "existing": "existing viewers", "new": "ne
 @page
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    viewer = viewer_account(request.user)
-    if viewer is not None:
-        return redirect("web:viewer-detail", source_id=viewer.source_id)
+    own = own_viewer_id(request.user)
+    if own is not None:
+        return redirect("web:viewer-detail", source_id=own)
     require_browser(request.user)
     context = queries.dashboard()
     # The model's quality at a glance: the latest simulation's overall R², as on the metric page.

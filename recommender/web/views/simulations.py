@@ -13,7 +13,7 @@ from recommender.services.leases import AlreadyRunningError
 from recommender.services.scoring import NoChampionError
 from recommender.web import queries
 from recommender.web.forms import SimulationForm
-from recommender.web.views.access import page, require_reviewer
+from recommender.web.views.access import page, require_launcher
 from simulation.models import SimulationRun
 from simulation.services import SimulationParameterError, simulation_run_launch
 from simulation.tasks import run_simulation
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 @page
 @require_http_methods(["GET", "POST"])
 def simulate(request: HttpRequest) -> HttpResponse:
-    require_reviewer(request.user)
+    require_launcher(request.user)
     form = SimulationForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         try:
@@ -44,6 +44,6 @@ def simulate(request: HttpRequest) -> HttpResponse:
 @page
 @require_GET
 def simulation_detail(request: HttpRequest, run_id: int) -> HttpResponse:
-    require_reviewer(request.user)
+    require_launcher(request.user)
     run = get_object_or_404(SimulationRun, pk=run_id)
     return render(request, "web/simulation_detail.html", {"status": queries.simulation_status(run)})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
@@ -10,7 +9,7 @@ from django.views.decorators.http import require_GET
 from recommender.models import Viewer
 from recommender.web import queries
 from recommender.web.forms import ViewerSearchForm
-from recommender.web.views.access import can_browse, own_viewer, page, require_browser
+from recommender.web.views.access import page, require_browser, require_viewer_reader
 
 LIST_SIZES = (10, 20, 50, 100)
 
@@ -33,11 +32,7 @@ def viewer_search(request: HttpRequest) -> HttpResponse:
 def _visible_viewer(user, source_id: int) -> Viewer:
     """The viewer, if this account may see it: reviewers and staff see every viewer, a viewer
     account only its own (403 for the others, 404 only for those allowed to look)."""
-    if not can_browse(user):
-        mine = own_viewer(user)
-        if mine is None or mine.source_id != source_id:
-            raise PermissionDenied("You can only see your own recommendations.")
-        return mine
+    require_viewer_reader(user, source_id)
     return get_object_or_404(Viewer, source_id=source_id)
 
 
