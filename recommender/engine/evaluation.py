@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.engine import metrics
+from recommender.engine.checks import checked_float, checked_int
 from recommender.engine.model import EmptyRatingsError, IdIndex, TrainedModel
 from recommender.engine.scoring import build_seen_matrix, score_viewers
 from recommender.engine.training import RATING_COLUMNS
@@ -77,12 +78,6 @@ class Evaluation:
         }
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _score(n: int, sse: float, sst: float, min_segment_size: int) -> SegmentScore:
     """Same formulas as metrics.rmse and metrics.r2, from sums already reduced per segment."""
     if n < min_segment_size:
@@ -117,10 +112,9 @@ def evaluate_model(
                     ideal DCG having min(k, n_relevant) hits at the top.
     Relevant films the model does not know count in n_relevant but can never be hits.
     """
-    min_segment_size = _positive_int("min_segment_size", min_segment_size)
-    k = _positive_int("k", k)
-    if not math.isfinite(relevance_threshold):
-        raise ValueError(f"relevance_threshold must be finite, got {relevance_threshold!r}")
+    min_segment_size = checked_int("min_segment_size", min_segment_size, minimum=1)
+    k = checked_int("k", k, minimum=1)
+    relevance_threshold = checked_float("relevance_threshold", relevance_threshold)
     missing = [c for c in RATING_COLUMNS if c not in holdout.columns]
     if missing:
         raise ValueError(f"holdout is missing column(s) {missing}; found {list(holdout.columns)}")

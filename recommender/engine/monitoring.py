@@ -27,12 +27,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from recommender.engine.checks import checked_float, checked_int
 from recommender.engine.evaluation import SegmentScore, segment_scores
+from recommender.engine.segments import OVERALL, check_metric_name, genre_metric
 
 logger = logging.getLogger(__name__)
-
-OVERALL = "overall"
-GENRE_PREFIX = "genre:"
 
 # Cells (replicates x interactions) per bootstrap chunk. The chunk's int64 index draws, its
 # int64 counts and their float64 copy are 16 MB each. Measured: ~45 ms per chunk (20
@@ -46,50 +45,11 @@ _CONSTANT_SST_RATIO = 1e-10
 # --- validation helpers -----------------------------------------------------------------------
 
 
-def _is_real(value: object) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-        value, bool | np.bool_
-    )
-
-
-def _finite(name: str, value: object) -> float:
-    if not _is_real(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
-
-
-def _non_negative(name: str, value: object) -> float:
-    number = _finite(name, value)
-    if number < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return number
-
-
 def _r2_value(name: str, value: object) -> float:
-    number = _finite(name, value)
+    number = checked_float(name, value)
     if number > 1.0:
         raise ValueError(f"{name} is an R² and cannot exceed 1, got {value!r}")
     return number
-
-
-def _int_at_least(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_metric_name(name: str, value: object) -> None:
-    if not isinstance(value, str) or not (
-        value == OVERALL or (value.startswith(GENRE_PREFIX) and len(value) > len(GENRE_PREFIX))
-    ):
-        raise ValueError(f'{name} must be "{OVERALL}" or "{GENRE_PREFIX}<genre>", got {value!r}')
-
-
-def genre_metric(genre: str) -> str:
-    """The metric name of a genre segment: "genre:Action"."""
-    return f"{GENRE_PREFIX}{genre}"
 
 
 # --- drift ------------------------------------------------------------------------------------
@@ -114,21 +74,21 @@ class DriftThresholds:
     bootstrap_samples: int = 1000
 
     def __post_init__(self) -> None:
-        _non_negative("overall_r2_drop", self.overall_r2_drop)
-        _non_negative("genre_r2_drop", self.genre_r2_drop)
-        _int_at_least("min_segment_size", self.min_segment_size, 1)
+        checked_float("overall_r2_drop", self.overall_r2_drop, minimum=0)
+        checked_float("genre_r2_drop", self.genre_r2_drop, minimum=0)
+        checked_int("min_segment_size", self.min_segment_size, minimum=1)
         if not isinstance(self.require_significance, bool):
             raise ValueError(
                 f"require_significance must be True or False, got {self.require_significance!r}"
             )
-        confidence = _finite("confidence", self.confidence)
+        confidence = checked_float("confidence", self.confidence)
         if not 0.0 < confidence < 1.0:
             raise ValueError(f"confidence must be between 0 and 1 (exclusive), got {confidence!r}")
-        _int_at_least("bootstrap_samples", self.bootstrap_samples, 2)
+        checked_int("bootstrap_samples", self.bootstrap_samples, minimum=2)
 
     def threshold_for(self, metric: str) -> float:
         """The drop threshold that applies to `metric` ("overall" or "genre:<name>")."""
-        _check_metric_name("metric", metric)
+        check_metric_name("metric", metric)
         return float(self.overall_r2_drop if metric == OVERALL else self.genre_r2_drop)
 
 
@@ -157,15 +117,15 @@ class MetricDrift:
     above_threshold: bool = False
 
     def __post_init__(self) -> None:
-        _check_metric_name("metric", self.metric)
+        check_metric_name("metric", self.metric)
         benchmark = _r2_value("benchmark_r2", self.benchmark_r2)
         current = _r2_value("current_r2", self.current_r2)
-        drop = _finite("drop", self.drop)
+        drop = checked_float("drop", self.drop)
         if not math.isclose(drop, benchmark - current, rel_tol=0.0, abs_tol=1e-9):
             raise ValueError(
                 f"drop must equal benchmark_r2 - current_r2 = {benchmark - current!r}, got {drop!r}"
             )
-        threshold = _non_negative("threshold", self.threshold)
+        threshold = checked_float("threshold", self.threshold, minimum=0)
         if not isinstance(self.degraded, bool):
             raise ValueError(f"degraded must be True or False, got {self.degraded!r}")
         if self.degraded and not drop > threshold:
@@ -178,8 +138,8 @@ class MetricDrift:
                 f"got {self.ci_low!r} and {self.ci_high!r}"
             )
         if self.ci_low is not None:
-            low = _finite("ci_low", self.ci_low)
-            high = _finite("ci_high", self.ci_high)
+            low = checked_float("ci_low", self.ci_low)
+            high = checked_float("ci_high", self.ci_high)
             if low > high:
                 raise ValueError(f"ci_low {low!r} must not exceed ci_high {high!r}")
         if not isinstance(self.significant, bool):
@@ -196,7 +156,7 @@ class MetricDrift:
                 f"above_threshold must be {expected} (whole interval above the threshold "
                 f"{self.threshold!r}) for ci_low {self.ci_low!r}, got {self.above_threshold!r}"
             )
-        _int_at_least("n", self.n, 0)
+        checked_int("n", self.n, minimum=0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable: plain floats, ints, bools, str and None."""
@@ -231,7 +191,7 @@ class DriftResult:
         if not isinstance(self.not_judged, tuple):
             raise ValueError(f"not_judged must be a tuple of metric names, got {self.not_judged!r}")
         for name in self.not_judged:
-            _check_metric_name("not_judged entry", name)
+            check_metric_name("not_judged entry", name)
         counts = Counter([m.metric for m in self.metrics] + list(self.not_judged))
         repeated = sorted(name for name, count in counts.items() if count > 1)
         if repeated:
@@ -308,9 +268,9 @@ def draw_resample_counts(
     """Bootstrap resamples of n interactions, as counts: yields int64 (chunk, n) blocks whose
     row b gives how many times each interaction was drawn (with replacement, n draws) in
     replicate b; `samples` rows in all, each block at most max(max_cells, n) cells."""
-    n = _int_at_least("n", n, 1)
-    samples = _int_at_least("samples", samples, 1)
-    rows = max(1, _int_at_least("max_cells", max_cells, 1) // n)
+    n = checked_int("n", n, minimum=1)
+    samples = checked_int("samples", samples, minimum=1)
+    rows = max(1, checked_int("max_cells", max_cells, minimum=1) // n)
     for start in range(0, samples, rows):
         chunk = min(rows, samples - start)
         picks = rng.integers(0, n, size=(chunk, n))
@@ -399,7 +359,7 @@ def detect_drift(
     """
     if not isinstance(thresholds, DriftThresholds):
         raise ValueError(f"thresholds must be a DriftThresholds, got {type(thresholds).__name__}")
-    seed = _int_at_least("seed", seed, 0)
+    seed = checked_int("seed", seed, minimum=0)
     true = np.asarray(y_true, dtype=np.float64)
     pred = np.asarray(y_pred, dtype=np.float64)
     members = np.asarray(membership)
@@ -552,7 +512,7 @@ class MetricComparison:
     outcome: Outcome
 
     def __post_init__(self) -> None:
-        _check_metric_name("metric", self.metric)
+        check_metric_name("metric", self.metric)
         if not isinstance(self.was_degraded, bool):
             raise ValueError(f"was_degraded must be True or False, got {self.was_degraded!r}")
         _r2_value("champion_r2", self.champion_r2)
@@ -603,7 +563,7 @@ def compare_models(
     A change of exactly t is therefore neither an improvement nor a degradation.
     Comparisons follow the champion mapping's order.
     """
-    tolerance = _non_negative("tolerance", tolerance)
+    tolerance = checked_float("tolerance", tolerance, minimum=0)
     for name, mapping in (("champion", champion), ("challenger", challenger)):
         if not isinstance(mapping, Mapping):
             raise ValueError(
@@ -614,7 +574,7 @@ def compare_models(
     degraded = set(degraded)
     comparisons: list[MetricComparison] = []
     for metric, champion_value in champion.items():
-        _check_metric_name("champion metric", metric)
+        check_metric_name("champion metric", metric)
         challenger_value = challenger.get(metric)
         if champion_value is None or challenger_value is None:
             logger.info(

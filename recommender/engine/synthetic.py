@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
+from recommender.engine.checks import checked_int
+
 logger = logging.getLogger(__name__)
 
 # MovieLens genre names, alphabetical as in movies.csv.
@@ -316,16 +318,14 @@ def _replacing(target: Path) -> Iterator[Path]:
 
 
 def _check_sizes(*, viewers: int, films: int, ratings: int, seed: int, n_factors: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    checked_int("seed", seed, minimum=0)
     for name, value in (
         ("viewers", viewers),
         ("films", films),
         ("ratings", ratings),
         ("n_factors", n_factors),
     ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        checked_int(name, value, minimum=1)
     if ratings < viewers:
         raise ValueError(
             f"ratings must be at least viewers (every viewer rates a film), "

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from surprise import SVD, Dataset, Reader
 
+from recommender.engine.checks import is_real
 from recommender.engine.model import (
     RATING_MAX,
     RATING_MIN,
@@ -64,7 +65,7 @@ def split_holdout(
     The same seed on the same frame gives the same split. A viewer or film may end up only
     in the holdout: the model then predicts it from the biases it knows, as surprise does.
     """
-    if isinstance(test_size, bool) or not isinstance(test_size, int | float | np.floating):
+    if not is_real(test_size):
         raise ValueError(f"test_size must be a number between 0 and 1, got {test_size!r}")
     if not 0.0 < float(test_size) < 1.0:
         raise ValueError(f"test_size must be strictly between 0 and 1, got {test_size!r}")
