@@ -11,7 +11,7 @@ significant by a bootstrap confidence interval (see `detect_drift`).
 Decision: champion and challenger are scored on the same recent holdout; each metric's
 outcome (`compare_models`) feeds the design's decision matrix (`DECISION_MATRIX`).
 
-Pure numpy: no Django, no database, no global randomness (a seed is passed in).
+Pure numpy and pandas: no Django, no database, no global randomness (a seed is passed in).
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from recommender.engine.checks import checked_float, checked_int
 from recommender.engine.evaluation import SegmentScore, segment_scores
+from recommender.engine.model import TrainedModel
 from recommender.engine.segments import OVERALL, check_metric_name, genre_metric
+from recommender.engine.serving import genre_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -360,6 +363,49 @@ def detect_drift(
     if not isinstance(thresholds, DriftThresholds):
         raise ValueError(f"thresholds must be a DriftThresholds, got {type(thresholds).__name__}")
     seed = checked_int("seed", seed, minimum=0)
+    true, pred, members, names = _drift_inputs(y_true, y_pred, membership, genre_names)
+    bench = extract_metric_r2(benchmark, name="benchmark")
+    segments = round_segments(true, pred, members, names, thresholds.min_segment_size)
+    judged, not_judged = split_judged(bench, segments, thresholds.min_segment_size)
+    drifts: list[MetricDrift] = []
+    if judged:
+        rows = np.column_stack([segment.rows for segment in judged])
+        replicates = _bootstrap_r2(true, pred, rows, thresholds, seed)
+        drifts = [
+            metric_drift(segment, replicates[:, j], thresholds) for j, segment in enumerate(judged)
+        ]
+    result = DriftResult(metrics=tuple(drifts), not_judged=tuple(not_judged))
+    _log_drift(result, thresholds, len(true))
+    return result
+
+
+@dataclass(frozen=True)
+class RoundSegment:
+    """One segment of a round: its metric name, the round's score on it, its rows (n bool)."""
+
+    metric: str
+    score: SegmentScore
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class JudgedSegment:
+    """A segment the drift check judges: it has a benchmark R² and, in the round, enough
+    interactions and a defined R²."""
+
+    metric: str
+    benchmark_r2: float
+    score: SegmentScore
+    rows: np.ndarray
+
+
+def _drift_inputs(
+    y_true: npt.ArrayLike,
+    y_pred: npt.ArrayLike,
+    membership: npt.ArrayLike,
+    genre_names: Sequence[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The round's arrays as detect_drift uses them, refused with a reason when malformed."""
     true = np.asarray(y_true, dtype=np.float64)
     pred = np.asarray(y_pred, dtype=np.float64)
     members = np.asarray(membership)
@@ -372,80 +418,99 @@ def detect_drift(
         raise ValueError("membership must be boolean (or 0/1), one row per interaction")
     if len(set(names)) != len(names) or any(not g for g in names):
         raise ValueError(f"genre_names must be distinct non-empty names, got {names}")
-    members = members.astype(bool)
-    bench = extract_metric_r2(benchmark, name="benchmark")
-    overall, per_genre = segment_scores(
-        true, pred, members, names, min_segment_size=thresholds.min_segment_size
-    )
+    return true, pred, members.astype(bool), names
 
-    round_segments: list[tuple[str, SegmentScore, np.ndarray]] = [
-        (OVERALL, overall, np.ones(len(true), dtype=bool))
+
+def round_segments(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    membership: np.ndarray,
+    genre_names: list[str],
+    min_segment_size: int,
+) -> list[RoundSegment]:
+    """The round's segments, "overall" first then one per genre (in genre_names' order), each
+    scored by `segment_scores`."""
+    overall, per_genre = segment_scores(
+        y_true, y_pred, membership, genre_names, min_segment_size=min_segment_size
+    )
+    return [RoundSegment(OVERALL, overall, np.ones(len(y_true), dtype=bool))] + [
+        RoundSegment(genre_metric(g), per_genre[g], membership[:, i])
+        for i, g in enumerate(genre_names)
     ]
-    round_segments += [(genre_metric(g), per_genre[g], members[:, i]) for i, g in enumerate(names)]
-    judged: list[tuple[str, float, SegmentScore, np.ndarray]] = []
+
+
+def split_judged(
+    benchmark: Mapping[str, float | None],
+    segments: Sequence[RoundSegment],
+    min_segment_size: int,
+) -> tuple[list[JudgedSegment], list[str]]:
+    """The segments that can be judged (a benchmark R², enough interactions, a defined R² in
+    the round), and the names of those that cannot: those segments first, in order, then the
+    benchmark segments absent from the round (sorted)."""
+    judged: list[JudgedSegment] = []
     not_judged: list[str] = []
-    for metric, score, column in round_segments:
-        benchmark_r2 = bench.get(metric)
+    for segment in segments:
+        benchmark_r2 = benchmark.get(segment.metric)
+        score = segment.score
         if benchmark_r2 is None or not score.judged or score.r2 is None:
             logger.info(
                 "%s not judged: benchmark R² %s, %d interactions in the round (minimum %d), "
                 "round R² %s",
-                metric,
+                segment.metric,
                 benchmark_r2,
                 score.n,
-                thresholds.min_segment_size,
+                min_segment_size,
                 score.r2,
             )
-            not_judged.append(metric)
+            not_judged.append(segment.metric)
         else:
-            judged.append((metric, benchmark_r2, score, column))
-    absent = sorted(set(bench) - {metric for metric, _, _ in round_segments})
+            judged.append(JudgedSegment(segment.metric, benchmark_r2, score, segment.rows))
+    absent = sorted(set(benchmark) - {segment.metric for segment in segments})
     if absent:
         logger.info("benchmark segments absent from the round, not judged: %s", absent)
-    not_judged += absent
+    return judged, not_judged + absent
 
-    drifts: list[MetricDrift] = []
-    if judged:
-        replicates = _bootstrap_r2(
-            true, pred, np.column_stack([c for *_, c in judged]), thresholds, seed
+
+def metric_drift(
+    segment: JudgedSegment, replicate_r2: np.ndarray, thresholds: DriftThresholds
+) -> MetricDrift:
+    """The drift of one judged segment, from its round R² and its bootstrap replicates' R²
+    (NaN where a replicate's R² is undefined; those replicates are dropped)."""
+    benchmark_r2 = segment.benchmark_r2
+    current = float(segment.score.r2)  # type: ignore[arg-type]
+    drops = benchmark_r2 - replicate_r2
+    drops = drops[np.isfinite(drops)]
+    if drops.size < replicate_r2.shape[0]:
+        logger.warning(
+            "%s: %d of %d bootstrap replicates had an undefined R² and were dropped",
+            segment.metric,
+            replicate_r2.shape[0] - drops.size,
+            replicate_r2.shape[0],
         )
+    low = high = None
+    if drops.size:
         tail = (1.0 - thresholds.confidence) / 2.0
-        for j, (metric, benchmark_r2, score, _) in enumerate(judged):
-            current = float(score.r2)  # type: ignore[arg-type]
-            drops = benchmark_r2 - replicates[:, j]
-            drops = drops[np.isfinite(drops)]
-            if drops.size < replicates.shape[0]:
-                logger.warning(
-                    "%s: %d of %d bootstrap replicates had an undefined R² and were dropped",
-                    metric,
-                    replicates.shape[0] - drops.size,
-                    replicates.shape[0],
-                )
-            low = high = None
-            if drops.size:
-                low, high = (float(q) for q in np.quantile(drops, [tail, 1.0 - tail]))
-            significant = low is not None and low > 0.0
-            threshold = thresholds.threshold_for(metric)
-            above_threshold = low is not None and low > threshold
-            drop = benchmark_r2 - current
-            degraded = drop > threshold and (above_threshold or not thresholds.require_significance)
-            drifts.append(
-                MetricDrift(
-                    metric=metric,
-                    benchmark_r2=benchmark_r2,
-                    current_r2=current,
-                    drop=drop,
-                    threshold=threshold,
-                    degraded=degraded,
-                    ci_low=low,
-                    ci_high=high,
-                    significant=significant,
-                    n=score.n,
-                    above_threshold=above_threshold,
-                )
-            )
-    result = DriftResult(metrics=tuple(drifts), not_judged=tuple(not_judged))
-    for drift in drifts:
+        low, high = (float(q) for q in np.quantile(drops, [tail, 1.0 - tail]))
+    threshold = thresholds.threshold_for(segment.metric)
+    above_threshold = low is not None and low > threshold
+    drop = benchmark_r2 - current
+    return MetricDrift(
+        metric=segment.metric,
+        benchmark_r2=benchmark_r2,
+        current_r2=current,
+        drop=drop,
+        threshold=threshold,
+        degraded=drop > threshold and (above_threshold or not thresholds.require_significance),
+        ci_low=low,
+        ci_high=high,
+        significant=low is not None and low > 0.0,
+        n=segment.score.n,
+        above_threshold=above_threshold,
+    )
+
+
+def _log_drift(result: DriftResult, thresholds: DriftThresholds, interactions: int) -> None:
+    for drift in result.metrics:
         if drift.degraded:
             interval = (
                 "undefined" if drift.ci_low is None else f"{drift.ci_low:.4f}..{drift.ci_high:.4f}"
@@ -463,13 +528,43 @@ def detect_drift(
             )
     logger.info(
         "drift check on %d interactions: %d judged, %d degraded, %d not judged; retraining %s",
-        len(true),
-        len(drifts),
+        interactions,
+        len(result.metrics),
         len(result.degraded),
         len(result.not_judged),
         "required" if result.retraining_required else "not required",
     )
-    return result
+
+
+def known_viewer_rows(model: TrainedModel, ratings: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `ratings` by viewers `model` was trained on (existing viewers): the only
+    ones the drift check and the champion/challenger comparison judge a model on."""
+    return ratings[model.viewer_index(ratings["viewer_id"].to_numpy()) >= 0]
+
+
+def model_drift(
+    model: TrainedModel,
+    benchmark: Mapping[str, Any],
+    ratings: pd.DataFrame,
+    film_genres: pd.DataFrame,
+    *,
+    thresholds: DriftThresholds,
+    seed: int,
+) -> DriftResult:
+    """`detect_drift` of `model` on a round's ratings (viewer_id, film_id, rating) by viewers
+    it knows (see `known_viewer_rows`); film_genres has one row per (film_id, genre)."""
+    film_ids = ratings["film_id"].to_numpy()
+    predicted = model.predict(ratings["viewer_id"].to_numpy(), film_ids)
+    membership, genre_names = genre_matrix(film_genres, film_ids)
+    return detect_drift(
+        benchmark,
+        ratings["rating"].to_numpy(np.float64),
+        predicted,
+        membership,
+        genre_names,
+        thresholds=thresholds,
+        seed=seed,
+    )
 
 
 def _bootstrap_r2(
@@ -587,19 +682,13 @@ def compare_models(
         champion_r2 = _r2_value(f"champion[{metric!r}]", champion_value)
         challenger_r2 = _r2_value(f"challenger[{metric!r}]", challenger_value)
         was_degraded = metric in degraded
-        if challenger_r2 < champion_r2 - tolerance:
-            outcome = Outcome.DEGRADED
-        elif was_degraded and challenger_r2 > champion_r2 + tolerance:
-            outcome = Outcome.IMPROVED
-        else:
-            outcome = Outcome.NOT_IMPROVED if was_degraded else Outcome.STABLE
         comparisons.append(
             MetricComparison(
                 metric=metric,
                 was_degraded=was_degraded,
                 champion_r2=champion_r2,
                 challenger_r2=challenger_r2,
-                outcome=outcome,
+                outcome=_outcome(champion_r2, challenger_r2, was_degraded, tolerance),
             )
         )
     compared = {c.metric for c in comparisons}
@@ -610,6 +699,64 @@ def compare_models(
     if extra:
         logger.info("challenger metric(s) %s have no champion R² and are not compared", extra)
     return tuple(comparisons)
+
+
+def _outcome(
+    champion_r2: float, challenger_r2: float, was_degraded: bool, tolerance: float
+) -> Outcome:
+    # As written in compare_models' docstring, in floating point: a change of exactly the
+    # tolerance is neither an improvement nor a degradation.
+    if challenger_r2 < champion_r2 - tolerance:
+        return Outcome.DEGRADED
+    if was_degraded and challenger_r2 > champion_r2 + tolerance:
+        return Outcome.IMPROVED
+    return Outcome.NOT_IMPROVED if was_degraded else Outcome.STABLE
+
+
+def metric_r2(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    membership: np.ndarray,
+    genre_names: list[str],
+    *,
+    min_segment_size: int,
+) -> dict[str, float | None]:
+    """R² per metric name ("overall", then "genre:NAME" in genre_names' order), None where the
+    segment has fewer than min_segment_size ratings or an undefined R²: one side of
+    `compare_models`."""
+    overall, per_genre = segment_scores(
+        y_true, y_pred, membership, genre_names, min_segment_size=min_segment_size
+    )
+    return {
+        OVERALL: overall.r2,
+        **{genre_metric(genre): score.r2 for genre, score in per_genre.items()},
+    }
+
+
+def compare_on_holdout(
+    champion: TrainedModel,
+    challenger: TrainedModel,
+    holdout: pd.DataFrame,
+    film_genres: pd.DataFrame,
+    *,
+    degraded: Collection[str],
+    tolerance: float,
+    min_segment_size: int,
+) -> tuple[MetricComparison, ...]:
+    """`compare_models` of both models' R² on the same holdout ratings (viewer_id, film_id,
+    rating), judged on the viewers the champion knows, as the drift check was."""
+    known = known_viewer_rows(champion, holdout)
+    viewers, films = known["viewer_id"].to_numpy(), known["film_id"].to_numpy()
+    membership, genre_names = genre_matrix(film_genres, films)
+    y_true = known["rating"].to_numpy(np.float64)
+
+    def r2_of(model: TrainedModel) -> dict[str, float | None]:
+        predicted = model.predict(viewers, films)
+        return metric_r2(
+            y_true, predicted, membership, genre_names, min_segment_size=min_segment_size
+        )
+
+    return compare_models(r2_of(champion), r2_of(challenger), degraded, tolerance=tolerance)
 
 
 class Decision(StrEnum):
