@@ -89,6 +89,8 @@ def model_version_train(
 
 @dataclass(frozen=True)
 class _Trained:
+    """What a training produced, before it is recorded on its version."""
+
     evaluation: Evaluation
     artifact: SavedArtifact
     training_rows: int
@@ -98,6 +100,7 @@ class _Trained:
 def _version_started(
     actor: str, config: SVDConfig, holdout_share: float, training_window: dict | None
 ) -> ModelVersion:
+    """The new version's row and its "training started" event, written before any work."""
     version = ModelVersion.objects.create(
         hyperparameters=asdict(config),
         training_window={
