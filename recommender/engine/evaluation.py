@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.engine import metrics
+from recommender.engine.checks import checked_float, checked_int
 from recommender.engine.model import EmptyRatingsError, IdIndex, TrainedModel
 from recommender.engine.scoring import build_seen_matrix, score_viewers
 from recommender.engine.training import RATING_COLUMNS
@@ -77,12 +78,6 @@ class Evaluation:
         }
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _score(n: int, sse: float, sst: float, min_segment_size: int) -> SegmentScore:
     """Same formulas as metrics.rmse and metrics.r2, from sums already reduced per segment."""
     if n < min_segment_size:
@@ -117,35 +112,15 @@ def evaluate_model(
                     ideal DCG having min(k, n_relevant) hits at the top.
     Relevant films the model does not know count in n_relevant but can never be hits.
     """
-    min_segment_size = _positive_int("min_segment_size", min_segment_size)
-    k = _positive_int("k", k)
-    if not math.isfinite(relevance_threshold):
-        raise ValueError(f"relevance_threshold must be finite, got {relevance_threshold!r}")
-    missing = [c for c in RATING_COLUMNS if c not in holdout.columns]
-    if missing:
-        raise ValueError(f"holdout is missing column(s) {missing}; found {list(holdout.columns)}")
-    if holdout.empty:
-        raise EmptyRatingsError("the holdout is empty: there is nothing to evaluate on")
-    missing = [c for c in ("film_id", "genre") if c not in film_genres.columns]
-    if missing:
-        raise ValueError(f"film_genres is missing column(s) {missing}")
-
+    min_segment_size = checked_int("min_segment_size", min_segment_size, minimum=1)
+    k = checked_int("k", k, minimum=1)
+    relevance_threshold = checked_float("relevance_threshold", relevance_threshold)
+    _check_evaluation_frames(holdout, film_genres)
     truth = holdout["rating"].to_numpy(dtype=np.float64)
     film_ids = holdout["film_id"].to_numpy()
     predicted = model.predict(holdout["viewer_id"].to_numpy(), film_ids)
+    overall = _overall_score(truth, predicted, min_segment_size)
     errors = (truth - predicted) ** 2
-
-    overall = SegmentScore(n=len(truth), rmse=None, r2=None, judged=False)
-    if len(truth) >= min_segment_size:
-        try:
-            r2: float | None = metrics.r2(truth, predicted)
-        except ValueError:
-            logger.warning("overall R² undefined: every holdout rating is the same")
-            r2 = None
-        overall = SegmentScore(
-            n=len(truth), rmse=metrics.rmse(truth, predicted), r2=r2, judged=True
-        )
-
     per_genre = _per_genre(film_ids, truth, errors, film_genres, min_segment_size)
     precision = recall = ndcg = None
     ranked = 0
@@ -153,19 +128,7 @@ def evaluate_model(
         result = _ranking_metrics(model, holdout, train, k=k, threshold=relevance_threshold)
         if result is not None:
             precision, recall, ndcg, ranked = result
-    logger.info(
-        "evaluated on %d holdout ratings: RMSE %s, R² %s; %d of %d genres judged; "
-        "precision@%d %s over %d viewers",
-        overall.n,
-        overall.rmse,
-        overall.r2,
-        sum(s.judged for s in per_genre.values()),
-        len(per_genre),
-        k,
-        precision,
-        ranked,
-    )
-    return Evaluation(
+    evaluation = Evaluation(
         overall=overall,
         per_genre=per_genre,
         precision_at_k=precision,
@@ -176,6 +139,45 @@ def evaluate_model(
         ranked_viewers=ranked,
         min_segment_size=min_segment_size,
     )
+    _log_evaluation(evaluation)
+    return evaluation
+
+
+def _log_evaluation(evaluation: Evaluation) -> None:
+    logger.info(
+        "evaluated on %d holdout ratings: RMSE %s, R² %s; %d of %d genres judged; "
+        "precision@%d %s over %d viewers",
+        evaluation.overall.n,
+        evaluation.overall.rmse,
+        evaluation.overall.r2,
+        sum(s.judged for s in evaluation.per_genre.values()),
+        len(evaluation.per_genre),
+        evaluation.k,
+        evaluation.precision_at_k,
+        evaluation.ranked_viewers,
+    )
+
+
+def _check_evaluation_frames(holdout: pd.DataFrame, film_genres: pd.DataFrame) -> None:
+    missing = [c for c in RATING_COLUMNS if c not in holdout.columns]
+    if missing:
+        raise ValueError(f"holdout is missing column(s) {missing}; found {list(holdout.columns)}")
+    if holdout.empty:
+        raise EmptyRatingsError("the holdout is empty: there is nothing to evaluate on")
+    missing = [c for c in ("film_id", "genre") if c not in film_genres.columns]
+    if missing:
+        raise ValueError(f"film_genres is missing column(s) {missing}")
+
+
+def _overall_score(truth: np.ndarray, predicted: np.ndarray, min_segment_size: int) -> SegmentScore:
+    if len(truth) < min_segment_size:
+        return SegmentScore(n=len(truth), rmse=None, r2=None, judged=False)
+    try:
+        r2: float | None = metrics.r2(truth, predicted)
+    except ValueError:
+        logger.warning("overall R² undefined: every holdout rating is the same")
+        r2 = None
+    return SegmentScore(n=len(truth), rmse=metrics.rmse(truth, predicted), r2=r2, judged=True)
 
 
 def _per_genre(

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from recommender.engine.checks import checked_int
 from recommender.engine.model import IdIndex
 
 # Rows per block in `diversity`: the gathered (rows x L x n_factors) float64 block stays
@@ -103,10 +104,7 @@ def _dense(ids: np.ndarray) -> tuple[np.ndarray, int]:
 def coverage(film_ids: npt.ArrayLike, catalogue_size: int) -> float:
     """Distinct films recommended (over all lists, padding ignored) / catalogue_size."""
     lists = _lists(film_ids, "film_ids")
-    if isinstance(catalogue_size, bool) or not isinstance(catalogue_size, int | np.integer):
-        raise ValueError(f"catalogue_size must be an integer, got {catalogue_size!r}")
-    if catalogue_size < 1:
-        raise ValueError(f"catalogue_size must be >= 1, got {catalogue_size}")
+    catalogue_size = checked_int("catalogue_size", catalogue_size, minimum=1)
     dense, size = _dense(lists[lists >= 0])
     distinct = int(np.count_nonzero(np.bincount(dense, minlength=size)))
     if distinct > catalogue_size:

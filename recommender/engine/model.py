@@ -10,13 +10,14 @@ ids of the source data); rows of the arrays are the model's own order.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from recommender.engine.checks import checked_float, checked_int
 
 RATING_MIN = 0.5
 RATING_MAX = 5.0
@@ -70,18 +71,14 @@ class SVDConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _set(self, "n_factors", _checked_int("n_factors", self.n_factors, minimum=1))
-        _set(self, "n_epochs", _checked_int("n_epochs", self.n_epochs, minimum=1))
+        _set(self, "n_factors", checked_int("n_factors", self.n_factors, minimum=1))
+        _set(self, "n_epochs", checked_int("n_epochs", self.n_epochs, minimum=1))
         # surprise hands the seed to numpy's RandomState, which takes 0 <= seed < 2**32.
-        _set(self, "seed", _checked_int("seed", self.seed, minimum=0, maximum=2**32 - 1))
-        _set(self, "lr_all", _checked_float("lr_all", self.lr_all, positive=True))
-        _set(self, "reg_all", _checked_float("reg_all", self.reg_all, non_negative=True))
-        _set(self, "init_mean", _checked_float("init_mean", self.init_mean))
-        _set(
-            self,
-            "init_std_dev",
-            _checked_float("init_std_dev", self.init_std_dev, non_negative=True),
-        )
+        _set(self, "seed", checked_int("seed", self.seed, minimum=0, maximum=2**32 - 1))
+        _set(self, "lr_all", checked_float("lr_all", self.lr_all, above=0))
+        _set(self, "reg_all", checked_float("reg_all", self.reg_all, minimum=0))
+        _set(self, "init_mean", checked_float("init_mean", self.init_mean))
+        _set(self, "init_std_dev", checked_float("init_std_dev", self.init_std_dev, minimum=0))
 
     def as_dict(self) -> dict[str, int | float]:
         """Plain JSON-serialisable values, e.g. for a model version's hyperparameters."""
@@ -100,31 +97,6 @@ class SVDConfig:
 def _set(instance: object, name: str, value: object) -> None:
     # Frozen dataclasses can only normalise their fields in __post_init__ this way.
     object.__setattr__(instance, name, value)
-
-
-def _checked_int(name: str, value: object, *, minimum: int, maximum: int | None = None) -> int:
-    # bool is an int subclass; SVDConfig(n_factors=True) is a mistake, not 1 factor.
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise ValueError(f"{name} must be {bound}, got {value!r}")
-    return int(value)
-
-
-def _checked_float(
-    name: str, value: object, *, positive: bool = False, non_negative: bool = False
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if positive and number <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    if non_negative and number < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return number
 
 
 # --- learned state ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ significant by a bootstrap confidence interval (see `detect_drift`).
 Decision: champion and challenger are scored on the same recent holdout; each metric's
 outcome (`compare_models`) feeds the design's decision matrix (`DECISION_MATRIX`).
 
-Pure numpy: no Django, no database, no global randomness (a seed is passed in).
+Pure numpy and pandas: no Django, no database, no global randomness (a seed is passed in).
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
+from recommender.engine.checks import checked_float, checked_int
 from recommender.engine.evaluation import SegmentScore, segment_scores
+from recommender.engine.model import TrainedModel
+from recommender.engine.segments import OVERALL, check_metric_name, genre_metric
+from recommender.engine.serving import genre_matrix
 
 logger = logging.getLogger(__name__)
-
-OVERALL = "overall"
-GENRE_PREFIX = "genre:"
 
 # Cells (replicates x interactions) per bootstrap chunk. The chunk's int64 index draws, its
 # int64 counts and their float64 copy are 16 MB each. Measured: ~45 ms per chunk (20
@@ -46,50 +48,11 @@ _CONSTANT_SST_RATIO = 1e-10
 # --- validation helpers -----------------------------------------------------------------------
 
 
-def _is_real(value: object) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-        value, bool | np.bool_
-    )
-
-
-def _finite(name: str, value: object) -> float:
-    if not _is_real(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
-
-
-def _non_negative(name: str, value: object) -> float:
-    number = _finite(name, value)
-    if number < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return number
-
-
 def _r2_value(name: str, value: object) -> float:
-    number = _finite(name, value)
+    number = checked_float(name, value)
     if number > 1.0:
         raise ValueError(f"{name} is an R² and cannot exceed 1, got {value!r}")
     return number
-
-
-def _int_at_least(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_metric_name(name: str, value: object) -> None:
-    if not isinstance(value, str) or not (
-        value == OVERALL or (value.startswith(GENRE_PREFIX) and len(value) > len(GENRE_PREFIX))
-    ):
-        raise ValueError(f'{name} must be "{OVERALL}" or "{GENRE_PREFIX}<genre>", got {value!r}')
-
-
-def genre_metric(genre: str) -> str:
-    """The metric name of a genre segment: "genre:Action"."""
-    return f"{GENRE_PREFIX}{genre}"
 
 
 # --- drift ------------------------------------------------------------------------------------
@@ -114,21 +77,21 @@ class DriftThresholds:
     bootstrap_samples: int = 1000
 
     def __post_init__(self) -> None:
-        _non_negative("overall_r2_drop", self.overall_r2_drop)
-        _non_negative("genre_r2_drop", self.genre_r2_drop)
-        _int_at_least("min_segment_size", self.min_segment_size, 1)
+        checked_float("overall_r2_drop", self.overall_r2_drop, minimum=0)
+        checked_float("genre_r2_drop", self.genre_r2_drop, minimum=0)
+        checked_int("min_segment_size", self.min_segment_size, minimum=1)
         if not isinstance(self.require_significance, bool):
             raise ValueError(
                 f"require_significance must be True or False, got {self.require_significance!r}"
             )
-        confidence = _finite("confidence", self.confidence)
+        confidence = checked_float("confidence", self.confidence)
         if not 0.0 < confidence < 1.0:
             raise ValueError(f"confidence must be between 0 and 1 (exclusive), got {confidence!r}")
-        _int_at_least("bootstrap_samples", self.bootstrap_samples, 2)
+        checked_int("bootstrap_samples", self.bootstrap_samples, minimum=2)
 
     def threshold_for(self, metric: str) -> float:
         """The drop threshold that applies to `metric` ("overall" or "genre:<name>")."""
-        _check_metric_name("metric", metric)
+        check_metric_name("metric", metric)
         return float(self.overall_r2_drop if metric == OVERALL else self.genre_r2_drop)
 
 
@@ -157,15 +120,15 @@ class MetricDrift:
     above_threshold: bool = False
 
     def __post_init__(self) -> None:
-        _check_metric_name("metric", self.metric)
+        check_metric_name("metric", self.metric)
         benchmark = _r2_value("benchmark_r2", self.benchmark_r2)
         current = _r2_value("current_r2", self.current_r2)
-        drop = _finite("drop", self.drop)
+        drop = checked_float("drop", self.drop)
         if not math.isclose(drop, benchmark - current, rel_tol=0.0, abs_tol=1e-9):
             raise ValueError(
                 f"drop must equal benchmark_r2 - current_r2 = {benchmark - current!r}, got {drop!r}"
             )
-        threshold = _non_negative("threshold", self.threshold)
+        threshold = checked_float("threshold", self.threshold, minimum=0)
         if not isinstance(self.degraded, bool):
             raise ValueError(f"degraded must be True or False, got {self.degraded!r}")
         if self.degraded and not drop > threshold:
@@ -178,8 +141,8 @@ class MetricDrift:
                 f"got {self.ci_low!r} and {self.ci_high!r}"
             )
         if self.ci_low is not None:
-            low = _finite("ci_low", self.ci_low)
-            high = _finite("ci_high", self.ci_high)
+            low = checked_float("ci_low", self.ci_low)
+            high = checked_float("ci_high", self.ci_high)
             if low > high:
                 raise ValueError(f"ci_low {low!r} must not exceed ci_high {high!r}")
         if not isinstance(self.significant, bool):
@@ -196,7 +159,7 @@ class MetricDrift:
                 f"above_threshold must be {expected} (whole interval above the threshold "
                 f"{self.threshold!r}) for ci_low {self.ci_low!r}, got {self.above_threshold!r}"
             )
-        _int_at_least("n", self.n, 0)
+        checked_int("n", self.n, minimum=0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable: plain floats, ints, bools, str and None."""
@@ -231,7 +194,7 @@ class DriftResult:
         if not isinstance(self.not_judged, tuple):
             raise ValueError(f"not_judged must be a tuple of metric names, got {self.not_judged!r}")
         for name in self.not_judged:
-            _check_metric_name("not_judged entry", name)
+            check_metric_name("not_judged entry", name)
         counts = Counter([m.metric for m in self.metrics] + list(self.not_judged))
         repeated = sorted(name for name, count in counts.items() if count > 1)
         if repeated:
@@ -308,9 +271,9 @@ def draw_resample_counts(
     """Bootstrap resamples of n interactions, as counts: yields int64 (chunk, n) blocks whose
     row b gives how many times each interaction was drawn (with replacement, n draws) in
     replicate b; `samples` rows in all, each block at most max(max_cells, n) cells."""
-    n = _int_at_least("n", n, 1)
-    samples = _int_at_least("samples", samples, 1)
-    rows = max(1, _int_at_least("max_cells", max_cells, 1) // n)
+    n = checked_int("n", n, minimum=1)
+    samples = checked_int("samples", samples, minimum=1)
+    rows = max(1, checked_int("max_cells", max_cells, minimum=1) // n)
     for start in range(0, samples, rows):
         chunk = min(rows, samples - start)
         picks = rng.integers(0, n, size=(chunk, n))
@@ -399,7 +362,50 @@ def detect_drift(
     """
     if not isinstance(thresholds, DriftThresholds):
         raise ValueError(f"thresholds must be a DriftThresholds, got {type(thresholds).__name__}")
-    seed = _int_at_least("seed", seed, 0)
+    seed = checked_int("seed", seed, minimum=0)
+    true, pred, members, names = _drift_inputs(y_true, y_pred, membership, genre_names)
+    bench = extract_metric_r2(benchmark, name="benchmark")
+    segments = round_segments(true, pred, members, names, thresholds.min_segment_size)
+    judged, not_judged = split_judged(bench, segments, thresholds.min_segment_size)
+    drifts: list[MetricDrift] = []
+    if judged:
+        rows = np.column_stack([segment.rows for segment in judged])
+        replicates = _bootstrap_r2(true, pred, rows, thresholds, seed)
+        drifts = [
+            metric_drift(segment, replicates[:, j], thresholds) for j, segment in enumerate(judged)
+        ]
+    result = DriftResult(metrics=tuple(drifts), not_judged=tuple(not_judged))
+    _log_drift(result, thresholds, len(true))
+    return result
+
+
+@dataclass(frozen=True)
+class RoundSegment:
+    """One segment of a round: its metric name, the round's score on it, its rows (n bool)."""
+
+    metric: str
+    score: SegmentScore
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class JudgedSegment:
+    """A segment the drift check judges: it has a benchmark R² and, in the round, enough
+    interactions and a defined R²."""
+
+    metric: str
+    benchmark_r2: float
+    score: SegmentScore
+    rows: np.ndarray
+
+
+def _drift_inputs(
+    y_true: npt.ArrayLike,
+    y_pred: npt.ArrayLike,
+    membership: npt.ArrayLike,
+    genre_names: Sequence[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The round's arrays as detect_drift uses them, refused with a reason when malformed."""
     true = np.asarray(y_true, dtype=np.float64)
     pred = np.asarray(y_pred, dtype=np.float64)
     members = np.asarray(membership)
@@ -412,80 +418,99 @@ def detect_drift(
         raise ValueError("membership must be boolean (or 0/1), one row per interaction")
     if len(set(names)) != len(names) or any(not g for g in names):
         raise ValueError(f"genre_names must be distinct non-empty names, got {names}")
-    members = members.astype(bool)
-    bench = extract_metric_r2(benchmark, name="benchmark")
-    overall, per_genre = segment_scores(
-        true, pred, members, names, min_segment_size=thresholds.min_segment_size
-    )
+    return true, pred, members.astype(bool), names
 
-    round_segments: list[tuple[str, SegmentScore, np.ndarray]] = [
-        (OVERALL, overall, np.ones(len(true), dtype=bool))
+
+def round_segments(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    membership: np.ndarray,
+    genre_names: list[str],
+    min_segment_size: int,
+) -> list[RoundSegment]:
+    """The round's segments, "overall" first then one per genre (in genre_names' order), each
+    scored by `segment_scores`."""
+    overall, per_genre = segment_scores(
+        y_true, y_pred, membership, genre_names, min_segment_size=min_segment_size
+    )
+    return [RoundSegment(OVERALL, overall, np.ones(len(y_true), dtype=bool))] + [
+        RoundSegment(genre_metric(g), per_genre[g], membership[:, i])
+        for i, g in enumerate(genre_names)
     ]
-    round_segments += [(genre_metric(g), per_genre[g], members[:, i]) for i, g in enumerate(names)]
-    judged: list[tuple[str, float, SegmentScore, np.ndarray]] = []
+
+
+def split_judged(
+    benchmark: Mapping[str, float | None],
+    segments: Sequence[RoundSegment],
+    min_segment_size: int,
+) -> tuple[list[JudgedSegment], list[str]]:
+    """The segments that can be judged (a benchmark R², enough interactions, a defined R² in
+    the round), and the names of those that cannot: those segments first, in order, then the
+    benchmark segments absent from the round (sorted)."""
+    judged: list[JudgedSegment] = []
     not_judged: list[str] = []
-    for metric, score, column in round_segments:
-        benchmark_r2 = bench.get(metric)
+    for segment in segments:
+        benchmark_r2 = benchmark.get(segment.metric)
+        score = segment.score
         if benchmark_r2 is None or not score.judged or score.r2 is None:
             logger.info(
                 "%s not judged: benchmark R² %s, %d interactions in the round (minimum %d), "
                 "round R² %s",
-                metric,
+                segment.metric,
                 benchmark_r2,
                 score.n,
-                thresholds.min_segment_size,
+                min_segment_size,
                 score.r2,
             )
-            not_judged.append(metric)
+            not_judged.append(segment.metric)
         else:
-            judged.append((metric, benchmark_r2, score, column))
-    absent = sorted(set(bench) - {metric for metric, _, _ in round_segments})
+            judged.append(JudgedSegment(segment.metric, benchmark_r2, score, segment.rows))
+    absent = sorted(set(benchmark) - {segment.metric for segment in segments})
     if absent:
         logger.info("benchmark segments absent from the round, not judged: %s", absent)
-    not_judged += absent
+    return judged, not_judged + absent
 
-    drifts: list[MetricDrift] = []
-    if judged:
-        replicates = _bootstrap_r2(
-            true, pred, np.column_stack([c for *_, c in judged]), thresholds, seed
+
+def metric_drift(
+    segment: JudgedSegment, replicate_r2: np.ndarray, thresholds: DriftThresholds
+) -> MetricDrift:
+    """The drift of one judged segment, from its round R² and its bootstrap replicates' R²
+    (NaN where a replicate's R² is undefined; those replicates are dropped)."""
+    benchmark_r2 = segment.benchmark_r2
+    current = float(segment.score.r2)  # type: ignore[arg-type]
+    drops = benchmark_r2 - replicate_r2
+    drops = drops[np.isfinite(drops)]
+    if drops.size < replicate_r2.shape[0]:
+        logger.warning(
+            "%s: %d of %d bootstrap replicates had an undefined R² and were dropped",
+            segment.metric,
+            replicate_r2.shape[0] - drops.size,
+            replicate_r2.shape[0],
         )
+    low = high = None
+    if drops.size:
         tail = (1.0 - thresholds.confidence) / 2.0
-        for j, (metric, benchmark_r2, score, _) in enumerate(judged):
-            current = float(score.r2)  # type: ignore[arg-type]
-            drops = benchmark_r2 - replicates[:, j]
-            drops = drops[np.isfinite(drops)]
-            if drops.size < replicates.shape[0]:
-                logger.warning(
-                    "%s: %d of %d bootstrap replicates had an undefined R² and were dropped",
-                    metric,
-                    replicates.shape[0] - drops.size,
-                    replicates.shape[0],
-                )
-            low = high = None
-            if drops.size:
-                low, high = (float(q) for q in np.quantile(drops, [tail, 1.0 - tail]))
-            significant = low is not None and low > 0.0
-            threshold = thresholds.threshold_for(metric)
-            above_threshold = low is not None and low > threshold
-            drop = benchmark_r2 - current
-            degraded = drop > threshold and (above_threshold or not thresholds.require_significance)
-            drifts.append(
-                MetricDrift(
-                    metric=metric,
-                    benchmark_r2=benchmark_r2,
-                    current_r2=current,
-                    drop=drop,
-                    threshold=threshold,
-                    degraded=degraded,
-                    ci_low=low,
-                    ci_high=high,
-                    significant=significant,
-                    n=score.n,
-                    above_threshold=above_threshold,
-                )
-            )
-    result = DriftResult(metrics=tuple(drifts), not_judged=tuple(not_judged))
-    for drift in drifts:
+        low, high = (float(q) for q in np.quantile(drops, [tail, 1.0 - tail]))
+    threshold = thresholds.threshold_for(segment.metric)
+    above_threshold = low is not None and low > threshold
+    drop = benchmark_r2 - current
+    return MetricDrift(
+        metric=segment.metric,
+        benchmark_r2=benchmark_r2,
+        current_r2=current,
+        drop=drop,
+        threshold=threshold,
+        degraded=drop > threshold and (above_threshold or not thresholds.require_significance),
+        ci_low=low,
+        ci_high=high,
+        significant=low is not None and low > 0.0,
+        n=segment.score.n,
+        above_threshold=above_threshold,
+    )
+
+
+def _log_drift(result: DriftResult, thresholds: DriftThresholds, interactions: int) -> None:
+    for drift in result.metrics:
         if drift.degraded:
             interval = (
                 "undefined" if drift.ci_low is None else f"{drift.ci_low:.4f}..{drift.ci_high:.4f}"
@@ -503,13 +528,43 @@ def detect_drift(
             )
     logger.info(
         "drift check on %d interactions: %d judged, %d degraded, %d not judged; retraining %s",
-        len(true),
-        len(drifts),
+        interactions,
+        len(result.metrics),
         len(result.degraded),
         len(result.not_judged),
         "required" if result.retraining_required else "not required",
     )
-    return result
+
+
+def known_viewer_rows(model: TrainedModel, ratings: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `ratings` by viewers `model` was trained on (existing viewers): the only
+    ones the drift check and the champion/challenger comparison judge a model on."""
+    return ratings[model.viewer_index(ratings["viewer_id"].to_numpy()) >= 0]
+
+
+def model_drift(
+    model: TrainedModel,
+    benchmark: Mapping[str, Any],
+    ratings: pd.DataFrame,
+    film_genres: pd.DataFrame,
+    *,
+    thresholds: DriftThresholds,
+    seed: int,
+) -> DriftResult:
+    """`detect_drift` of `model` on a round's ratings (viewer_id, film_id, rating) by viewers
+    it knows (see `known_viewer_rows`); film_genres has one row per (film_id, genre)."""
+    film_ids = ratings["film_id"].to_numpy()
+    predicted = model.predict(ratings["viewer_id"].to_numpy(), film_ids)
+    membership, genre_names = genre_matrix(film_genres, film_ids)
+    return detect_drift(
+        benchmark,
+        ratings["rating"].to_numpy(np.float64),
+        predicted,
+        membership,
+        genre_names,
+        thresholds=thresholds,
+        seed=seed,
+    )
 
 
 def _bootstrap_r2(
@@ -552,7 +607,7 @@ class MetricComparison:
     outcome: Outcome
 
     def __post_init__(self) -> None:
-        _check_metric_name("metric", self.metric)
+        check_metric_name("metric", self.metric)
         if not isinstance(self.was_degraded, bool):
             raise ValueError(f"was_degraded must be True or False, got {self.was_degraded!r}")
         _r2_value("champion_r2", self.champion_r2)
@@ -603,7 +658,7 @@ def compare_models(
     A change of exactly t is therefore neither an improvement nor a degradation.
     Comparisons follow the champion mapping's order.
     """
-    tolerance = _non_negative("tolerance", tolerance)
+    tolerance = checked_float("tolerance", tolerance, minimum=0)
     for name, mapping in (("champion", champion), ("challenger", challenger)):
         if not isinstance(mapping, Mapping):
             raise ValueError(
@@ -614,7 +669,7 @@ def compare_models(
     degraded = set(degraded)
     comparisons: list[MetricComparison] = []
     for metric, champion_value in champion.items():
-        _check_metric_name("champion metric", metric)
+        check_metric_name("champion metric", metric)
         challenger_value = challenger.get(metric)
         if champion_value is None or challenger_value is None:
             logger.info(
@@ -627,19 +682,13 @@ def compare_models(
         champion_r2 = _r2_value(f"champion[{metric!r}]", champion_value)
         challenger_r2 = _r2_value(f"challenger[{metric!r}]", challenger_value)
         was_degraded = metric in degraded
-        if challenger_r2 < champion_r2 - tolerance:
-            outcome = Outcome.DEGRADED
-        elif was_degraded and challenger_r2 > champion_r2 + tolerance:
-            outcome = Outcome.IMPROVED
-        else:
-            outcome = Outcome.NOT_IMPROVED if was_degraded else Outcome.STABLE
         comparisons.append(
             MetricComparison(
                 metric=metric,
                 was_degraded=was_degraded,
                 champion_r2=champion_r2,
                 challenger_r2=challenger_r2,
-                outcome=outcome,
+                outcome=_outcome(champion_r2, challenger_r2, was_degraded, tolerance),
             )
         )
     compared = {c.metric for c in comparisons}
@@ -650,6 +699,64 @@ def compare_models(
     if extra:
         logger.info("challenger metric(s) %s have no champion R² and are not compared", extra)
     return tuple(comparisons)
+
+
+def _outcome(
+    champion_r2: float, challenger_r2: float, was_degraded: bool, tolerance: float
+) -> Outcome:
+    # As written in compare_models' docstring, in floating point: a change of exactly the
+    # tolerance is neither an improvement nor a degradation.
+    if challenger_r2 < champion_r2 - tolerance:
+        return Outcome.DEGRADED
+    if was_degraded and challenger_r2 > champion_r2 + tolerance:
+        return Outcome.IMPROVED
+    return Outcome.NOT_IMPROVED if was_degraded else Outcome.STABLE
+
+
+def metric_r2(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    membership: np.ndarray,
+    genre_names: list[str],
+    *,
+    min_segment_size: int,
+) -> dict[str, float | None]:
+    """R² per metric name ("overall", then "genre:NAME" in genre_names' order), None where the
+    segment has fewer than min_segment_size ratings or an undefined R²: one side of
+    `compare_models`."""
+    overall, per_genre = segment_scores(
+        y_true, y_pred, membership, genre_names, min_segment_size=min_segment_size
+    )
+    return {
+        OVERALL: overall.r2,
+        **{genre_metric(genre): score.r2 for genre, score in per_genre.items()},
+    }
+
+
+def compare_on_holdout(
+    champion: TrainedModel,
+    challenger: TrainedModel,
+    holdout: pd.DataFrame,
+    film_genres: pd.DataFrame,
+    *,
+    degraded: Collection[str],
+    tolerance: float,
+    min_segment_size: int,
+) -> tuple[MetricComparison, ...]:
+    """`compare_models` of both models' R² on the same holdout ratings (viewer_id, film_id,
+    rating), judged on the viewers the champion knows, as the drift check was."""
+    known = known_viewer_rows(champion, holdout)
+    viewers, films = known["viewer_id"].to_numpy(), known["film_id"].to_numpy()
+    membership, genre_names = genre_matrix(film_genres, films)
+    y_true = known["rating"].to_numpy(np.float64)
+
+    def r2_of(model: TrainedModel) -> dict[str, float | None]:
+        predicted = model.predict(viewers, films)
+        return metric_r2(
+            y_true, predicted, membership, genre_names, min_segment_size=min_segment_size
+        )
+
+    return compare_models(r2_of(champion), r2_of(challenger), degraded, tolerance=tolerance)
 
 
 class Decision(StrEnum):

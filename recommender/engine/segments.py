@@ -24,6 +24,13 @@ def is_metric_name(value: object) -> bool:
     )
 
 
+def check_metric_name(name: str, value: object) -> str:
+    """`value` when it is a metric name (see is_metric_name); otherwise a ValueError naming it."""
+    if not is_metric_name(value):
+        raise ValueError(f'{name} must be "{OVERALL}" or "{GENRE_PREFIX}<genre>", got {value!r}')
+    return value  # type: ignore[return-value]
+
+
 def metric_label(metric: str) -> str:
     """How a reader sees a metric name: "overall" -> "Overall", "genre:Action" -> "Action"."""
     return metric[len(GENRE_PREFIX) :] if metric.startswith(GENRE_PREFIX) else metric.capitalize()

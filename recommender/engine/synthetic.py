@@ -24,10 +24,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
+
+from recommender.engine.checks import checked_int
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +164,25 @@ class SyntheticDataset:
         return np.clip(scores, 0.5, 5.0)
 
 
+class _Streams(NamedTuple):
+    """One independent random stream per component, so that a change to one part (say,
+    timestamps) leaves the others' draws unchanged."""
+
+    genre: np.random.Generator
+    popularity: np.random.Generator
+    factor: np.random.Generator
+    bias: np.random.Generator
+    activity: np.random.Generator
+    pair: np.random.Generator
+    noise: np.random.Generator
+    time: np.random.Generator
+    id: np.random.Generator
+
+    @classmethod
+    def spawned(cls, seed: int) -> _Streams:
+        return cls(*(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(9)))
+
+
 def generate_synthetic(
     *, viewers: int, films: int, ratings: int, seed: int, n_factors: int = 20
 ) -> SyntheticDataset:
@@ -170,76 +192,28 @@ def generate_synthetic(
     go unrated, as in The Movies Dataset. The same arguments always give the same data.
     """
     _check_sizes(viewers=viewers, films=films, ratings=ratings, seed=seed, n_factors=n_factors)
-    # One independent stream per component, so that a change to one part (say, timestamps)
-    # leaves the others' draws unchanged.
-    (
-        genre_rng,
-        popularity_rng,
-        factor_rng,
-        bias_rng,
-        activity_rng,
-        pair_rng,
-        noise_rng,
-        time_rng,
-        id_rng,
-    ) = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(9))
+    rng = _Streams.spawned(seed)
 
-    film_genres = _assign_genres(films, genre_rng)
-    popularity = _draw_popularity(films, ratings / viewers, popularity_rng)
+    film_genres = _assign_genres(films, rng.genre)
+    popularity = _draw_popularity(films, ratings / viewers, rng.popularity)
     genre_factors, film_factors, viewer_factors = _draw_factors(
-        viewers, film_genres, n_factors, factor_rng
+        viewers, film_genres, n_factors, rng.factor
     )
-    viewer_bias = bias_rng.normal(0.0, _VIEWER_BIAS_SD, viewers)
-    log_popularity = np.log(popularity)
-    spread = log_popularity.std()
-    # Centred on the rating-weighted mean, so the lift leaves the mean rating where it is
-    # however concentrated the popularity is.
-    lift = (log_popularity - popularity @ log_popularity) / spread if spread > 0 else 0.0
-    film_bias = (
-        (film_genres @ _GENRE_OFFSETS) / film_genres.sum(axis=1)
-        + _POPULARITY_LIFT * lift
-        + bias_rng.normal(0.0, _FILM_BIAS_SD, films)
-    )
+    viewer_bias = rng.bias.normal(0.0, _VIEWER_BIAS_SD, viewers)
+    film_bias = _draw_film_bias(film_genres, popularity, rng.bias)
 
-    counts = _draw_activity(viewers, films, ratings, activity_rng)
-    viewer_rows, film_rows = _sample_pairs(counts, popularity, pair_rng)
-    scores = _expected_scores(
-        viewer_rows,
-        film_rows,
-        _GLOBAL_MEAN,
-        viewer_bias,
-        film_bias,
-        viewer_factors,
-        film_factors,
-    )
-    scores += noise_rng.normal(0.0, _NOISE_SD, len(scores))
-    values = np.clip(np.round(scores * 2.0) / 2.0, 0.5, 5.0)
-    del scores
+    counts = _draw_activity(viewers, films, ratings, rng.activity)
+    viewer_rows, film_rows = _sample_pairs(counts, popularity, rng.pair)
+    truth = (viewer_bias, film_bias, viewer_factors, film_factors)
+    values = _draw_observed_ratings(viewer_rows, film_rows, truth, rng.noise)
 
-    years = _draw_release_years(films, time_rng)
-    timestamps = _draw_timestamps(viewer_rows, film_rows, viewers, years, time_rng)
+    years = _draw_release_years(films, rng.time)
+    timestamps = _draw_timestamps(viewer_rows, film_rows, viewers, years, rng.time)
     viewer_ids = np.arange(1, viewers + 1, dtype=np.int64)
-    film_ids, imdb_ids, tmdb_ids = _draw_ids(films, id_rng)
+    film_ids, imdb_ids, tmdb_ids = _draw_ids(films, rng.id)
 
-    ratings_frame = pd.DataFrame(
-        {
-            "userId": viewer_ids[viewer_rows],
-            "movieId": film_ids[film_rows],
-            "rating": values,
-            "timestamp": timestamps,
-        }
-    )
-    movies = pd.DataFrame(
-        {
-            "movieId": film_ids,
-            "title": "Synthetic Film "
-            + pd.Series(film_ids).astype(str)
-            + " ("
-            + pd.Series(years).astype(str)
-            + ")",
-            "genres": _genre_strings(film_genres),
-        }
-    )
+    ratings_frame = _ratings_table(viewer_ids[viewer_rows], film_ids[film_rows], values, timestamps)
+    movies = _movies_frame(film_ids, years, film_genres)
     links = pd.DataFrame({"movieId": film_ids, "imdbId": imdb_ids, "tmdbId": tmdb_ids})
     logger.info(
         "generated %d ratings by %d viewers of %d films (mean %.3f, sd %.3f)",
@@ -264,6 +238,66 @@ def generate_synthetic(
         film_genres=film_genres,
         genre_factors=genre_factors,
         noise_sd=_NOISE_SD,
+    )
+
+
+def _draw_observed_ratings(
+    viewer_rows: np.ndarray,
+    film_rows: np.ndarray,
+    truth: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The rating each pair is observed with: the true score (truth = viewer bias, film bias,
+    viewer factors, film factors) plus noise, rounded to half stars within 0.5-5.0."""
+    viewer_bias, film_bias, viewer_factors, film_factors = truth
+    scores = _expected_scores(
+        viewer_rows,
+        film_rows,
+        _GLOBAL_MEAN,
+        viewer_bias,
+        film_bias,
+        viewer_factors,
+        film_factors,
+    )
+    scores += rng.normal(0.0, _NOISE_SD, len(scores))
+    return np.clip(np.round(scores * 2.0) / 2.0, 0.5, 5.0)
+
+
+def _draw_film_bias(
+    film_genres: np.ndarray, popularity: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Each film's bias: its genres' mean offset, a lift for popular films, and noise."""
+    log_popularity = np.log(popularity)
+    spread = log_popularity.std()
+    # Centred on the rating-weighted mean, so the lift leaves the mean rating where it is
+    # however concentrated the popularity is.
+    lift = (log_popularity - popularity @ log_popularity) / spread if spread > 0 else 0.0
+    return (
+        (film_genres @ _GENRE_OFFSETS) / film_genres.sum(axis=1)
+        + _POPULARITY_LIFT * lift
+        + rng.normal(0.0, _FILM_BIAS_SD, len(film_genres))
+    )
+
+
+def _ratings_table(
+    user_ids: np.ndarray, movie_ids: np.ndarray, values: np.ndarray, timestamps: np.ndarray
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"userId": user_ids, "movieId": movie_ids, "rating": values, "timestamp": timestamps}
+    )
+
+
+def _movies_frame(film_ids: np.ndarray, years: np.ndarray, film_genres: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "movieId": film_ids,
+            "title": "Synthetic Film "
+            + pd.Series(film_ids).astype(str)
+            + " ("
+            + pd.Series(years).astype(str)
+            + ")",
+            "genres": _genre_strings(film_genres),
+        }
     )
 
 
@@ -316,16 +350,14 @@ def _replacing(target: Path) -> Iterator[Path]:
 
 
 def _check_sizes(*, viewers: int, films: int, ratings: int, seed: int, n_factors: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    checked_int("seed", seed, minimum=0)
     for name, value in (
         ("viewers", viewers),
         ("films", films),
         ("ratings", ratings),
         ("n_factors", n_factors),
     ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        checked_int(name, value, minimum=1)
     if ratings < viewers:
         raise ValueError(
             f"ratings must be at least viewers (every viewer rates a film), "

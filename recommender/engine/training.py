@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from surprise import SVD, Dataset, Reader
 
+from recommender.engine.checks import checked_float, is_real
 from recommender.engine.model import (
     RATING_MAX,
     RATING_MIN,
@@ -64,7 +65,7 @@ def split_holdout(
     The same seed on the same frame gives the same split. A viewer or film may end up only
     in the holdout: the model then predicts it from the biases it knows, as surprise does.
     """
-    if isinstance(test_size, bool) or not isinstance(test_size, int | float | np.floating):
+    if not is_real(test_size):
         raise ValueError(f"test_size must be a number between 0 and 1, got {test_size!r}")
     if not 0.0 < float(test_size) < 1.0:
         raise ValueError(f"test_size must be strictly between 0 and 1, got {test_size!r}")
@@ -75,6 +76,24 @@ def split_holdout(
     in_test = np.zeros(n_rows, dtype=bool)
     in_test[rng.choice(n_rows, size=n_test, replace=False)] = True
     return ratings.iloc[np.flatnonzero(~in_test)], ratings.iloc[np.flatnonzero(in_test)]
+
+
+def split_recent_holdout(
+    recent: pd.DataFrame, share: float, rng: np.random.Generator
+) -> pd.DataFrame:
+    """The rows of `recent` a challenger is judged on: each kept with probability `share`,
+    one uniform draw per row (rng.random(len(recent)), in row order), so the same rng state
+    on the same frame holds out the same rows. Columns and index are kept."""
+    share = checked_float("share", share, minimum=0, maximum=1)
+    return recent[rng.random(len(recent)) < share]
+
+
+def without_pairs(ratings: pd.DataFrame, excluded: pd.DataFrame) -> pd.DataFrame:
+    """`ratings` without every row whose (viewer_id, film_id) pair occurs in `excluded`: the
+    training window of a challenger never holds a rating it is judged on. A left anti-join:
+    the row order is kept, the index is not."""
+    merged = ratings.merge(excluded[["viewer_id", "film_id"]], how="left", indicator=True)
+    return merged[merged["_merge"] == "left_only"].drop(columns="_merge")
 
 
 @dataclass(frozen=True)

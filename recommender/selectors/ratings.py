@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
+from django.db.models import Max
 
 from recommender.models import Film, Rating, Viewer
 
@@ -17,6 +20,51 @@ def ratings_frame(*, origin: str | None = None, queryset=None) -> pd.DataFrame:
         list(rows.iterator(chunk_size=50_000)), columns=["viewer_id", "film_id", "rating"]
     )
     return frame.astype({"viewer_id": "int64", "film_id": "int64", "rating": "float64"})
+
+
+def latest_round_id() -> int | None:
+    """The newest round of simulated ratings, None before the first round is played."""
+    return Rating.objects.filter(origin=Rating.Origin.SIMULATED).aggregate(latest=Max("round_id"))[
+        "latest"
+    ]
+
+
+def round_ratings(round_id: int) -> pd.DataFrame:
+    """The ratings of one simulated round, as `ratings_frame`."""
+    return ratings_frame(queryset=Rating.objects.filter(round_id=round_id))
+
+
+def simulated_ratings_since(moment: datetime) -> pd.DataFrame:
+    """Simulated ratings of every round played since `moment` (e.g. a model's training): the
+    recent interactions a challenger is compared with it on."""
+    return ratings_frame(
+        queryset=Rating.objects.filter(
+            origin=Rating.Origin.SIMULATED, round__created_at__gte=moment
+        )
+    )
+
+
+def window_ratings(
+    *, last_rounds: int | None = None, since: datetime | None = None
+) -> pd.DataFrame:
+    """The ratings a model learns from: all of them; the original ones plus those of the last
+    `last_rounds` simulated rounds; or the original ones plus those rated since `since`."""
+    queryset = Rating.objects.all()
+    if last_rounds is not None:
+        rounds = (
+            Rating.objects.filter(origin=Rating.Origin.SIMULATED)
+            .order_by("-round_id")
+            .values_list("round_id", flat=True)
+            .distinct()[:last_rounds]
+        )
+        queryset = queryset.filter(origin=Rating.Origin.ORIGINAL) | queryset.filter(
+            round_id__in=list(rounds)
+        )
+    elif since is not None:
+        queryset = queryset.filter(origin=Rating.Origin.ORIGINAL) | queryset.filter(
+            rated_at__gte=since
+        )
+    return ratings_frame(queryset=queryset)
 
 
 def film_genres_frame() -> pd.DataFrame:

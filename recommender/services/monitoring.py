@@ -5,16 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import numpy as np
-import pandas as pd
 from django.conf import settings
-from django.db.models import Max
 
 from recommender.engine.evaluation import segment_scores
-from recommender.engine.monitoring import DriftThresholds, detect_drift
-from recommender.engine.serving import genre_matrix
-from recommender.models import DriftReport, Rating
+from recommender.engine.monitoring import DriftThresholds, known_viewer_rows, model_drift
+from recommender.models import DriftReport
 from recommender.progress import ProgressCallback, no_progress
-from recommender.selectors.ratings import film_genres_frame, ratings_frame
+from recommender.selectors.ratings import film_genres_frame, latest_round_id, round_ratings
 from recommender.services.scoring import champion_model
 
 
@@ -33,26 +30,6 @@ def drift_thresholds(*, require_significance: bool | None = None) -> DriftThresh
             if require_significance is None
             else require_significance
         ),
-    )
-
-
-def latest_round_id() -> int | None:
-    return Rating.objects.filter(origin=Rating.Origin.SIMULATED).aggregate(latest=Max("round_id"))[
-        "latest"
-    ]
-
-
-def round_ratings(round_id: int) -> pd.DataFrame:
-    return ratings_frame(queryset=Rating.objects.filter(round_id=round_id))
-
-
-def ratings_since_training(version) -> pd.DataFrame:
-    """Simulated ratings of every round played since `version` was trained: the recent
-    interactions a challenger is compared with it on."""
-    return ratings_frame(
-        queryset=Rating.objects.filter(
-            origin=Rating.Origin.SIMULATED, round__created_at__gte=version.created_at
-        )
     )
 
 
@@ -92,23 +69,16 @@ def drift_report_create(
             "no recent interactions to monitor: run a simulation round first"
         )
     ratings = round_ratings(round_id)
-    existing = ratings[model.viewer_index(ratings["viewer_id"].to_numpy()) >= 0]
+    existing = known_viewer_rows(model, ratings)
     if existing.empty:
         raise NothingToMonitorError(
             f"round {round_id} has no ratings by viewers the champion v{version.pk} knows"
         )
-    predicted = model.predict(existing["viewer_id"].to_numpy(), existing["film_id"].to_numpy())
-    membership, genre_names = genre_matrix(film_genres_frame(), existing["film_id"].to_numpy())
+    film_genres = film_genres_frame()
     thresholds = drift_thresholds(require_significance=require_significance)
     progress("bootstrapping the drops", 0.4)
-    result = detect_drift(
-        version.metrics,
-        existing["rating"].to_numpy(np.float64),
-        predicted,
-        membership,
-        genre_names,
-        thresholds=thresholds,
-        seed=seed,
+    result = model_drift(
+        model, version.metrics, existing, film_genres, thresholds=thresholds, seed=seed
     )
     progress("done", 1.0)
     return DriftReport.objects.create(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from recommender.engine.artifact import save_model
-from recommender.engine.evaluation import evaluate_model
+from recommender.engine.artifact import SavedArtifact, save_model
+from recommender.engine.evaluation import Evaluation, evaluate_model
 from recommender.engine.model import EmptyRatingsError, SVDConfig
 from recommender.engine.training import fit_svd, split_holdout
 from recommender.models import ModelVersion, ModelVersionEvent
@@ -76,7 +76,31 @@ def model_version_train(
             "no ratings to train on: import a dataset first (manage.py import_movielens DIR)"
         )
     film_genres = film_genres_frame()
+    version = _version_started(actor, config, holdout_share, training_window)
+    trained = _train_and_benchmark(
+        version, actor, ratings, film_genres, config, holdout_share, progress
+    )
+    _record_training(version, trained, seconds=time.perf_counter() - started)
+    _enter_registry(version, actor)
+    _track_training(version, actor, trained.artifact.path)
+    progress("done", 1.0)
+    return version
 
+
+@dataclass(frozen=True)
+class _Trained:
+    """What a training produced, before it is recorded on its version."""
+
+    evaluation: Evaluation
+    artifact: SavedArtifact
+    training_rows: int
+    holdout_rows: int
+
+
+def _version_started(
+    actor: str, config: SVDConfig, holdout_share: float, training_window: dict | None
+) -> ModelVersion:
+    """The new version's row and its "training started" event, written before any work."""
     version = ModelVersion.objects.create(
         hyperparameters=asdict(config),
         training_window={
@@ -89,6 +113,20 @@ def model_version_train(
     ModelVersionEvent.objects.create(
         version=version, to_status=version.status, actor=actor, reason="training started"
     )
+    return version
+
+
+def _train_and_benchmark(
+    version: ModelVersion,
+    actor: str,
+    ratings: pd.DataFrame,
+    film_genres: pd.DataFrame,
+    config: SVDConfig,
+    holdout_share: float,
+    progress: ProgressCallback,
+) -> _Trained:
+    """Split, fit, benchmark on the holdout and save the artifact; on any failure the version
+    is marked failed and the current champion keeps serving."""
     try:
         progress("splitting", 0.05)
         train, holdout = split_holdout(ratings, test_size=holdout_share, seed=config.seed)
@@ -111,13 +149,16 @@ def model_version_train(
     except Exception as exc:  # a time limit, a lost database: the champion keeps serving
         _mark_failed(version, actor, f"training stopped: {type(exc).__name__}: {exc}")
         raise
+    return _Trained(evaluation, artifact, training_rows=len(train), holdout_rows=len(holdout))
 
-    version.artifact_path = str(artifact.path)
-    version.artifact_sha256 = artifact.sha256
-    version.metrics = evaluation.to_dict()
-    version.training_rows = len(train)
-    version.holdout_rows = len(holdout)
-    version.trained_seconds = time.perf_counter() - started
+
+def _record_training(version: ModelVersion, trained: _Trained, *, seconds: float) -> None:
+    version.artifact_path = str(trained.artifact.path)
+    version.artifact_sha256 = trained.artifact.sha256
+    version.metrics = trained.evaluation.to_dict()
+    version.training_rows = trained.training_rows
+    version.holdout_rows = trained.holdout_rows
+    version.trained_seconds = seconds
     version.save(
         update_fields=[
             "artifact_path",
@@ -128,7 +169,9 @@ def model_version_train(
             "trained_seconds",
         ]
     )
-    _enter_registry(version, actor)
+
+
+def _track_training(version: ModelVersion, actor: str, artifact_path: Path) -> None:
     track_run(
         job_type="train",
         name=f"model-v{version.pk}",
@@ -142,11 +185,9 @@ def model_version_train(
             "training_rows": version.training_rows,
             "seconds": version.trained_seconds,
         },
-        artifact=artifact.path,
+        artifact=artifact_path,
         artifact_name=f"model-v{version.pk}",
     )
-    progress("done", 1.0)
-    return version
 
 
 def _mark_failed(version: ModelVersion, actor: str, reason: str) -> None:

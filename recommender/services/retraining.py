@@ -12,25 +12,31 @@ import pandas as pd
 from django.conf import settings
 
 from recommender.engine.artifact import load_model
-from recommender.engine.model import SVDConfig, TrainedModel
-from recommender.engine.monitoring import Decision, compare_models, decide, decision_reason
+from recommender.engine.model import SVDConfig
+from recommender.engine.monitoring import (
+    Decision,
+    MetricComparison,
+    compare_on_holdout,
+    decide,
+    decision_reason,
+)
 from recommender.engine.search import search_svd_config
-from recommender.engine.serving import genre_matrix
-from recommender.models import DriftReport, ModelVersion, Rating
+from recommender.engine.training import split_recent_holdout, without_pairs
+from recommender.models import DriftReport, ModelVersion
 from recommender.progress import ProgressCallback, no_progress
-from recommender.selectors.ratings import film_genres_frame, ratings_frame
+from recommender.selectors.drift import latest_drift_report
+from recommender.selectors.ratings import (
+    film_genres_frame,
+    round_ratings,
+    simulated_ratings_since,
+    window_ratings,
+)
 from recommender.services.lifecycle import (
     model_version_promote,
     model_version_reject,
     model_version_send_to_review,
 )
-from recommender.services.monitoring import (
-    NothingToMonitorError,
-    accuracy_by_segment,
-    drift_report_create,
-    ratings_since_training,
-    round_ratings,
-)
+from recommender.services.monitoring import NothingToMonitorError, drift_report_create
 from recommender.services.registry import model_version_train
 from recommender.services.scoring import champion_model
 from recommender.tracking import track_run
@@ -59,24 +65,6 @@ class TrainingWindow:
             return {"kind": "since", "since": self.since.isoformat()}
         return {"kind": "all"}
 
-    def ratings(self) -> pd.DataFrame:
-        queryset = Rating.objects.all()
-        if self.last_rounds is not None:
-            rounds = (
-                Rating.objects.filter(origin=Rating.Origin.SIMULATED)
-                .order_by("-round_id")
-                .values_list("round_id", flat=True)
-                .distinct()[: self.last_rounds]
-            )
-            queryset = queryset.filter(origin=Rating.Origin.ORIGINAL) | queryset.filter(
-                round_id__in=list(rounds)
-            )
-        elif self.since is not None:
-            queryset = queryset.filter(origin=Rating.Origin.ORIGINAL) | queryset.filter(
-                rated_at__gte=self.since
-            )
-        return ratings_frame(queryset=queryset)
-
 
 @dataclass(frozen=True)
 class RetrainingOutcome:
@@ -86,17 +74,6 @@ class RetrainingOutcome:
     decision: Decision
     reason: str
     comparisons: list[dict]
-
-
-def metric_r2(
-    y_true: np.ndarray, y_pred: np.ndarray, membership: np.ndarray, genre_names: list[str]
-) -> dict:
-    """R² per metric name ("overall", "genre:NAME"); None where the segment is not judged."""
-    accuracy = accuracy_by_segment(y_true, y_pred, membership, genre_names)
-    return {
-        "overall": accuracy["overall"]["r2"],
-        **{f"genre:{genre}": score["r2"] for genre, score in accuracy["per_genre"].items()},
-    }
 
 
 def model_version_retrain(
@@ -112,25 +89,78 @@ def model_version_retrain(
     progress = progress or no_progress
     window = window or TrainingWindow()
     champion, champion_arrays = champion_model()
-    report = champion.drift_reports.order_by("-created_at").first()
+    report = _drift_report_to_answer(champion, actor=actor, seed=seed)
+
+    progress("holding out recent interactions", 0.05)
+    holdout = _recent_holdout(champion, report, seed=seed)
+    training = without_pairs(
+        window_ratings(last_rounds=window.last_rounds, since=window.since), holdout
+    )
+    challenger = _train_challenger(
+        actor, training, window=window, report=report, search=search, seed=seed, progress=progress
+    )
+    challenger_arrays = load_model(challenger.artifact_path, sha256=challenger.artifact_sha256)
+
+    progress("comparing on the recent holdout", 0.85)
+    comparisons = compare_on_holdout(
+        champion_arrays,
+        challenger_arrays,
+        holdout,
+        film_genres_frame(),
+        degraded=set(report.degraded),
+        tolerance=settings.RECOMMENDER["PROMOTION_TOLERANCE"],
+        min_segment_size=settings.RECOMMENDER["MIN_SEGMENT_SIZE"],
+    )
+    decision = decide(comparisons)
+    reason = decision_reason(comparisons, decision)
+    _record_comparison(challenger, champion, report, len(holdout), comparisons, decision, reason)
+    _apply_decision(challenger, decision, actor=actor, reason=reason, degraded=report.degraded)
+    challenger.refresh_from_db()
+    _track_decision(challenger, actor=actor, window=window, search=search)
+    progress("done", 1.0)
+    return RetrainingOutcome(
+        challenger=challenger,
+        champion=champion,
+        drift_report=report,
+        decision=decision,
+        reason=reason,
+        comparisons=challenger.comparison["metrics"],
+    )
+
+
+def _drift_report_to_answer(champion: ModelVersion, *, actor: str, seed: int) -> DriftReport:
+    """The champion's newest drift report (one is made when it has none): its round is the
+    recent holdout's fallback and seed, its degraded metrics what the challenger must mend."""
+    report = latest_drift_report(champion)
     if report is None:
         report = drift_report_create(actor=actor, seed=seed)
     if report.round_id is None:
         raise NothingToMonitorError(
             "the drift report has no round of recent interactions to hold out"
         )
+    return report
 
-    progress("holding out recent interactions", 0.05)
-    recent = ratings_since_training(champion)
+
+def _recent_holdout(champion: ModelVersion, report: DriftReport, *, seed: int) -> pd.DataFrame:
+    """A seeded share of the ratings of every round since the champion was trained (of the
+    report's round when there are none): both models are judged on it, neither trains on it."""
+    recent = simulated_ratings_since(champion.created_at)
     if recent.empty:
         recent = round_ratings(report.round_id)
     rng = np.random.default_rng([seed, report.round_id])
-    held_out = rng.random(len(recent)) < settings.RECOMMENDER["RECENT_HOLDOUT_SHARE"]
-    holdout = recent[held_out]
-    training = window.ratings()
-    training = training.merge(holdout[["viewer_id", "film_id"]], how="left", indicator=True)
-    training = training[training["_merge"] == "left_only"].drop(columns="_merge")
+    return split_recent_holdout(recent, settings.RECOMMENDER["RECENT_HOLDOUT_SHARE"], rng)
 
+
+def _train_challenger(
+    actor: str,
+    training: pd.DataFrame,
+    *,
+    window: TrainingWindow,
+    report: DriftReport,
+    search: bool,
+    seed: int,
+    progress: ProgressCallback,
+) -> ModelVersion:
     config = SVDConfig(seed=seed)
     if search:
         progress("searching hyperparameters", 0.1)
@@ -138,7 +168,7 @@ def model_version_retrain(
             training, config, n_iter=settings.RECOMMENDER["SEARCH_ITERATIONS"]
         )
     progress("training the challenger", 0.3)
-    challenger = model_version_train(
+    return model_version_train(
         actor=actor,
         config=config,
         ratings=training,
@@ -148,33 +178,47 @@ def model_version_retrain(
             "search": search,
         },
     )
-    challenger_arrays = load_model(challenger.artifact_path, sha256=challenger.artifact_sha256)
 
-    progress("comparing on the recent holdout", 0.85)
-    comparisons = _compare(champion_arrays, challenger_arrays, holdout, set(report.degraded))
-    decision = decide(comparisons)
-    reason = decision_reason(comparisons, decision)
+
+def _record_comparison(
+    challenger: ModelVersion,
+    champion: ModelVersion,
+    report: DriftReport,
+    holdout_ratings: int,
+    comparisons: tuple[MetricComparison, ...],
+    decision: Decision,
+    reason: str,
+) -> None:
     challenger.comparison = {
         "champion": champion.pk,
         "drift_report": report.pk,
         "holdout": {
             "rounds_since": champion.created_at.isoformat(),
-            "ratings": int(held_out.sum()),
+            "ratings": holdout_ratings,
         },
         "metrics": [c.to_dict() for c in comparisons],
         "decision": decision.value,
         "reason": reason,
     }
     challenger.save(update_fields=["comparison"])
+
+
+def _apply_decision(
+    challenger: ModelVersion, decision: Decision, *, actor: str, reason: str, degraded: list[str]
+) -> None:
     if decision == Decision.PROMOTE:
         model_version_promote(version_id=challenger.pk, actor=actor, reason=reason)
     elif decision == Decision.HUMAN_REVIEW:
         model_version_send_to_review(
-            version_id=challenger.pk, actor=actor, reason=reason, degraded=report.degraded
+            version_id=challenger.pk, actor=actor, reason=reason, degraded=degraded
         )
     else:
         model_version_reject(version_id=challenger.pk, actor=actor, reason=reason)
-    challenger.refresh_from_db()
+
+
+def _track_decision(
+    challenger: ModelVersion, *, actor: str, window: TrainingWindow, search: bool
+) -> None:
     track_run(
         job_type="retrain",
         name=f"model-v{challenger.pk}-decision",
@@ -188,29 +232,4 @@ def model_version_retrain(
             c["metric"]: {"champion_r2": c["champion_r2"], "challenger_r2": c["challenger_r2"]}
             for c in challenger.comparison["metrics"]
         },
-    )
-    progress("done", 1.0)
-    return RetrainingOutcome(
-        challenger=challenger,
-        champion=champion,
-        drift_report=report,
-        decision=decision,
-        reason=reason,
-        comparisons=challenger.comparison["metrics"],
-    )
-
-
-def _compare(
-    champion: TrainedModel, challenger: TrainedModel, holdout: pd.DataFrame, degraded: set[str]
-):
-    # Judged on the viewers the champion knows, as the drift check was.
-    known = holdout[champion.viewer_index(holdout["viewer_id"].to_numpy()) >= 0]
-    viewers, films = known["viewer_id"].to_numpy(), known["film_id"].to_numpy()
-    membership, genre_names = genre_matrix(film_genres_frame(), films)
-    y_true = known["rating"].to_numpy(np.float64)
-    return compare_models(
-        metric_r2(y_true, champion.predict(viewers, films), membership, genre_names),
-        metric_r2(y_true, challenger.predict(viewers, films), membership, genre_names),
-        degraded,
-        tolerance=settings.RECOMMENDER["PROMOTION_TOLERANCE"],
     )

@@ -114,7 +114,7 @@ def test_an_empty_holdout_is_refused():
 
 
 def test_a_bad_minimum_segment_size_is_refused():
-    with pytest.raises(ValueError, match="min_segment_size must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="min_segment_size must be an integer >= 1, got 0"):
         evaluate_model(hand_model(), HOLDOUT, film_genres=FILM_GENRES, min_segment_size=0)
 
 

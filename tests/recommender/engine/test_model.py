@@ -142,14 +142,14 @@ def test_config_defaults_are_surprises_and_round_trip_as_a_dict():
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"n_factors": 0}, "n_factors must be >= 1, got 0"),
-        ({"n_factors": 2.5}, "n_factors must be an integer, got 2.5"),
-        ({"n_epochs": True}, "n_epochs must be an integer, got True"),
+        ({"n_factors": 0}, "n_factors must be an integer >= 1, got 0"),
+        ({"n_factors": 2.5}, "n_factors must be an integer >= 1, got 2.5"),
+        ({"n_epochs": True}, "n_epochs must be an integer >= 1, got True"),
         ({"lr_all": 0.0}, "lr_all must be > 0, got 0.0"),
         ({"reg_all": -0.1}, "reg_all must be >= 0, got -0.1"),
-        ({"init_std_dev": float("nan")}, "init_std_dev must be finite, got nan"),
-        ({"seed": -1}, r"seed must be between 0 and 4294967295, got -1"),
-        ({"init_mean": "0"}, "init_mean must be a number, got '0'"),
+        ({"init_std_dev": float("nan")}, "init_std_dev must be a finite number, got nan"),
+        ({"seed": -1}, r"seed must be an integer from 0 to 4294967295, got -1"),
+        ({"init_mean": "0"}, "init_mean must be a finite number, got '0'"),
     ],
 )
 def test_config_refuses_a_bad_value_naming_the_field(values, message):

@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recommender.engine.evaluation import segment_scores
+from recommender.engine.model import TrainedModel
 from recommender.engine.monitoring import (
     DECISION_MATRIX,
     Decision,
@@ -22,12 +24,15 @@ from recommender.engine.monitoring import (
     MetricDrift,
     Outcome,
     compare_models,
+    compare_on_holdout,
     compute_replicate_r2,
     decide,
     decision_reason,
     detect_drift,
     draw_resample_counts,
     extract_metric_r2,
+    known_viewer_rows,
+    metric_r2,
 )
 
 GENRES = ["Action", "Comedy", "Drama"]
@@ -615,3 +620,58 @@ def test_with_significance_a_drop_must_exceed_the_threshold_with_confidence_not_
 
     clear = action_drift(0.45, require_significance=True)
     assert clear.ci_low > 0.1 and clear.above_threshold and clear.degraded
+
+
+def _random_model(seed: int, viewer_ids: np.ndarray, film_ids: np.ndarray) -> TrainedModel:
+    rng = np.random.default_rng(seed)
+    return TrainedModel(
+        global_mean=3.5,
+        viewer_ids=viewer_ids,
+        film_ids=film_ids,
+        viewer_bias=rng.normal(0, 0.3, len(viewer_ids)),
+        film_bias=rng.normal(0, 0.3, len(film_ids)),
+        viewer_factors=rng.normal(0, 0.5, (len(viewer_ids), 3)),
+        film_factors=rng.normal(0, 0.5, (len(film_ids), 3)),
+    )
+
+
+def test_the_holdout_comparison_judges_both_models_on_the_viewers_the_champion_knows():
+    rng = np.random.default_rng(0)
+    films = np.arange(1, 41)
+    holdout = pd.DataFrame(
+        {
+            "viewer_id": rng.integers(1, 81, 3000),  # viewers 61-80 are new to the champion
+            "film_id": rng.choice(films, 3000),
+            "rating": rng.choice(np.arange(1, 11) / 2, 3000),
+        }
+    )
+    film_genres = pd.DataFrame(
+        {"film_id": films, "genre": np.where(films % 2 == 0, "Action", "Drama")}
+    )
+    champion = _random_model(1, np.arange(1, 61), films)
+    challenger = _random_model(2, np.arange(1, 81), films)
+
+    comparisons = compare_on_holdout(
+        champion,
+        challenger,
+        holdout,
+        film_genres,
+        degraded={"genre:Action"},
+        tolerance=0.05,
+        min_segment_size=100,
+    )
+
+    known = known_viewer_rows(champion, holdout)
+    assert 0 < len(known) < len(holdout) and known["viewer_id"].max() <= 60
+    viewers, film_ids = known["viewer_id"].to_numpy(), known["film_id"].to_numpy()
+    membership = np.column_stack([film_ids % 2 == 0, film_ids % 2 == 1])
+    y_true = known["rating"].to_numpy()
+
+    def r2(model):
+        predicted = model.predict(viewers, film_ids)
+        return metric_r2(y_true, predicted, membership, ["Action", "Drama"], min_segment_size=100)
+
+    assert list(r2(champion)) == ["overall", "genre:Action", "genre:Drama"]
+    assert comparisons == compare_models(
+        r2(champion), r2(challenger), {"genre:Action"}, tolerance=0.05
+    )

@@ -218,10 +218,10 @@ def test_films_are_rated_between_1995_and_2017_and_never_before_their_release_ye
 @pytest.mark.parametrize(
     ("sizes", "message"),
     [
-        ({"viewers": 0}, "viewers must be a positive integer, got 0"),
-        ({"seed": -1}, "seed must be a non-negative integer, got -1"),
-        ({"films": 2.5}, "films must be a positive integer, got 2.5"),
-        ({"n_factors": True}, "n_factors must be a positive integer, got True"),
+        ({"viewers": 0}, "viewers must be an integer >= 1, got 0"),
+        ({"seed": -1}, "seed must be an integer >= 0, got -1"),
+        ({"films": 2.5}, "films must be an integer >= 1, got 2.5"),
+        ({"n_factors": True}, "n_factors must be an integer >= 1, got True"),
         ({"ratings": 9}, "ratings must be at least viewers"),
         ({"ratings": 51}, "ratings must be at most viewers \\* films = 50"),
     ],

@@ -11,7 +11,14 @@ import pytest
 
 from recommender.engine.evaluation import evaluate_model
 from recommender.engine.model import EmptyRatingsError, SVDConfig
-from recommender.engine.training import export_svd, fit_svd, split_holdout, train_surprise_svd
+from recommender.engine.training import (
+    export_svd,
+    fit_svd,
+    split_holdout,
+    split_recent_holdout,
+    train_surprise_svd,
+    without_pairs,
+)
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ml-latest-small"
 
@@ -39,6 +46,29 @@ def test_the_split_is_disjoint_keeps_every_row_and_column_and_has_the_asked_size
     assert set(train.index).isdisjoint(holdout.index)
     pd.testing.assert_frame_equal(pd.concat([train, holdout]).sort_index(), RATINGS)
     assert train.index.is_monotonic_increasing and holdout.index.is_monotonic_increasing
+
+
+def test_the_recent_holdout_keeps_each_row_by_one_draw_in_row_order():
+    held = split_recent_holdout(RATINGS, 0.5, np.random.default_rng([4, 2]))
+    again = split_recent_holdout(RATINGS, 0.5, np.random.default_rng([4, 2]))
+    expected = RATINGS[np.random.default_rng([4, 2]).random(len(RATINGS)) < 0.5]
+
+    pd.testing.assert_frame_equal(held, expected)
+    pd.testing.assert_frame_equal(held, again)
+    assert split_recent_holdout(RATINGS, 0.0, np.random.default_rng(1)).empty
+    with pytest.raises(ValueError, match="share must be <= 1, got 1.5"):
+        split_recent_holdout(RATINGS, 1.5, np.random.default_rng(1))
+
+
+def test_without_pairs_drops_every_rating_of_an_excluded_viewer_film_pair():
+    excluded = pd.DataFrame({"viewer_id": [1, 3, 9], "film_id": [20, 40, 10], "rating": 1.0})
+
+    kept = without_pairs(RATINGS, excluded)
+
+    assert list(kept.columns) == list(RATINGS.columns)
+    pairs = set(zip(kept["viewer_id"], kept["film_id"], strict=True))
+    assert len(kept) == 8 and (1, 20) not in pairs and (3, 40) not in pairs
+    assert kept["timestamp"].tolist() == [0, 2, 3, 4, 5, 6, 8, 9]
 
 
 def test_the_same_seed_gives_the_same_split_and_another_seed_another(bundled):
