@@ -1,18 +1,23 @@
-"""What the API returns: plain dicts built from the services' dataclasses and the stored rows.
+"""What the API returns: plain dicts built from the selectors' and services' dataclasses, the
+same objects the web pages show.
 
 Read-only output only (the API takes no bodies), so plain functions rather than DRF
-serializer classes: each says in one place which fields a client sees, and the JSON metrics
-the product stores are passed through with only the keys a client needs.
+serializer classes: each says in one place which fields a client sees. Field by field rather
+than dataclasses.asdict, which deep-copies every value (a tenth of a request's time for a list
+of 10 films).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from recommender.models import DriftReport, ModelVersion, ModelVersionEvent
+from recommender.engine.segments import VIEWER_GROUPS
+from recommender.selectors.monitoring import DriftReportRecord
+from recommender.selectors.registry import VersionEvent, VersionRecord
 from recommender.services.recommendations import Recommendations
+from simulation.metrics import GroupAccuracy, ListFigures
+from simulation.selectors import RoundRecord
 
-GROUPS = ("all", "existing", "new")
 RANKING_KEYS = (
     "k",
     "precision_at_k",
@@ -21,12 +26,9 @@ RANKING_KEYS = (
     "relevance_threshold",
     "ranked_viewers",
 )
-LIST_KEYS = ("viewers", "coverage", "diversity", "personalization")
 
 
 def recommendations(result: Recommendations) -> dict[str, Any]:
-    # Field by field rather than dataclasses.asdict, which deep-copies every value: a tenth
-    # of a request's time for a list of 10 films.
     return {
         "viewer_id": result.viewer_id,
         "source": result.source,
@@ -48,10 +50,10 @@ def recommendations(result: Recommendations) -> dict[str, Any]:
     }
 
 
-def champion(version: ModelVersion) -> dict[str, Any]:
-    metrics = version.metrics or {}
+def champion(version: VersionRecord) -> dict[str, Any]:
+    metrics = version.metrics
     return {
-        "id": version.pk,
+        "id": version.id,
         "status": version.status,
         "algorithm": version.algorithm,
         "trained_at": version.created_at,
@@ -74,66 +76,63 @@ def champion(version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def metric_history(rounds, promotions) -> dict[str, Any]:
-    """rounds: SimulationRound rows, oldest first, with scoring_run and drift_reports loaded."""
+def metric_history(rounds: list[RoundRecord], promotions: list[VersionEvent]) -> dict[str, Any]:
+    """rounds and promotions oldest first."""
     return {
         "rounds": [simulation_round(round_) for round_ in rounds],
         "promotions": [promotion(event) for event in promotions],
     }
 
 
-def simulation_round(round_) -> dict[str, Any]:
-    metrics = round_.metrics or {}
-    accuracy = metrics.get("accuracy", {})
-    lists = metrics.get("lists", {})
-    # Monitoring the same round twice leaves two reports; the newest is the verdict.
-    reports = sorted(round_.drift_reports.all(), key=lambda r: (r.created_at, r.pk))
-    cycle = metrics.get("cycle") or {}
+def simulation_round(round_: RoundRecord) -> dict[str, Any]:
+    accuracy, lists, cycle = round_.metrics.accuracy, round_.metrics.lists, round_.metrics.cycle
     return {
-        "round_id": round_.pk,
+        "round_id": round_.id,
         "simulation_run_id": round_.run_id,
         "round": round_.number,
-        "played_at": round_.created_at,
+        "played_at": round_.played_at,
         "shift_active": round_.shift_active,
         "interactions": round_.interactions,
         "arrivals": round_.arrivals,
         "scoring_run_id": round_.scoring_run_id,
         # The version whose lists the viewers chose from: the champion serving in that round.
-        "champion_version_id": round_.scoring_run.model_version_id
-        if round_.scoring_run is not None
-        else None,
-        "accuracy": {group: _accuracy(accuracy[group]) for group in GROUPS if group in accuracy},
-        "lists": {
-            group: {key: lists[group].get(key) for key in LIST_KEYS}
-            for group in GROUPS
-            if group in lists
-        },
-        "drift": _drift_summary(reports[-1]) if reports else None,
+        "champion_version_id": round_.served_by,
+        "accuracy": {g: _accuracy(accuracy[g]) for g in VIEWER_GROUPS if g in accuracy},
+        "lists": {g: _lists(lists[g]) for g in VIEWER_GROUPS if g in lists},
+        # The round's verdict: the first report on it (a later re-check does not change it).
+        "drift": _drift_summary(round_.verdict) if round_.verdict is not None else None,
         "retraining": {
-            "challenger_id": cycle.get("challenger"),
-            "decision": cycle.get("decision"),
-            "reason": cycle.get("reason"),
+            "challenger_id": cycle.challenger,
+            "decision": cycle.decision,
+            "reason": cycle.reason,
         }
-        if cycle.get("retrained")
+        if cycle is not None and cycle.retrained
         else None,
     }
 
 
-def _accuracy(group: dict) -> dict[str, Any]:
-    overall = group.get("overall") or {}
+def _accuracy(group: GroupAccuracy) -> dict[str, Any]:
     return {
-        "n": overall.get("n"),
-        "rmse": overall.get("rmse"),
-        "r2": overall.get("r2"),
+        "n": group.overall.n,
+        "rmse": group.overall.rmse,
+        "r2": group.overall.r2,
         # r2 is null for a genre with too few interactions to judge; n says how few.
         "per_genre": {
-            genre: {"n": score.get("n"), "r2": score.get("r2")}
-            for genre, score in (group.get("per_genre") or {}).items()
+            genre: {"n": score.n, "r2": score.r2} for genre, score in group.per_genre.items()
         },
     }
 
 
-def promotion(event: ModelVersionEvent) -> dict[str, Any]:
+def _lists(figures: ListFigures) -> dict[str, Any]:
+    return {
+        "viewers": figures.viewers,
+        "coverage": figures.coverage,
+        "diversity": figures.diversity,
+        "personalization": figures.personalization,
+    }
+
+
+def promotion(event: VersionEvent) -> dict[str, Any]:
     return {
         "version_id": event.version_id,
         "at": event.at,
@@ -143,17 +142,17 @@ def promotion(event: ModelVersionEvent) -> dict[str, Any]:
     }
 
 
-def _drift_summary(report: DriftReport) -> dict[str, Any]:
+def _drift_summary(report: DriftReportRecord) -> dict[str, Any]:
     return {
-        "report_id": report.pk,
+        "report_id": report.id,
         "retraining_required": report.retraining_required,
         "degraded": report.degraded,
     }
 
 
-def drift_report_summary(report: DriftReport) -> dict[str, Any]:
+def drift_report_summary(report: DriftReportRecord) -> dict[str, Any]:
     return {
-        "id": report.pk,
+        "id": report.id,
         "model_version_id": report.model_version_id,
         "round_id": report.round_id,
         "created_at": report.created_at,
@@ -165,7 +164,7 @@ def drift_report_summary(report: DriftReport) -> dict[str, Any]:
     }
 
 
-def drift_report(report: DriftReport) -> dict[str, Any]:
+def drift_report(report: DriftReportRecord) -> dict[str, Any]:
     return {
         **drift_report_summary(report),
         "window": report.window,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-from django.apps import apps
 from django.urls import Resolver404, resolve
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -16,9 +15,9 @@ from rest_framework.views import APIView
 from recommender import access
 from recommender.api import serializers
 from recommender.api.errors import BadQueryParameter, api_exception_handler
-from recommender.models import DriftReport, ModelVersion, ModelVersionEvent
-from recommender.selectors.registry import current_champion
+from recommender.selectors import monitoring, registry
 from recommender.services.recommendations import viewer_recommendations
+from simulation.selectors import recent_rounds
 
 MAX_LIST_LENGTH = 100
 MAX_HISTORY = 500
@@ -91,7 +90,7 @@ class ChampionView(ApiView):
     file's sha256: for reviewers and staff only)."""
 
     def get(self, request):
-        version = current_champion()
+        version = registry.champion_record()
         if version is None:
             raise NotFound("no champion model yet: train one first")
         return Response(serializers.champion(version))
@@ -102,7 +101,8 @@ class MetricHistoryView(ApiView):
 
     def get(self, request):
         limit = query_int(request, "limit", default=50, low=1, high=MAX_HISTORY)
-        return Response(serializers.metric_history(recent_rounds(limit), recent_promotions(limit)))
+        rounds, promotions = recent_rounds(limit=limit), registry.recent_promotions(limit=limit)
+        return Response(serializers.metric_history(rounds, promotions))
 
 
 class DriftReportListView(ApiView):
@@ -110,7 +110,7 @@ class DriftReportListView(ApiView):
 
     def get(self, request):
         limit = query_int(request, "limit", default=50, low=1, high=MAX_HISTORY)
-        reports = DriftReport.objects.order_by("-created_at", "-pk")[:limit]
+        reports = monitoring.drift_reports(limit=limit)
         return Response({"drift_reports": [serializers.drift_report_summary(r) for r in reports]})
 
 
@@ -118,7 +118,7 @@ class DriftReportDetailView(ApiView):
     """GET drift-reports/<report_id>/"""
 
     def get(self, request, report_id: int):
-        report = DriftReport.objects.filter(pk=report_id).first()
+        report = monitoring.drift_report(report_id)
         if report is None:
             raise NotFound(f"drift report {report_id} not found")
         return Response(serializers.drift_report(report))
@@ -144,25 +144,3 @@ def _is_endpoint(path: str) -> bool:
         return resolve(path).url_name != "not-found"
     except Resolver404:
         return False
-
-
-# --- reads for the history endpoints ----------------------------------------------------------
-# Rounds belong to the simulation app, which recommender never imports (docs/architecture.md);
-# they are reached through the app registry, as the string foreign keys to them are.
-
-
-def recent_rounds(limit: int) -> list:
-    rounds = apps.get_model("simulation", "SimulationRound")
-    newest = (
-        rounds.objects.select_related("scoring_run")
-        .prefetch_related("drift_reports")
-        .order_by("-created_at", "-pk")[:limit]
-    )
-    return list(reversed(newest))
-
-
-def recent_promotions(limit: int) -> list:
-    newest = ModelVersionEvent.objects.filter(to_status=ModelVersion.Status.CHAMPION).order_by(
-        "-at", "-pk"
-    )[:limit]
-    return list(reversed(newest))

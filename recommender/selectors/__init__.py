@@ -3,6 +3,11 @@ frozen dataclasses (or DataFrames / arrays for model work). Web pages, the JSON 
 and services all read through these modules; nothing else queries the database for reading.
 
 - ratings: ratings, viewers, films and genres as DataFrames and arrays for model work;
-- registry: model versions (the champion, challengers, their events);
-- scoring: scoring runs and the stored lists being served.
+- registry: model versions (the champion, challengers, their events, the review comparison);
+- monitoring: drift reports (latest, list, one, the verdict of each round);
+- scoring: scoring runs and the stored lists being served;
+- viewers: viewers and one viewer's ratings page by page.
+
+Simulated rounds and runs are read in simulation.selectors (recommender never imports the
+simulation app; its web pages and API do).
 """

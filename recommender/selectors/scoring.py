@@ -19,6 +19,11 @@ def served_scoring_run() -> ScoringRun | None:
     )
 
 
+def latest_scoring_run() -> ScoringRun | None:
+    """The scoring run started last, whatever its state or model version."""
+    return ScoringRun.objects.select_related("model_version").order_by("-started_at").first()
+
+
 def scored_list_arrays(scored: ScoredList) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unpack a stored list: film source ids, ranking scores, predicted ratings."""
     return (

@@ -146,6 +146,62 @@ def _values(values: Sequence[float | None], length: int, label: str) -> np.ndarr
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
+def _plot_series(axes, xs: np.ndarray, name: str, series: Sequence[Series]) -> None:
+    """Each series in its role's style; measures take the palette's colours in turn."""
+    n, measures = len(xs), 0
+    for index, line in enumerate(series):
+        ys = _values(line.values, n, line.label)
+        gid = f"{name}-series-{index}"
+        if line.role == "reference":
+            style = {
+                "drawstyle": "steps-mid",
+                "linestyle": "--",
+                "linewidth": 1.4,
+                "color": REFERENCE_COLOUR,
+            }
+        elif line.role == "alert":
+            style = {
+                "linestyle": "none",
+                "marker": "X",
+                "markersize": 9,
+                "color": ALERT_COLOUR,
+                "zorder": 5,
+            }
+        else:
+            style = {
+                "marker": "o",
+                "markersize": 4.5,
+                "linewidth": 1.8,
+                "color": PALETTE[measures % len(PALETTE)],
+                "zorder": 4,
+            }
+            measures += 1
+        axes.plot(xs, ys, label=line.label, gid=gid, **style)
+
+
+def _plot_markers(axes, n: int, name: str, markers: Sequence[Marker]) -> None:
+    for index, marker in enumerate(markers):
+        if not 0 <= marker.position < n:
+            raise ValueError(f"marker {marker.label!r} at {marker.position} is outside 0..{n - 1}")
+        axes.axvline(
+            marker.position - 0.5,
+            color=PROMOTION_COLOUR,
+            linestyle=":",
+            linewidth=1.6,
+            gid=f"{name}-promotion-{index}",
+        )
+        axes.annotate(
+            marker.label,
+            xy=(marker.position - 0.5, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -2),
+            textcoords="offset points",
+            va="top",
+            fontsize=9,
+            color=PROMOTION_COLOUR,
+        )
+
+
 def line_chart(
     *,
     name: str,
@@ -165,69 +221,8 @@ def line_chart(
     with _chart_style(name):
         figure = _new_figure(LINE_HEIGHT)
         axes = figure.add_subplot()
-        xs = np.arange(n)
-        measures = 0
-        for index, line in enumerate(series):
-            ys = _values(line.values, n, line.label)
-            gid = f"{name}-series-{index}"
-            if line.role == "reference":
-                axes.plot(
-                    xs,
-                    ys,
-                    drawstyle="steps-mid",
-                    linestyle="--",
-                    linewidth=1.4,
-                    color=REFERENCE_COLOUR,
-                    label=line.label,
-                    gid=gid,
-                )
-            elif line.role == "alert":
-                axes.plot(
-                    xs,
-                    ys,
-                    linestyle="none",
-                    marker="X",
-                    markersize=9,
-                    color=ALERT_COLOUR,
-                    label=line.label,
-                    gid=gid,
-                    zorder=5,
-                )
-            else:
-                axes.plot(
-                    xs,
-                    ys,
-                    marker="o",
-                    markersize=4.5,
-                    linewidth=1.8,
-                    color=PALETTE[measures % len(PALETTE)],
-                    label=line.label,
-                    gid=gid,
-                    zorder=4,
-                )
-                measures += 1
-        for index, marker in enumerate(markers):
-            if not 0 <= marker.position < n:
-                raise ValueError(
-                    f"marker {marker.label!r} at {marker.position} is outside 0..{n - 1}"
-                )
-            axes.axvline(
-                marker.position - 0.5,
-                color=PROMOTION_COLOUR,
-                linestyle=":",
-                linewidth=1.6,
-                gid=f"{name}-promotion-{index}",
-            )
-            axes.annotate(
-                marker.label,
-                xy=(marker.position - 0.5, 1.0),
-                xycoords=("data", "axes fraction"),
-                xytext=(3, -2),
-                textcoords="offset points",
-                va="top",
-                fontsize=9,
-                color=PROMOTION_COLOUR,
-            )
+        _plot_series(axes, np.arange(n), name, series)
+        _plot_markers(axes, n, name, markers)
         _x_ticks(axes, x_labels)
         if y_limits is not None:
             axes.set_ylim(*y_limits)
@@ -241,6 +236,80 @@ def line_chart(
         if handles:
             axes.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
         return _to_svg(figure, title)
+
+
+def _annotate_cells(axes, grid: np.ndarray, norm: colors.Normalize) -> None:
+    """Each judged cell's value as text, white on the darkest colours."""
+    for (row, column), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            dark = norm(value) < 0.2 or norm(value) > 0.85
+            axes.text(
+                column + 0.5,
+                row + 0.5,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if dark else "#222222",
+            )
+
+
+def _outline_cells(axes, name: str, shape: tuple[int, int], flagged: Sequence[tuple]) -> None:
+    rows, columns = shape
+    for row, column in flagged:
+        if not (0 <= row < rows and 0 <= column < columns):
+            raise ValueError(f"flagged cell {(row, column)} is outside the grid")
+    axes.add_collection(
+        PatchCollection(
+            [Rectangle((c + 0.04, r + 0.04), 0.92, 0.92) for r, c in flagged],
+            facecolor="none",
+            edgecolor="#111111",
+            linewidth=2.0,
+            gid=f"{name}-flagged",
+        )
+    )
+
+
+def _grid_axes(axes, row_labels: Sequence[str], column_labels: Sequence[str]) -> None:
+    """Row labels top to bottom like a table, column labels sparse when there are many."""
+    axes.set_yticks(np.arange(len(row_labels)) + 0.5, list(row_labels))
+    axes.invert_yaxis()  # first row at the top, like a table
+    columns = len(column_labels)
+    step = max(1, math.ceil(columns / MAX_X_LABELS))
+    positions = list(range(0, columns, step))
+    axes.set_xticks([p + 0.5 for p in positions], [column_labels[p] for p in positions])
+    if len(positions) > 12:
+        axes.tick_params(axis="x", labelrotation=45)
+    axes.tick_params(length=0)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+
+
+def _heatmap_keys(
+    figure: Figure,
+    axes,
+    mesh,
+    *,
+    judged: np.ndarray,
+    low: float,
+    high: float,
+    value_label: str,
+    flagged_label: str | None,
+) -> None:
+    """The colour bar (both halves of the two-slope scale ticked) and the legend of grey
+    (not judged) and outlined (flagged) cells; flagged_label None: nothing was flagged."""
+    colorbar = figure.colorbar(
+        mesh, ax=axes, extend="min" if judged.size and judged.min() < low else "neither"
+    )
+    colorbar.set_ticks([low, low / 2, 0.0, high / 2, high])
+    colorbar.ax.yaxis.set_major_formatter("{x:.2f}")
+    colorbar.set_label(value_label)
+    legend = [Patch(facecolor=NOT_JUDGED_COLOUR, label="not judged (too few interactions)")]
+    if flagged_label is not None:
+        legend.append(
+            Patch(facecolor="none", edgecolor="#111111", linewidth=2.0, label=flagged_label)
+        )
+    figure.legend(handles=legend, loc="outside lower left", ncols=2, fontsize=9)
 
 
 def heatmap(
@@ -274,9 +343,8 @@ def heatmap(
     high = max(float(judged.max()) if judged.size else 0.0, 0.05)
     norm = colors.TwoSlopeNorm(vmin=low, vcenter=0.0, vmax=high)
     cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad=NOT_JUDGED_COLOUR)
-    rows, columns = grid.shape
     with _chart_style(name):
-        figure = _new_figure(max(2.4, 1.3 + 0.3 * rows))
+        figure = _new_figure(max(2.4, 1.3 + 0.3 * grid.shape[0]))
         axes = figure.add_subplot()
         axes.grid(False)
         mesh = axes.pcolormesh(
@@ -287,56 +355,22 @@ def heatmap(
             linewidth=0.8,
             gid=f"{name}-cells",
         )
-        if columns <= MAX_ANNOTATED_COLUMNS:
-            for (row, column), value in np.ndenumerate(grid):
-                if np.isfinite(value):
-                    dark = norm(value) < 0.2 or norm(value) > 0.85
-                    axes.text(
-                        column + 0.5,
-                        row + 0.5,
-                        f"{value:.2f}",
-                        ha="center",
-                        va="center",
-                        fontsize=8,
-                        color="white" if dark else "#222222",
-                    )
+        if grid.shape[1] <= MAX_ANNOTATED_COLUMNS:
+            _annotate_cells(axes, grid, norm)
         if flagged:
-            for row, column in flagged:
-                if not (0 <= row < rows and 0 <= column < columns):
-                    raise ValueError(f"flagged cell {(row, column)} is outside the grid")
-            axes.add_collection(
-                PatchCollection(
-                    [Rectangle((c + 0.04, r + 0.04), 0.92, 0.92) for r, c in flagged],
-                    facecolor="none",
-                    edgecolor="#111111",
-                    linewidth=2.0,
-                    gid=f"{name}-flagged",
-                )
-            )
-        axes.set_yticks(np.arange(rows) + 0.5, list(row_labels))
-        axes.invert_yaxis()  # first row at the top, like a table
-        step = max(1, math.ceil(columns / MAX_X_LABELS))
-        positions = list(range(0, columns, step))
-        axes.set_xticks([p + 0.5 for p in positions], [column_labels[p] for p in positions])
-        if len(positions) > 12:
-            axes.tick_params(axis="x", labelrotation=45)
-        axes.tick_params(length=0)
-        for spine in axes.spines.values():
-            spine.set_visible(False)
+            _outline_cells(axes, name, grid.shape, flagged)
+        _grid_axes(axes, row_labels, column_labels)
         axes.set_title(title)
         axes.set_xlabel(x_label)
         axes.set_ylabel(y_label)
-        colorbar = figure.colorbar(
-            mesh, ax=axes, extend="min" if judged.size and judged.min() < low else "neither"
+        _heatmap_keys(
+            figure,
+            axes,
+            mesh,
+            judged=judged,
+            low=low,
+            high=high,
+            value_label=value_label,
+            flagged_label=flagged_label if flagged else None,
         )
-        # Both halves of the two-slope scale get ticks, whatever their lengths.
-        colorbar.set_ticks([low, low / 2, 0.0, high / 2, high])
-        colorbar.ax.yaxis.set_major_formatter("{x:.2f}")
-        colorbar.set_label(value_label)
-        legend = [Patch(facecolor=NOT_JUDGED_COLOUR, label="not judged (too few interactions)")]
-        if flagged:
-            legend.append(
-                Patch(facecolor="none", edgecolor="#111111", linewidth=2.0, label=flagged_label)
-            )
-        figure.legend(handles=legend, loc="outside lower left", ncols=2, fontsize=9)
         return _to_svg(figure, title)

@@ -3,6 +3,8 @@ import os
 import numpy as np
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -309,6 +311,37 @@ def test_the_metric_history_lists_each_rounds_figures_and_decisions(monitored_ro
     crowned = ModelVersionEvent.objects.filter(to_status="champion").order_by("at", "pk")
     assert [p["version_id"] for p in body["promotions"]] == [e.version_id for e in crowned]
     assert body["promotions"][0]["version_id"] == monitored_rounds[0].scoring_run.model_version_id
+
+
+def test_a_round_monitored_twice_has_the_same_verdict_in_the_api_and_on_the_metric_page(
+    monitored_rounds, users
+):
+    """The verdict of a round is the first drift report on it (the one the cycle acted on);
+    a later re-check, here with the opposite finding, changes neither the API nor the page."""
+    round_ = monitored_rounds[0]
+    first = DriftReport.objects.get(round=round_)
+    DriftReport.objects.create(
+        model_version_id=first.model_version_id,
+        round=round_,
+        metrics=[],
+        not_judged=[],
+        retraining_required=not first.retraining_required,
+        created_by="command:monitor",
+    )
+    assert DriftReport.objects.filter(round=round_).count() == 2
+
+    shown = get(users["reviewer"], "/api/v1/metrics/").json()["rounds"][0]
+    page = Client()
+    page.force_login(users["reviewer"])
+    point = page.get(reverse("web:metrics")).context["history"].rounds[0]
+
+    assert shown["round_id"] == point.pk == round_.pk
+    assert shown["drift"] == {
+        "report_id": first.pk,
+        "retraining_required": first.retraining_required,
+        "degraded": first.degraded,
+    }
+    assert (point.drift_required, point.degraded) == (first.retraining_required, first.degraded)
 
 
 def test_the_metric_history_limit_keeps_the_newest_rounds(monitored_rounds, users):

@@ -7,8 +7,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from recommender.access import own_viewer_id
+from recommender.engine.segments import VIEWER_GROUPS, genre_metric
 from recommender.services.jobs import task_progress
-from recommender.web import charts, queries
+from recommender.web import charts, presentation
 from recommender.web.views.access import page, require_browser
 
 GROUP_LABELS = {"all": "all viewers", "existing": "existing viewers", "new": "new viewers"}
@@ -21,9 +22,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if own is not None:
         return redirect("web:viewer-detail", source_id=own)
     require_browser(request.user)
-    context = queries.dashboard()
+    context = presentation.dashboard()
     # The model's quality at a glance: the latest simulation's overall R², as on the metric page.
-    history = queries.metric_history()
+    history = presentation.metric_history()
     promotions = [charts.Marker(i, f"v{version}") for i, version in history.promotions]
     context["quality_chart"] = _accuracy_chart(history, "r2", "R²", "benchmark_r2", promotions)
     return render(request, "web/dashboard.html", context)
@@ -42,13 +43,13 @@ def task_status(request: HttpRequest, task_id: str) -> HttpResponse:
 def metrics(request: HttpRequest) -> HttpResponse:
     require_browser(request.user)
     run = request.GET.get("run", "")
-    history = queries.metric_history(run_id=int(run) if run.isdigit() else None)
+    history = presentation.metric_history(run_id=int(run) if run.isdigit() else None)
     return render(
         request, "web/metrics.html", {"history": history, "charts": history_charts(history)}
     )
 
 
-def history_charts(history: queries.MetricHistory) -> list[dict]:
+def history_charts(history: presentation.MetricHistory) -> list[dict]:
     """The metric page's charts, in page order: name, title, svg."""
     labels, rounds = history.labels, history.rounds
     promotions = [charts.Marker(i, f"v{version}") for i, version in history.promotions]
@@ -68,7 +69,7 @@ def history_charts(history: queries.MetricHistory) -> list[dict]:
                     (row, column)
                     for row, genre in enumerate(history.genres)
                     for column, p in enumerate(rounds)
-                    if f"{queries.GENRE_PREFIX}{genre}" in p.degraded
+                    if genre_metric(genre) in p.degraded
                 ],
                 flagged_label="degraded (drift report)",
                 x_label="simulation run . round",
@@ -77,7 +78,7 @@ def history_charts(history: queries.MetricHistory) -> list[dict]:
             ),
         },
     ]
-    for metric in queries.LIST_METRICS:
+    for metric in presentation.LIST_METRICS:
         title = f"{metric.capitalize()} of the top-N lists"
         built.append(
             {
@@ -89,7 +90,7 @@ def history_charts(history: queries.MetricHistory) -> list[dict]:
                     x_labels=labels,
                     series=[
                         charts.Series(GROUP_LABELS[g], [p.lists[g][metric] for p in rounds])
-                        for g in queries.GROUPS
+                        for g in VIEWER_GROUPS
                     ],
                     x_label="simulation run . round",
                     y_label=metric,
@@ -101,7 +102,7 @@ def history_charts(history: queries.MetricHistory) -> list[dict]:
 
 
 def _accuracy_chart(
-    history: queries.MetricHistory,
+    history: presentation.MetricHistory,
     key: str,
     label: str,
     benchmark: str,

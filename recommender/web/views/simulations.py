@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import logging
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from recommender.services.leases import AlreadyRunningError
 from recommender.services.scoring import NoChampionError
-from recommender.web import queries
 from recommender.web.forms import SimulationForm
 from recommender.web.views.access import page, require_launcher
-from simulation.models import SimulationRun
+from simulation.selectors import recent_runs, simulation_status
 from simulation.services import SimulationParameterError, simulation_run_launch
 from simulation.tasks import run_simulation
 
@@ -37,7 +36,7 @@ def simulate(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             return redirect("web:simulation-detail", run_id=run.pk)
-    context = {"form": form, "runs": queries.recent_simulation_runs()}
+    context = {"form": form, "runs": recent_runs()}
     return render(request, "web/simulate.html", context)
 
 
@@ -45,5 +44,7 @@ def simulate(request: HttpRequest) -> HttpResponse:
 @require_GET
 def simulation_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     require_launcher(request.user)
-    run = get_object_or_404(SimulationRun, pk=run_id)
-    return render(request, "web/simulation_detail.html", {"status": queries.simulation_status(run)})
+    status = simulation_status(run_id)
+    if status is None:
+        raise Http404(f"No simulation {run_id}.")
+    return render(request, "web/simulation_detail.html", {"status": status})

@@ -4,21 +4,30 @@ of a challenger (approve or reject, through the same lifecycle services as the a
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from recommender.models import ModelVersion
+from recommender.selectors import registry
+from recommender.selectors.registry import VersionRecord
 from recommender.services.lifecycle import (
     IllegalTransitionError,
     model_version_approve,
     model_version_decline,
 )
-from recommender.web import queries
+from recommender.web import presentation
 from recommender.web.forms import ReviewForm
 from recommender.web.views.access import page, require_browser, require_reviewer
 
 DECISIONS = {"approve": model_version_approve, "reject": model_version_decline}
+
+
+def _version_or_404(version_id: int) -> VersionRecord:
+    version = registry.version_record(version_id)
+    if version is None:
+        raise Http404(f"No model version {version_id}.")
+    return version
 
 
 @page
@@ -28,19 +37,19 @@ def model_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or None
     if status not in ModelVersion.Status.values:
         status = None
-    return render(request, "web/model_list.html", queries.model_versions(status=status))
+    return render(request, "web/model_list.html", {"listing": registry.version_list(status=status)})
 
 
 @page
 @require_GET
 def model_detail(request: HttpRequest, version_id: int) -> HttpResponse:
     require_browser(request.user)
-    version = get_object_or_404(ModelVersion, pk=version_id)
+    version = _version_or_404(version_id)
     context = {
         "version": version,
-        "genres": queries.benchmark_rows(version),
-        "events": version.events.all(),
-        "review": queries.review(version) if version.comparison else None,
+        "genres": presentation.benchmark_rows(version),
+        "events": registry.version_events(version.id),
+        "review": registry.version_review(version) if version.comparison else None,
     }
     return render(request, "web/model_detail.html", context)
 
@@ -51,19 +60,19 @@ def model_review(request: HttpRequest, version_id: int) -> HttpResponse:
     """GET: the comparison and the decision form. POST (CSRF-checked by the middleware):
     approve or reject; a version no longer pending is refused with a message, unchanged."""
     require_reviewer(request.user)
-    version = get_object_or_404(ModelVersion, pk=version_id)
+    version = _version_or_404(version_id)
     form = ReviewForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         decide = DECISIONS[form.cleaned_data["decision"]]
         try:
             decide(
-                version_id=version.pk, reviewer=request.user, comment=form.cleaned_data["comment"]
+                version_id=version.id, reviewer=request.user, comment=form.cleaned_data["comment"]
             )
         except IllegalTransitionError as exc:
             messages.error(request, f"Nothing changed: {exc}.")
-            return redirect("web:model-review", version_id=version.pk)
+            return redirect("web:model-review", version_id=version.id)
         verb = "approved: it is now the champion" if decide is model_version_approve else "rejected"
-        messages.success(request, f"Model v{version.pk} {verb}.")
-        return redirect("web:model-detail", version_id=version.pk)
-    context = {"review": queries.review(version), "form": form}
+        messages.success(request, f"Model v{version.id} {verb}.")
+        return redirect("web:model-detail", version_id=version.id)
+    context = {"review": registry.version_review(version), "form": form}
     return render(request, "web/model_review.html", context)

@@ -7,7 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
 from recommender.models import Viewer
-from recommender.web import queries
+from recommender.selectors import viewers
+from recommender.web import presentation
 from recommender.web.forms import ViewerSearchForm
 from recommender.web.views.access import page, require_browser, require_viewer_reader
 
@@ -20,12 +21,11 @@ def viewer_search(request: HttpRequest) -> HttpResponse:
     require_browser(request.user)
     form = ViewerSearchForm(request.GET if "q" in request.GET else None)
     if form.is_valid():
-        viewer = Viewer.objects.filter(source_id=form.cleaned_data["q"]).first()
-        if viewer is not None:
-            return redirect("web:viewer-detail", source_id=viewer.source_id)
+        if viewers.viewer_exists(form.cleaned_data["q"]):
+            return redirect("web:viewer-detail", source_id=form.cleaned_data["q"])
         form.add_error("q", f"No viewer has the id {form.cleaned_data['q']}.")
     return render(
-        request, "web/viewer_search.html", {"form": form, "count": Viewer.objects.count()}
+        request, "web/viewer_search.html", {"form": form, "count": viewers.viewer_count()}
     )
 
 
@@ -45,7 +45,7 @@ def viewer_detail(request: HttpRequest, source_id: int) -> HttpResponse:
         "viewer": viewer,
         "n": n,
         "sizes": LIST_SIZES,
-        "listing": queries.viewer_list(viewer, n=n),
-        "ratings": queries.viewer_ratings(viewer, page=request.GET.get("page")),
+        "listing": presentation.viewer_list(source_id=viewer.source_id, n=n),
+        "ratings": viewers.viewer_ratings(viewer_id=viewer.pk, page=request.GET.get("page")),
     }
     return render(request, "web/viewer_detail.html", context)
