@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import Count, QuerySet
 
 from recommender.selectors.monitoring import DriftReportRecord, round_verdicts
-from recommender.services.jobs import TaskProgress, task_progress
+from recommender.selectors.tasks import TaskProgress, task_progress
 from simulation.metrics import RoundMetrics
 from simulation.models import SimulationRound, SimulationRun
 

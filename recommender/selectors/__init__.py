@@ -4,7 +4,10 @@ and services all read through these modules; nothing else queries the database f
 
 - ratings: ratings, viewers, films and genres as DataFrames and arrays for model work;
 - registry: model versions (the champion, challengers, their events, the review comparison);
-- monitoring: drift reports (latest, list, one, the verdict of each round);
+- monitoring: drift reports (latest, list, one, the verdict of each round, the newest on a
+  model version);
+- tasks: background tasks' state and progress, from the result backend;
+- accounts: the viewer a login account is linked to;
 - scoring: scoring runs and the stored lists being served;
 - viewers: viewers and one viewer's ratings page by page.
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from recommender.engine.segments import OVERALL, metric_label
-from recommender.models import DriftReport
+from recommender.models import DriftReport, ModelVersion
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,17 @@ def drift_reports(*, limit: int) -> list[DriftReportRecord]:
 def drift_report(report_id: int) -> DriftReportRecord | None:
     report = _reports().filter(pk=report_id).first()
     return _record(report) if report is not None else None
+
+
+def round_verdict_report(round_id: int) -> DriftReport | None:
+    """The verdict of one round for the model work that acts on it (the cycle, retraining):
+    its first drift report, by the same rule as round_verdicts."""
+    return DriftReport.objects.filter(round_id=round_id).order_by("created_at", "pk").first()
+
+
+def newest_report_on(version: ModelVersion) -> DriftReport | None:
+    """The newest drift report on a model version, None when it was never monitored."""
+    return version.drift_reports.order_by("-created_at", "-pk").first()
 
 
 def round_verdicts(round_ids: Iterable[int]) -> dict[int, DriftReportRecord]:

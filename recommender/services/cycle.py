@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from recommender.models import ModelVersion
 from recommender.progress import ProgressCallback, no_progress
-from recommender.selectors.drift import first_drift_report
+from recommender.selectors.monitoring import round_verdict_report
 from recommender.selectors.ratings import latest_round_id
 from recommender.services.monitoring import drift_report_create
 from recommender.services.retraining import model_version_retrain
@@ -46,7 +46,7 @@ def monitor_and_retrain(
     round_id = latest_round_id() if round_id is None else round_id
     if round_id is None:
         return CycleOutcome(round_id=None, reason="no rounds of recent interactions yet")
-    done = first_drift_report(round_id)
+    done = round_verdict_report(round_id)
     if done is not None:
         return CycleOutcome(
             round_id=round_id,

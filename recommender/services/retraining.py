@@ -24,7 +24,7 @@ from recommender.engine.search import search_svd_config
 from recommender.engine.training import split_recent_holdout, without_pairs
 from recommender.models import DriftReport, ModelVersion
 from recommender.progress import ProgressCallback, no_progress
-from recommender.selectors.drift import latest_drift_report
+from recommender.selectors.monitoring import newest_report_on
 from recommender.selectors.ratings import (
     film_genres_frame,
     round_ratings,
@@ -131,7 +131,7 @@ def model_version_retrain(
 def _drift_report_to_answer(champion: ModelVersion, *, actor: str, seed: int) -> DriftReport:
     """The champion's newest drift report (one is made when it has none): its round is the
     recent holdout's fallback and seed, its degraded metrics what the challenger must mend."""
-    report = latest_drift_report(champion)
+    report = newest_report_on(champion)
     if report is None:
         report = drift_report_create(actor=actor, seed=seed)
     if report.round_id is None:

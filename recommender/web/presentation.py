@@ -11,7 +11,7 @@ from recommender.engine.artifact import ArtifactError
 from recommender.engine.segments import VIEWER_GROUPS
 from recommender.selectors import monitoring, registry, scoring
 from recommender.selectors.registry import VersionRecord
-from recommender.services.jobs import running_tasks
+from recommender.selectors.tasks import running_tasks
 from recommender.services.recommendations import Recommendations, viewer_recommendations
 from recommender.services.scoring import NoChampionError
 from simulation.metrics import RoundMetrics

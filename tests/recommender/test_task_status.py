@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import call_command
 
-from recommender.services.jobs import running_tasks, task_progress
+from recommender.selectors.tasks import running_tasks, task_progress
 from recsite.celery import app
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ import time
 from django.core.management import BaseCommand
 
 from recommender.management.progress import progress_bar
-from recommender.services.jobs import running_tasks, task_progress
+from recommender.selectors.tasks import running_tasks, task_progress
 
 
 def describe(progress) -> str:

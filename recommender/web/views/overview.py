@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 
 from recommender.access import own_viewer_id
 from recommender.engine.segments import VIEWER_GROUPS, genre_metric
-from recommender.services.jobs import task_progress
+from recommender.selectors.tasks import task_progress
 from recommender.web import charts, presentation
 from recommender.web.views.access import page, require_browser
 
