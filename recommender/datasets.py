@@ -315,6 +315,9 @@ def integers_from_text(text: pd.Series, low: int, high: int, out_of_range: str) 
     """
     text = text.str.strip()
     empty = (text == "").to_numpy()
+    quick = _integers_quickly(text, empty, low, high)
+    if quick is not None:
+        return quick
     plain = text.str.fullmatch(_PLAIN_INTEGER).to_numpy(dtype=bool)
     negative = text.str.startswith("-").to_numpy(dtype=bool)
     digits = text.str.lstrip("+-").str.lstrip("0")
@@ -337,6 +340,22 @@ def integers_from_text(text: pd.Series, low: int, high: int, out_of_range: str) 
     for row in np.flatnonzero(~empty & (plain | whole) & ~in_range):
         problem[row] = out_of_range.format(value=text.iloc[row])
     return ParsedIntegers(values=values.astype(np.int64), empty=empty, problem=problem)
+
+
+def _integers_quickly(
+    text: pd.Series, empty: np.ndarray, low: int, high: int
+) -> ParsedIntegers | None:
+    """The common case in one numeric pass: pandas reads every non-empty field as an int64
+    (so each was an integer, read exactly) and all are in range. None: take the slow path."""
+    numbers = pd.to_numeric(text[~empty], errors="coerce")
+    if numbers.dtype != np.int64:
+        return None
+    values = np.zeros(len(text), dtype=np.int64)
+    values[~empty] = numbers.to_numpy()
+    if not ((values[~empty] >= low).all() and (values[~empty] <= high).all()):
+        return None
+    problem = np.full(len(text), None, dtype=object)
+    return ParsedIntegers(values=values, empty=empty, problem=problem)
 
 
 def parse_integer(
@@ -461,15 +480,12 @@ def _read_ratings_as_numbers(path: Path, max_rows: int | None) -> pd.DataFrame |
         return None
     if frame.empty or frame.isna().to_numpy().any():
         return None
-    ids = frame[["userId", "movieId"]].to_numpy()
-    times = frame["timestamp"].to_numpy()
-    if not (
-        (ids >= 1).all()
-        and (ids < _EXACT_IN_FLOAT).all()
-        and (times >= TIMESTAMP_FIRST).all()
-        and (times < TIMESTAMP_END).all()
-    ):
-        return None
+    bounds = {"userId": (1, _EXACT_IN_FLOAT - 1), "movieId": (1, _EXACT_IN_FLOAT - 1)}
+    bounds["timestamp"] = (TIMESTAMP_FIRST, TIMESTAMP_END - 1)
+    for column, (low, high) in bounds.items():
+        values = frame[column].to_numpy()
+        if values.min() < low or values.max() > high:
+            return None
     return frame.rename(columns=_RATING_NAMES)[list(_RATING_NAMES.values())]
 
 
