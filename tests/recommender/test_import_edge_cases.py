@@ -282,3 +282,16 @@ def test_the_sqlite_insert_skips_only_the_viewer_and_film_conflict(tmp_path):
     )
     with pytest.raises(IntegrityError), transaction.atomic():
         ratings_bulk_insert(frame)
+
+
+@pytest.mark.django_db(transaction=True)  # outside a transaction, as a command runs
+def test_a_queued_import_carries_the_viewer_ranges_as_intervals(tmp_path):
+    call_command(
+        "import_movielens",
+        str(write_movielens(tmp_path)),
+        "--no-progress",
+        "--async",
+        "--viewers",
+        "2-3000000000",
+    )
+    assert set(Viewer.objects.values_list("source_id", flat=True)) == {2, 3}
