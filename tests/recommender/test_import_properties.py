@@ -61,6 +61,8 @@ BAD_RATINGS = ["", "good", "0", "5.5", "3.3", "-1", "nan", "inf", "1e400", "0.25
 BAD_GENRES = ["|||", "Action||Drama", "Action|", "| ", "", "G" * (LIMITS.genre_name + 1)]
 # A header of each file, and which of its columns a mutation may break.
 RATING_COLUMNS = ["userId", "movieId", "rating", "timestamp"]
+MUTATIONS = "none rating_cell unknown_film duplicate missing_column unclosed_quote extra_field"
+MUTATIONS = [*MUTATIONS.split(), "film_cell", "link_cell"]
 
 
 # --- the model of a folder: what the files say, and so what must be stored ---------------------
@@ -223,21 +225,7 @@ def plain(token: str) -> str | None:
 @st.composite
 def mutations(draw, layout: str):
     """(mutate(files) -> Refusal | None) for one generated folder; None keeps it valid."""
-    kind = draw(
-        st.sampled_from(
-            [
-                "none",
-                "rating_cell",
-                "unknown_film",
-                "duplicate",
-                "missing_column",
-                "unclosed_quote",
-                "extra_field",
-                "film_cell",
-                "link_cell",
-            ]
-        )
-    )
+    kind = draw(st.sampled_from(MUTATIONS))
     pick = draw(st.integers(0, 10_000))
     column = draw(st.sampled_from(RATING_COLUMNS))
     token = draw(
@@ -283,16 +271,19 @@ def mutations(draw, layout: str):
         if kind == "film_cell":
             return _break_film(files, layout, pick, choice, film_token, genre_token)
         if kind == "link_cell":
-            links = files["links.csv"]
-            at = 1 + pick % (len(links) - 1)
-            if choice % 2:
-                links[at][1] = "1" * (LIMITS.imdb_id + 1 + choice)
-                return Refusal("links.csv", at, "imdbId")
-            links[at][2] = film_token or "-5"
-            return Refusal("links.csv", at, "tmdbId", plain(film_token or "-5"))
+            return _break_link(files["links.csv"], pick, choice, film_token)
         return None
 
     return mutate
+
+
+def _break_link(links: list[list[str]], pick: int, choice: int, id_token: str) -> Refusal:
+    at = 1 + pick % (len(links) - 1)
+    if choice % 2:
+        links[at][1] = "1" * (LIMITS.imdb_id + 1 + choice)
+        return Refusal("links.csv", at, "imdbId")
+    links[at][2] = id_token or "-5"
+    return Refusal("links.csv", at, "tmdbId", plain(id_token or "-5"))
 
 
 def _break_film(files, layout: str, pick: int, choice: int, id_token: str, genre_token: str):
