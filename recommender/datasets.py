@@ -6,6 +6,18 @@ file, the line and the field at fault, so that nothing is written when any row i
 Line numbers are physical lines in the file (the header is line 1). They are found by
 re-reading the file with the csv module only on the error path, so quoted fields that span
 several lines (common in movies_metadata.csv) still give the right line.
+
+What is accepted (issue 16; every refusal names file, line and field, and nothing is stored):
+- ids (userId, movieId, tmdbId, the metadata id) are whole numbers from 1 to the largest value
+  of the model's column (2**63-1), read exactly: never through a float, never wrapped. A value
+  outside is shown as written in the file.
+- timestamps are unix seconds from 1900-01-01 up to (not including) 2200-01-01, UTC: ratings
+  are about films, not the age of the universe, and every database and datetime holds this span.
+- genre names are separated by '|'; an empty name (`|||`, `Action||Drama`, a trailing '|')
+  is refused, as is an empty name in a metadata genre list. A film with no genres says so.
+- text fields (title, genre name, imdbId) fit the model's max_length (read from the model),
+  and hold no NUL character (PostgreSQL cannot store one).
+- only the named columns are read; fields after the header's last column are ignored.
 """
 
 from __future__ import annotations
@@ -17,6 +29,8 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +43,47 @@ HALF_STARS = np.arange(1, 11) / 2
 _YEAR_AT_END = re.compile(r"\s*\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\s*\)\s*$")
 # Bytes per read while checking the encoding: bounded memory on multi-gigabyte files.
 _ENCODING_CHUNK = 16 * 1024 * 1024
+# Ratings from 1900-01-01 up to (not including) 2200-01-01, UTC, in unix seconds.
+TIMESTAMP_FIRST = int(datetime(1900, 1, 1, tzinfo=UTC).timestamp())
+TIMESTAMP_END = int(datetime(2200, 1, 1, tzinfo=UTC).timestamp())
+_TIMESTAMP_RULE = "{value} is not a unix time from 1900-01-01 to 2199-12-31 (UTC)"
+# Integers a float64 holds exactly: a whole number written other than in plain digits
+# ("4.0", "1e3") is read through a float, so it is accepted only up to this size.
+_EXACT_IN_FLOAT = 2**53
+_PLAIN_INTEGER = r"[+-]?[0-9]+"
+
+
+@dataclass(frozen=True)
+class FieldLimits:
+    """What the model's columns hold, read from the models themselves (never copied numbers)."""
+
+    largest_id: int
+    genre_name: int
+    title: int
+    imdb_id: int
+
+
+@cache
+def field_limits() -> FieldLimits:
+    # Imported here: this module reads files and needs no database, but the limits are the
+    # models'. _meta is static: reading it queries nothing.
+    from recommender.models import Film, Genre, Viewer  # first: Django's models, then its ops
+
+    from django.db.backends.base.operations import BaseDatabaseOperations  # isort: skip
+
+    ranges = BaseDatabaseOperations.integer_field_ranges
+    ids = [Film._meta.get_field("source_id"), Viewer._meta.get_field("source_id")]
+    ids.append(Film._meta.get_field("tmdb_id"))
+    return FieldLimits(
+        largest_id=min(ranges[f.get_internal_type()][1] for f in ids),
+        genre_name=Genre._meta.get_field("name").max_length,
+        title=Film._meta.get_field("title").max_length,
+        imdb_id=Film._meta.get_field("imdb_id").max_length,
+    )
+
+
+def id_rule() -> str:
+    return "{value} is not an id from 1 to " + str(field_limits().largest_id)
 
 
 class DatasetError(ValueError):
@@ -73,26 +128,54 @@ class RatingFilter:
     """Which part of a ratings file to import.
 
     max_rows: only the first N data rows (the original system used the first 120,000).
-    viewer_ids: only these viewers. max_viewers: only the N viewers with the lowest ids.
+    viewer_ids: only these viewers. viewer_ranges: only viewers in these inclusive
+    (low, high) intervals, kept as intervals: 1-3000000000 costs two numbers, not a set.
+    Given both, a viewer in either is kept. max_viewers: only the N viewers with the lowest ids.
     """
 
     max_rows: int | None = None
     viewer_ids: frozenset[int] | None = None
     max_viewers: int | None = None
+    viewer_ranges: tuple[tuple[int, int], ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_rows", "max_viewers"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
+        for low, high in self.viewer_ranges or ():
+            if not 1 <= low <= high <= field_limits().largest_id:
+                raise ValueError(f"viewer_ranges: ({low}, {high}) is not a range of ids")
 
     def apply(self, ratings: pd.DataFrame) -> pd.DataFrame:
-        if self.viewer_ids is not None:
-            ratings = ratings[ratings["viewer_id"].isin(self.viewer_ids)]
+        if self.viewer_ids is not None or self.viewer_ranges is not None:
+            ratings = ratings[self._chosen(ratings["viewer_id"].to_numpy())]
         if self.max_viewers is not None:
             kept = np.sort(ratings["viewer_id"].unique())[: self.max_viewers]
             ratings = ratings[ratings["viewer_id"].isin(kept)]
         return ratings
+
+    def _chosen(self, viewers: np.ndarray) -> np.ndarray:
+        chosen = np.zeros(len(viewers), dtype=bool)
+        if self.viewer_ids is not None:
+            chosen |= np.isin(viewers, np.fromiter(self.viewer_ids, np.int64))
+        if self.viewer_ranges:
+            # Merged, sorted intervals; each viewer is looked up by binary search: O(n log k).
+            lows, highs = _merged_intervals(self.viewer_ranges)
+            at = np.searchsorted(lows, viewers, side="right") - 1
+            chosen |= (at >= 0) & (viewers <= highs[np.maximum(at, 0)])
+        return chosen
+
+
+def _merged_intervals(ranges: Iterable[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    merged: list[list[int]] = []
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    bounds = np.array(merged, dtype=np.int64).reshape(-1, 2)
+    return bounds[:, 0], bounds[:, 1]
 
 
 # --- generic checks ---------------------------------------------------------------------------
@@ -119,46 +202,93 @@ def check_utf8(path: Path) -> None:
             raise DatasetError(path, "not valid UTF-8: the file ends inside a character") from exc
 
 
+def _records(handle) -> Iterable[tuple[int, list[str]]]:
+    """(starting line, fields) of each data record, skipping blank lines as pandas does."""
+    reader = csv.reader(handle)
+    line = 1
+    for record in reader:
+        if record and not (len(record) == 1 and record[0].strip(" \t") == ""):
+            yield line, record
+        line = reader.line_num + 1
+
+
 def record_line(path: Path, record_index: int) -> int:
     """Physical line where data record `record_index` (0-based, after the header) starts."""
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
         line = 1
-        for index, _ in enumerate(reader):
+        for index, (line, _) in enumerate(_records(handle)):
             if index == record_index + 1:
                 return line
-            line = reader.line_num + 1
     return line
 
 
-def read_csv_text(path: Path, required: Iterable[str], *, nrows: int | None = None) -> pd.DataFrame:
-    """Read a CSV with every column as text, after checking existence, encoding and header."""
+def _malformed(path: Path, exc: Exception) -> DatasetError:
+    """pandas could not split the file into records (an unclosed quote): find where."""
+    header: list[str] = []
+    last = (1, [])
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        try:
+            for index, (line, record) in enumerate(_records(handle)):
+                header = record if index == 0 else header
+                last = (line, record)
+        except csv.Error as error:
+            return DatasetError(path, f"not a well-formed CSV file: {error}", line=last[0])
+    line, record = last
+    column = len(record) - 1
+    field = header[column] if 0 <= column < len(header) else None
+    detail = str(exc).rsplit("C error: ", 1)[-1].strip()
+    if "EOF inside string" in detail:
+        detail = "a quoted field is never closed"
+    return DatasetError(path, f"not a well-formed CSV file: {detail}", line=line, field=field)
+
+
+def read_header(path: Path, required: Iterable[str]) -> list[str]:
+    """Check existence, encoding and that the header names every required column."""
     if not path.is_file():
         raise DatasetError(path, "file not found")
     check_utf8(path)
     try:
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", nrows=nrows
-        )
+        columns = list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
     except pd.errors.EmptyDataError as exc:
         raise DatasetError(path, "the file is empty (expected a header line)") from exc
     except pd.errors.ParserError as exc:
-        raise DatasetError(path, f"not a well-formed CSV file: {exc}") from exc
-    missing = [column for column in required if column not in frame.columns]
+        raise _malformed(path, exc) from exc
+    missing = [column for column in required if column not in columns]
     if missing:
         raise DatasetError(
             path,
             f"missing column(s) {', '.join(repr(m) for m in missing)}; "
-            f"found {', '.join(repr(c) for c in frame.columns)}",
+            f"found {', '.join(repr(c) for c in columns)}",
             line=1,
         )
+    return columns
+
+
+def read_csv_text(path: Path, required: Iterable[str], *, nrows: int | None = None) -> pd.DataFrame:
+    """Read the required columns of a CSV as text, after checking encoding and header.
+
+    Only the named columns are read (usecols): a row with more fields than the header then
+    cannot shift the columns, as pandas does when it takes the first column for an index."""
+    required = list(required)
+    read_header(path, required)
+    try:
+        frame = pd.read_csv(
+            path,
+            usecols=required,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            nrows=nrows,
+        )
+    except pd.errors.ParserError as exc:
+        raise _malformed(path, exc) from exc
     if frame.empty:
         raise DatasetError(path, "the file has a header but no data rows")
-    return frame
+    return frame[required]
 
 
-def _first_bad(mask: pd.Series) -> int | None:
-    positions = np.flatnonzero(mask.to_numpy())
+def _first_bad(mask: pd.Series | np.ndarray) -> int | None:
+    positions = np.flatnonzero(np.asarray(mask))
     return int(positions[0]) if positions.size else None
 
 
@@ -166,20 +296,90 @@ def _fail_at(path: Path, row: int, field: str, message: str) -> DatasetError:
     return DatasetError(path, message, line=record_line(path, row), field=field)
 
 
+@dataclass(frozen=True)
+class ParsedIntegers:
+    """values: int64 (0 where not usable); problem: per row None or a message about the text."""
+
+    values: np.ndarray
+    empty: np.ndarray
+    problem: np.ndarray
+
+
+def integers_from_text(text: pd.Series, low: int, high: int, out_of_range: str) -> ParsedIntegers:
+    """Whole numbers from low to high, exactly, vectorised over the column.
+
+    Plain digits (with an optional sign) are converted digit for digit: no float, no
+    wrapping, any length. Other spellings pandas reads as numbers ("4.0", "1e3") are
+    accepted when whole and below 2**53, as the numeric fast path of read_ratings reads them.
+    `out_of_range` is formatted with the value as written, e.g. "{value} is not an id ...".
+    """
+    text = text.str.strip()
+    empty = (text == "").to_numpy()
+    quick = _integers_quickly(text, empty, low, high)
+    if quick is not None:
+        return quick
+    plain = text.str.fullmatch(_PLAIN_INTEGER).to_numpy(dtype=bool)
+    negative = text.str.startswith("-").to_numpy(dtype=bool)
+    digits = text.str.lstrip("+-").str.lstrip("0")
+    long = (digits.str.len() > 19).to_numpy()
+    short_digits = digits.where(plain & ~long, "").replace("", "0")
+    magnitude = pd.to_numeric(short_digits).to_numpy().astype(np.uint64)
+    numbers = pd.to_numeric(text.where(~plain & ~empty, "0"), errors="coerce").to_numpy(float)
+    whole = np.isfinite(numbers) & (numbers == np.floor(numbers))
+    whole &= np.abs(numbers) < _EXACT_IN_FLOAT
+    fits = ~long & (magnitude <= np.uint64(2**63 - 1))
+    signed = np.where(fits, magnitude, 0).astype(np.int64)
+    signed = np.where(negative, -signed, signed)
+    in_plain_range = fits & (signed >= low) & (signed <= high)
+    values = np.where(plain, signed, 0)
+    values = np.where(~plain & whole, np.where(whole, numbers, 0).astype(np.int64), values)
+    in_range = np.where(plain, in_plain_range, (values >= low) & (values <= high))
+    problem = np.full(len(text), None, dtype=object)
+    for row in np.flatnonzero(~empty & ~(plain | whole)):
+        problem[row] = f"{text.iloc[row]!r} is not a whole number"
+    for row in np.flatnonzero(~empty & (plain | whole) & ~in_range):
+        problem[row] = out_of_range.format(value=text.iloc[row])
+    return ParsedIntegers(values=values.astype(np.int64), empty=empty, problem=problem)
+
+
+def _integers_quickly(
+    text: pd.Series, empty: np.ndarray, low: int, high: int
+) -> ParsedIntegers | None:
+    """The common case in one numeric pass: pandas reads every non-empty field as an int64
+    (so each was an integer, read exactly) and all are in range. None: take the slow path."""
+    numbers = pd.to_numeric(text[~empty], errors="coerce")
+    if numbers.dtype != np.int64:
+        return None
+    values = np.zeros(len(text), dtype=np.int64)
+    values[~empty] = numbers.to_numpy()
+    if not ((values[~empty] >= low).all() and (values[~empty] <= high).all()):
+        return None
+    problem = np.full(len(text), None, dtype=object)
+    return ParsedIntegers(values=values, empty=empty, problem=problem)
+
+
 def parse_integer(
-    path: Path, frame: pd.DataFrame, field: str, *, allow_empty: bool = False
+    path: Path,
+    frame: pd.DataFrame,
+    field: str,
+    *,
+    allow_empty: bool = False,
+    low: int = 1,
+    high: int | None = None,
+    out_of_range: str | None = None,
 ) -> pd.Series:
-    text = frame[field].str.strip()
-    numbers = pd.to_numeric(text, errors="coerce")
-    empty = text == ""
-    bad = numbers.isna() & ~(empty & allow_empty)
-    bad |= numbers.notna() & (numbers != np.floor(numbers))
+    """Whole numbers from low to high (by default an id: 1 to the model's largest), exactly."""
+    high = field_limits().largest_id if high is None else high
+    parsed = integers_from_text(frame[field], low, high, out_of_range or id_rule())
+    bad = parsed.problem != None  # noqa: E711 (elementwise on an object array)
+    if not allow_empty:
+        bad |= parsed.empty
     row = _first_bad(bad)
     if row is not None:
-        value = frame[field].iloc[row]
-        what = "is empty" if value.strip() == "" else f"{value!r} is not a whole number"
-        raise _fail_at(path, row, field, what)
-    return numbers.astype("Int64") if allow_empty else numbers.astype("int64")
+        raise _fail_at(path, row, field, parsed.problem[row] or "is empty")
+    if allow_empty:
+        return pd.Series(pd.arrays.IntegerArray(parsed.values, mask=parsed.empty.copy()))
+    return pd.Series(parsed.values)
 
 
 def parse_rating(path: Path, frame: pd.DataFrame, field: str = "rating") -> pd.Series:
@@ -225,21 +425,8 @@ def read_ratings(
     path: Path, rating_filter: RatingFilter, known_films: pd.Series, films_file: str
 ) -> pd.DataFrame:
     """Ratings, parsed numerically in one pass; the slower text pass runs only to say what failed."""
-    if not path.is_file():
-        raise DatasetError(path, "file not found")
-    check_utf8(path)
-    try:
-        frame = pd.read_csv(
-            path,
-            usecols=list(_RATING_COLUMNS),
-            dtype=_RATING_COLUMNS,
-            encoding="utf-8-sig",
-            nrows=rating_filter.max_rows,
-        )
-        if frame.empty or frame.isna().to_numpy().any():
-            raise ValueError("empty file or empty fields: diagnose on the text path")
-        ratings = frame.rename(columns=_RATING_NAMES)[list(_RATING_NAMES.values())]
-    except (ValueError, TypeError, OverflowError):
+    ratings = _read_ratings_as_numbers(path, rating_filter.max_rows)
+    if ratings is None:
         ratings = _read_ratings_as_text(path, rating_filter.max_rows)
     off_scale = ~ratings["score"].isin(HALF_STARS)
     row = _first_bad(off_scale)
@@ -249,11 +436,6 @@ def read_ratings(
             row,
             "rating",
             f"{ratings['score'].iloc[row]} is not on the half-star scale 0.5, 1.0, ... 5.0",
-        )
-    row = _first_bad(ratings["viewer_id"] < 1)
-    if row is not None:
-        raise _fail_at(
-            path, row, "userId", f"{ratings['viewer_id'].iloc[row]} is not a positive id"
         )
     unknown = ~ratings["film_id"].isin(known_films)
     row = _first_bad(unknown)
@@ -280,14 +462,42 @@ _RATING_NAMES = {
 }
 
 
+def _read_ratings_as_numbers(path: Path, max_rows: int | None) -> pd.DataFrame | None:
+    """The fast path: pandas' numeric parser, then vectorised range checks. None when anything
+    is off (unparsable, empty, an id or time out of range, or an id so large that a column
+    read through floats could have rounded it): the text path then reads exactly and says
+    what failed, showing the value as written."""
+    read_header(path, _RATING_COLUMNS)
+    try:
+        frame = pd.read_csv(
+            path,
+            usecols=list(_RATING_COLUMNS),
+            dtype=_RATING_COLUMNS,
+            encoding="utf-8-sig",
+            nrows=max_rows,
+        )
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if frame.empty or frame.isna().to_numpy().any():
+        return None
+    bounds = {"userId": (1, _EXACT_IN_FLOAT - 1), "movieId": (1, _EXACT_IN_FLOAT - 1)}
+    bounds["timestamp"] = (TIMESTAMP_FIRST, TIMESTAMP_END - 1)
+    for column, (low, high) in bounds.items():
+        values = frame[column].to_numpy()
+        if values.min() < low or values.max() > high:
+            return None
+    return frame.rename(columns=_RATING_NAMES)[list(_RATING_NAMES.values())]
+
+
 def _read_ratings_as_text(path: Path, max_rows: int | None) -> pd.DataFrame:
     frame = read_csv_text(path, list(_RATING_COLUMNS), nrows=max_rows)
+    times = {"low": TIMESTAMP_FIRST, "high": TIMESTAMP_END - 1, "out_of_range": _TIMESTAMP_RULE}
     return pd.DataFrame(
         {
             "viewer_id": parse_integer(path, frame, "userId"),
             "film_id": parse_integer(path, frame, "movieId"),
             "score": parse_rating(path, frame),
-            "timestamp": parse_integer(path, frame, "timestamp"),
+            "timestamp": parse_integer(path, frame, "timestamp", **times),
         }
     )
 
@@ -306,13 +516,9 @@ def read_movielens(directory: Path, rating_filter: RatingFilter | None = None) -
     row = _first_bad(movies["title"].str.strip() == "")
     if row is not None:
         raise _fail_at(movies_path, row, "title", "is empty")
-    row = _first_bad(movies["genres"].str.strip() == "")
-    if row is not None:
-        raise _fail_at(movies_path, row, "genres", f"is empty (write {NO_GENRES!r} for none)")
+    films["genres"] = _movielens_genres(movies_path, movies["genres"])
     films["title"], films["year"] = split_title_year(movies["title"])
-    films["genres"] = [
-        tuple(sorted({g.strip() for g in s.split("|") if g.strip()})) for s in movies["genres"]
-    ]
+    _check_text(movies_path, films["title"], "title", field_limits().title)
     films["imdb_id"] = ""
     films["tmdb_id"] = pd.array([pd.NA] * len(films), dtype="Int64")
 
@@ -323,6 +529,45 @@ def read_movielens(directory: Path, rating_filter: RatingFilter | None = None) -
         directory / "ratings.csv", rating_filter, films["source_id"], "movies.csv"
     )
     return ParsedDataset(films=films, ratings=ratings, source=f"movielens:{directory}")
+
+
+def _movielens_genres(path: Path, genres: pd.Series) -> list[tuple[str, ...]]:
+    """'Action|Drama' -> ('Action', 'Drama'); an empty field or an empty name is refused."""
+    row = _first_bad(genres.str.strip() == "")
+    if row is not None:
+        raise _fail_at(path, row, "genres", f"is empty (write {NO_GENRES!r} for none)")
+    names = genres.str.split("|").explode().str.strip()
+    position = _first_bad(names == "")
+    if position is not None:
+        row = int(names.index[position])
+        raise _fail_at(
+            path,
+            row,
+            "genres",
+            f"{genres.iloc[row]!r} has an empty genre name "
+            f"(names are separated by '|'; write {NO_GENRES!r} for none)",
+        )
+    _check_text(path, names, "genres", field_limits().genre_name, what="genre name ")
+    return [tuple(sorted({g.strip() for g in s.split("|")})) for s in genres]
+
+
+def _text_problem(value: str, limit: int, what: str = "") -> str | None:
+    """Why `value` cannot be stored in a text column of `limit` characters, or None."""
+    if len(value) > limit:
+        shown = repr(value) if len(value) <= 20 else f"{value[:20]!r}..."
+        return f"{what}{shown} has {len(value)} characters, at most {limit} are allowed"
+    if "\x00" in value:
+        return f"{what}{_shorten(value)} contains a NUL character"
+    return None
+
+
+def _check_text(path: Path, values: pd.Series, field: str, limit: int, what: str = "") -> None:
+    """Vectorised: values indexed by record position (repeated for several per record)."""
+    bad = (values.str.len() > limit) | values.str.contains("\x00", regex=False)
+    position = _first_bad(bad)
+    if position is not None:
+        row = int(values.index[position])
+        raise _fail_at(path, row, field, _text_problem(values.iloc[position], limit, what))
 
 
 def _attach_links(path: Path, films: pd.DataFrame) -> pd.DataFrame:
@@ -347,9 +592,10 @@ def _read_links(path: Path) -> pd.DataFrame:
             "tmdb_id": parse_integer(path, frame, "tmdbId", allow_empty=True),
         }
     )
-    row = _first_bad(~links["imdb_id"].str.fullmatch(r"\d*"))
+    row = _first_bad(~links["imdb_id"].str.fullmatch(r"[0-9]*"))
     if row is not None:
         raise _fail_at(path, row, "imdbId", f"{links['imdb_id'].iloc[row]!r} is not an IMDb number")
+    _check_text(path, links["imdb_id"], "imdbId", field_limits().imdb_id)
     _reject_duplicates(path, links, ["source_id"], "movieId", "link for film {source_id}")
     return links
 
@@ -372,7 +618,10 @@ def parse_genre_literal(text: str) -> tuple[str, ...]:
         isinstance(item, dict) and isinstance(item.get("name"), str) for item in value
     ):
         raise ValueError(f"{_shorten(text)} is not a list of {{'id': ..., 'name': ...}} entries")
-    return tuple(sorted({item["name"].strip() for item in value if item["name"].strip()}))
+    names = {item["name"].strip() for item in value}
+    if "" in names:
+        raise ValueError(f"{_shorten(text)} has an empty genre name")
+    return tuple(sorted(names))
 
 
 def _shorten(text: str, limit: int = 60) -> str:
@@ -437,25 +686,20 @@ def _read_metadata(
         if on_skipped is not None:
             on_skipped(str(error))
 
-    ids = pd.to_numeric(frame["id"].str.strip(), errors="coerce")
-    for row in np.flatnonzero(ids.isna().to_numpy() | (ids != np.floor(ids)).to_numpy()):
+    ids = integers_from_text(frame["id"], 1, field_limits().largest_id, "{value}")
+    for row in np.flatnonzero((ids.problem != None) | ids.empty):  # noqa: E711
         reject(int(row), "id", f"{frame['id'].iloc[row]!r} is not a TMDB id")
-    genres: list[tuple[str, ...] | None] = []
-    # One literal_eval per film is unavoidable (the text is per film); about 10 us each.
-    for row, text in enumerate(frame["genres"]):
-        if skip[row]:
-            genres.append(None)
-            continue
-        try:
-            genres.append(parse_genre_literal(text))
-        except ValueError as exc:
-            genres.append(None)
-            reject(row, "genres", str(exc))
+    titles = frame["title"].str.strip()
+    for row, title in enumerate(titles):
+        problem = None if skip[row] else _text_problem(title, field_limits().title)
+        if problem is not None:
+            reject(row, "title", problem)
+    genres = _metadata_genres(frame["genres"], skip, reject)
     keep = ~skip
     metadata = pd.DataFrame(
         {
-            "tmdb_id": ids[keep].astype("int64").astype("Int64"),
-            "title": frame["title"][keep].str.strip(),
+            "tmdb_id": pd.array(ids.values[keep], dtype="Int64"),
+            "title": titles[keep],
             "year": pd.to_datetime(
                 frame["release_date"][keep], errors="coerce", format="%Y-%m-%d"
             ).dt.year,
@@ -464,3 +708,27 @@ def _read_metadata(
     )
     # The published file repeats a few films verbatim; the first copy is kept.
     return metadata.drop_duplicates("tmdb_id", keep="first")
+
+
+def _metadata_genres(
+    texts: pd.Series, skip: np.ndarray, reject: Callable[[int, str, str], None]
+) -> list[tuple[str, ...] | None]:
+    genres: list[tuple[str, ...] | None] = []
+    limit = field_limits().genre_name
+    # One literal_eval per film is unavoidable (the text is per film); about 10 us each.
+    for row, text in enumerate(texts):
+        parsed = None
+        if not skip[row]:
+            try:
+                parsed = parse_genre_literal(text)
+                problem = next(
+                    (p for name in parsed if (p := _text_problem(name, limit, "genre name "))),
+                    None,
+                )
+                if problem is not None:
+                    raise ValueError(problem)
+            except ValueError as exc:
+                parsed = None
+                reject(row, "genres", str(exc))
+        genres.append(parsed)
+    return genres

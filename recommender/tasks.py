@@ -99,12 +99,14 @@ def import_dataset(
     max_viewers: int | None = None,
     small: bool = False,
     lenient_metadata: bool = False,
+    viewer_ranges: list[list[int]] | None = None,
 ) -> dict:
     """Imports are atomic and skip what is stored already, so a redelivery adds nothing twice."""
     rating_filter = RatingFilter(
         max_rows=max_rows,
         viewer_ids=None if viewer_ids is None else frozenset(viewer_ids),
         max_viewers=max_viewers,
+        viewer_ranges=None if viewer_ranges is None else tuple(map(tuple, viewer_ranges)),
     )
     if layout == "movielens":
         summary = dataset_import_movielens(

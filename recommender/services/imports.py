@@ -147,7 +147,7 @@ def _store_films(films: pd.DataFrame, genre_ids: dict[str, int]) -> tuple[pd.Ser
         [
             Film(
                 source_id=int(r.source_id),
-                title=r.title[:512],
+                title=r.title,
                 year=None if pd.isna(r.year) else int(r.year),
                 imdb_id=r.imdb_id,
                 tmdb_id=None if pd.isna(r.tmdb_id) else int(r.tmdb_id),
@@ -384,9 +384,12 @@ def _insert_ratings_sqlite(
 ) -> int:
     table = connection.ops.quote_name(Rating._meta.db_table)
     # datetime(ts, 'unixepoch') yields Django's own UTC text format for DateTimeField.
+    # Only the (viewer, film) conflict is skipped: INSERT OR IGNORE would also drop, silently,
+    # a row breaking NOT NULL or a CHECK (a timestamp datetime() cannot hold gave NULL).
     sql = (
-        f"INSERT OR IGNORE INTO {table} (viewer_id, film_id, score, rated_at, origin, round_id) "
-        "VALUES (%s, %s, %s, datetime(%s, 'unixepoch'), %s, %s)"
+        f"INSERT INTO {table} (viewer_id, film_id, score, rated_at, origin, round_id) "
+        "VALUES (%s, %s, %s, datetime(%s, 'unixepoch'), %s, %s) "
+        "ON CONFLICT (viewer_id, film_id) DO NOTHING"
     )
     added = 0
     with connection.cursor() as cursor:

@@ -54,7 +54,7 @@ MOVIELENS_CASES = {
     ),
     "negative viewer id": (
         {"ratings": HEADER + "-1,1,4.0,964982703\n"},
-        "ratings.csv, line 2, field 'userId': -1 is not a positive id",
+        "ratings.csv, line 2, field 'userId': -1 is not an id from 1 to 9223372036854775807",
     ),
     "empty ratings file": (
         {"ratings": ""},
@@ -173,7 +173,7 @@ def test_the_command_reports_the_error_and_that_nothing_was_imported(tmp_path):
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        (["--viewers", "1-x"], "--viewers: '1-x' is not an id or a range like 1-100"),
+        (["--viewers", "1-x"], "--viewers: '1-x' is not a positive id or a range like 1-100"),
         (["--max-rows", "0"], "--max-rows must be a positive integer, got 0"),
     ],
 )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.core.management import CommandError
 
 from recommender import tasks
-from recommender.datasets import RatingFilter
+from recommender.datasets import RatingFilter, field_limits
 from recommender.management.jobs import launch
 
 
@@ -24,30 +25,36 @@ def add_filter_arguments(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def parse_viewer_ids(text: str | None) -> frozenset[int] | None:
+_ID_OR_RANGE = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+
+
+def parse_viewer_ranges(text: str | None) -> tuple[tuple[int, int], ...] | None:
+    """'1-100,250' -> ((1, 100), (250, 250)): inclusive intervals, never expanded, so
+    1-3000000000 costs two numbers. Ids are from 1 to the largest the model stores."""
     if text is None:
         return None
-    ids: set[int] = set()
+    largest = field_limits().largest_id
+    ranges: list[tuple[int, int]] = []
     for part in text.split(","):
         part = part.strip()
-        try:
-            if "-" in part:
-                low, high = (int(p) for p in part.split("-", 1))
-                if low > high:
-                    raise ValueError
-                ids.update(range(low, high + 1))
-            else:
-                ids.add(int(part))
-        except ValueError:
-            raise CommandError(f"--viewers: {part!r} is not an id or a range like 1-100") from None
-    return frozenset(ids)
+        match = _ID_OR_RANGE.fullmatch(part)
+        if match is None or int(match.group(1)) < 1:
+            raise CommandError(f"--viewers: {part!r} is not a positive id or a range like 1-100")
+        low = int(match.group(1))
+        high = low if match.group(2) is None else int(match.group(2))
+        if max(low, high) > largest:
+            raise CommandError(f"--viewers: {part!r} goes beyond the largest id {largest}")
+        if high < low:
+            raise CommandError(f"--viewers: {part!r} is a range whose end is before its start")
+        ranges.append((low, high))
+    return tuple(ranges)
 
 
 def rating_filter_from(options: dict) -> RatingFilter:
     try:
         return RatingFilter(
             max_rows=options["max_rows"],
-            viewer_ids=parse_viewer_ids(options["viewers"]),
+            viewer_ranges=parse_viewer_ranges(options["viewers"]),
             max_viewers=options["max_viewers"],
         )
     except ValueError as exc:
@@ -56,12 +63,12 @@ def rating_filter_from(options: dict) -> RatingFilter:
 
 def queue_import(command, options: dict, rating_filter: RatingFilter, layout: str, **extra) -> None:
     """--async: queue the import task with the same folder, filter and options."""
-    viewer_ids = rating_filter.viewer_ids
+    ranges = rating_filter.viewer_ranges
     kwargs = {
         "directory": str(Path(options["directory"]).resolve()),
         "layout": layout,
         "max_rows": rating_filter.max_rows,
-        "viewer_ids": None if viewer_ids is None else sorted(viewer_ids),
+        "viewer_ranges": None if ranges is None else [list(r) for r in ranges],
         "max_viewers": rating_filter.max_viewers,
         **extra,
     }
