@@ -312,6 +312,15 @@ def _heatmap_keys(
     figure.legend(handles=legend, loc="outside lower left", ncols=2, fontsize=9)
 
 
+def _heatmap_scale(grid: np.ndarray, clip_low: float):
+    """The judged values, and a colour scale centred on 0 that always spans at least -0.05 to
+    0.05 (so a grid of near-zero values is not painted in full colour)."""
+    judged = grid[np.isfinite(grid)]
+    low = max(clip_low, min(float(judged.min()) if judged.size else 0.0, -0.05))
+    high = max(float(judged.max()) if judged.size else 0.0, 0.05)
+    return judged, low, high, colors.TwoSlopeNorm(vmin=low, vcenter=0.0, vmax=high)
+
+
 def heatmap(
     *,
     name: str,
@@ -338,10 +347,7 @@ def heatmap(
             for row, label in zip(values, row_labels, strict=True)
         ]
     )
-    judged = grid[np.isfinite(grid)]
-    low = max(clip_low, min(float(judged.min()) if judged.size else 0.0, -0.05))
-    high = max(float(judged.max()) if judged.size else 0.0, 0.05)
-    norm = colors.TwoSlopeNorm(vmin=low, vcenter=0.0, vmax=high)
+    judged, low, high, norm = _heatmap_scale(grid, clip_low)
     cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad=NOT_JUDGED_COLOUR)
     with _chart_style(name):
         figure = _new_figure(max(2.4, 1.3 + 0.3 * grid.shape[0]))
