@@ -21,7 +21,6 @@ _FALSE = {"0", "false", "no", "off"}
 # Plain decimal numbers only: Python's int() and float() also take "1_0", " 5", "nan", "inf".
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-_DATABASE_SCHEMES = sorted(environ.Env.DB_SCHEMES)
 
 
 class Environment:
@@ -106,29 +105,36 @@ class Environment:
         return [item.strip() for item in raw.split(",") if item.strip()]
 
     def db_url(self, name: str, *, default: str) -> dict[str, Any]:
-        raw = self._raw(name) or default
-        scheme = raw.partition("://")[0] if "://" in raw else ""
-        if scheme not in environ.Env.DB_SCHEMES:
-            # The value may hold a password: name only its scheme.
-            shown = f"scheme {scheme!r}" if scheme else "a value with no scheme://"
-            raise ImproperlyConfigured(
-                f"{name} is not a database URL ({shown}); use e.g. "
-                f"postgres://USER@HOST:5432/NAME or sqlite:////absolute/path.sqlite3 "
-                f"(schemes: {', '.join(_DATABASE_SCHEMES)})"
-            )
+        raw = self._url(
+            name,
+            default=default,
+            kind="a database URL",
+            schemes=environ.Env.DB_SCHEMES,
+            example="postgres://USER@HOST:5432/NAME or sqlite:////absolute/path.sqlite3",
+        )
         return environ.Env.db_url_config(raw)
 
     def email_url(self, name: str, *, default: str) -> dict[str, Any]:
+        raw = self._url(
+            name,
+            default=default,
+            kind="an email URL",
+            schemes=environ.Env.EMAIL_SCHEMES,
+            example="consolemail:// or smtp+tls://USER:PASSWORD@HOST:587",
+        )
+        return environ.Env.email_url_config(raw)
+
+    def _url(self, name: str, *, default: str, kind: str, schemes: dict, example: str) -> str:
         raw = self._raw(name) or default
         scheme = raw.partition("://")[0] if "://" in raw else ""
-        if scheme not in environ.Env.EMAIL_SCHEMES:
+        if scheme not in schemes:
+            # The value may hold a password: name only its scheme.
             shown = f"scheme {scheme!r}" if scheme else "a value with no scheme://"
             raise ImproperlyConfigured(
-                f"{name} is not an email URL ({shown}); use e.g. consolemail:// or "
-                f"smtp+tls://USER:PASSWORD@HOST:587 "
-                f"(schemes: {', '.join(sorted(environ.Env.EMAIL_SCHEMES))})"
+                f"{name} is not {kind} ({shown}); use e.g. {example} "
+                f"(schemes: {', '.join(sorted(schemes))})"
             )
-        return environ.Env.email_url_config(raw)
+        return raw
 
 
 def _bounds(minimum: float | None, maximum: float | None, above: float | None = None) -> str:
