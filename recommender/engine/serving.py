@@ -53,6 +53,13 @@ class FilmStats:
             means=grouped["mean"].to_numpy(np.float64),
         )
 
+    def counts_of(self, film_ids: np.ndarray) -> np.ndarray:
+        """The rating count of each of `film_ids` (0 for a film nobody rated), in their order:
+        the film_counts a popularity penalty takes."""
+        return (
+            pd.Series(self.counts, index=self.film_ids).reindex(film_ids, fill_value=0).to_numpy()
+        )
+
 
 def genre_matrix(film_genres: pd.DataFrame, film_ids: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """metrics.build_genre_matrix for film ids that may repeat (e.g. one row per choice)."""
@@ -141,11 +148,6 @@ def rank_every_viewer(
     existing_ids = viewer_ids[existing]
     if existing_ids.size:
         seen = _seen(ratings, existing_ids, model.film_ids)
-        film_counts = (
-            pd.Series(stats.counts, index=stats.film_ids)
-            .reindex(model.film_ids, fill_value=0)
-            .to_numpy()
-        )
         parts.append(
             score_viewers(
                 model,
@@ -153,7 +155,7 @@ def rank_every_viewer(
                 seen=seen,
                 n=n,
                 penalty=penalty,
-                film_counts=film_counts,
+                film_counts=stats.counts_of(model.film_ids),
                 progress=progress,
             )
         )

@@ -13,7 +13,7 @@ from recommender.services import recommendations
 from recommender.services.lifecycle import model_version_promote
 from recommender.services.recommendations import (
     UnknownViewerError,
-    serving_model,
+    champion_cache,
     viewer_recommendations,
 )
 from recommender.services.registry import model_version_train
@@ -232,7 +232,7 @@ def test_the_champion_is_loaded_once_and_again_after_a_promotion(champion, monke
 
     first = viewer_recommendations(viewer_id=15)
     viewer_recommendations(viewer_id=16)
-    _, held = serving_model()
+    held = champion_cache.held_champion.model
     assert loads == [champion.artifact_sha256] and first.model_version_id == champion.pk
 
     challenger = model_version_train(
@@ -240,7 +240,7 @@ def test_the_champion_is_loaded_once_and_again_after_a_promotion(champion, monke
     )
     model_version_promote(version_id=challenger.pk, actor="test", reason="test")
     after = viewer_recommendations(viewer_id=15)
-    _, promoted = serving_model()
+    promoted = champion_cache.held_champion.model
 
     assert loads == [champion.artifact_sha256, challenger.artifact_sha256]
     assert after.model_version_id == challenger.pk and promoted is not held

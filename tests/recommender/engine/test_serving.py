@@ -189,8 +189,7 @@ def test_one_viewer_lists_are_rank_every_viewers_rows_folded_in_or_cold():
         model, ratings, np.array([2, 77, 88]), new_user_threshold=3, n=6, penalty=penalty
     )
     stats = FilmStats.from_ratings(ratings)
-    counts = pd.Series(stats.counts, index=stats.film_ids).reindex(model.film_ids, fill_value=0)
-    film_side = FilmSide.build(model, penalty=penalty, film_counts=counts.to_numpy())
+    film_side = FilmSide.build(model, penalty=penalty, film_counts=stats.counts_of(model.film_ids))
 
     for row, viewer in enumerate(batch.viewer_ids.tolist()):
         theirs = ratings[ratings.viewer_id == viewer]
