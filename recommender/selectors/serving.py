@@ -127,7 +127,7 @@ def stored_list(*, run_pk: int, viewer_id: int) -> StoredList | None:
     return StoredList(viewer_pk, viewer_id, bool(from_model), film_ids, scores, predicted)
 
 
-def viewer_pk(*, viewer_id: int) -> int | None:
+def viewer_pk_by_source_id(*, viewer_id: int) -> int | None:
     """The primary key of the viewer with this source id, None when there is none."""
     return Viewer.objects.filter(source_id=viewer_id).values_list("pk", flat=True).first()
 

@@ -46,7 +46,7 @@ from recommender.selectors.serving import (
     newest_rating_id,
     rating_activity,
     stored_list,
-    viewer_pk,
+    viewer_pk_by_source_id,
     viewer_ratings,
 )
 from recommender.services.scoring import NoChampionError, default_penalty
@@ -105,7 +105,7 @@ def viewer_recommendations(*, viewer_id: int, n: int = 10) -> Recommendations:
             return stored
         pk = scored.viewer_pk
     else:
-        pk = viewer_pk(viewer_id=viewer_id)
+        pk = viewer_pk_by_source_id(viewer_id=viewer_id)
         if pk is None:
             raise UnknownViewerError.not_found(viewer_id)
     return _computed_list(pk, viewer_id, run, n)
