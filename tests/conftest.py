@@ -84,11 +84,11 @@ def nothing_held_between_tests(request):
     if not request.config.pluginmanager.hasplugin("django"):
         yield  # engine tests run without pytest-django: nothing of Django is loaded
         return
-    from recommender.services import recommendations
+    from recommender.services.recommendations import champion_cache
 
-    recommendations.forget_held_state()
+    champion_cache.clear()
     yield
-    recommendations.forget_held_state()
+    champion_cache.clear()
 
 
 @pytest.fixture

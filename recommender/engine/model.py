@@ -33,15 +33,38 @@ class EmptyRatingsError(ValueError):
     """There are no ratings to work with (training or splitting an empty table)."""
 
 
-class UnknownViewerError(ValueError):
-    """Viewer ids the model was not trained on. `viewer_ids` holds them all."""
+class UnknownViewerError(LookupError, ValueError):
+    """Viewer ids nobody knows: the model was not trained on them (the engine raises it), or
+    no viewer has them at all (`not_found`, the recommendations service). `viewer_ids` holds
+    them all.
 
-    def __init__(self, viewer_ids: npt.ArrayLike):
-        self.viewer_ids = np.asarray(viewer_ids, dtype=np.int64).ravel()
+    One class for both, so a caller catches one thing. A LookupError, an unknown key (the API
+    answers 404); also a ValueError, as the engine's other argument errors are."""
+
+    def __init__(self, viewer_ids: npt.ArrayLike, *, message: str | None = None):
+        try:
+            self.viewer_ids = np.asarray(viewer_ids, dtype=np.int64).ravel()
+        except (OverflowError, TypeError, ValueError):
+            # Not even a 64-bit id (the service is handed what a client asked for).
+            self.viewer_ids = np.asarray(viewer_ids, dtype=object).ravel()
         super().__init__(
-            f"{len(self.viewer_ids)} viewer id(s) unknown to the model: "
+            message
+            or f"{len(self.viewer_ids)} viewer id(s) unknown to the model: "
             f"{describe_ids(self.viewer_ids)}"
         )
+
+    @classmethod
+    def not_found(cls, viewer_id: object) -> UnknownViewerError:
+        """No viewer has this id: "viewer 42 not found"."""
+        return cls([viewer_id], message=f"viewer {viewer_id} not found")
+
+    def __reduce__(self):
+        # Pickled with its ids and message (the default would call __init__(message)).
+        return (_unknown_viewer_error, (self.viewer_ids.tolist(), str(self)))
+
+
+def _unknown_viewer_error(viewer_ids: list, message: str) -> UnknownViewerError:
+    return UnknownViewerError(viewer_ids, message=message)
 
 
 def describe_ids(ids: np.ndarray) -> str:

@@ -1,5 +1,9 @@
-"""Rank every viewer: the model for existing viewers, popularity for cold-start ones, and the
-beyond-accuracy metrics of the lists per viewer group. Pure numpy / pandas / scipy."""
+"""Rank every viewer (a scoring run) or one viewer (a request): the model for existing
+viewers, folded in when it was not trained on them, popularity for cold-start ones; and the
+beyond-accuracy metrics of the lists per viewer group. Pure numpy / pandas / scipy.
+
+Both paths rank through engine.scoring.rank_block over a FilmSide, so a list computed for one
+viewer is the one a scoring run stores for them."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from recommender.engine.checks import checked_int
 from recommender.engine.metrics import (
     build_genre_matrix,
     coverage,
@@ -16,17 +21,19 @@ from recommender.engine.metrics import (
     genre_counts,
     personalization,
 )
-from recommender.engine.model import TrainedModel
+from recommender.engine.model import TrainedModel, UnknownViewerError
 from recommender.engine.scoring import (
+    FilmSide,
     PopularityPenalty,
     Ranking,
     build_seen_matrix,
     concat_rankings,
     popularity_ranking,
+    rank_block,
     score_viewers,
+    viewer_side,
 )
-
-GROUPS = ("all", "existing", "new")
+from recommender.engine.segments import VIEWER_GROUPS
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,13 @@ class FilmStats:
             film_ids=grouped.index.to_numpy(np.int64),
             counts=grouped["size"].to_numpy(np.int64),
             means=grouped["mean"].to_numpy(np.float64),
+        )
+
+    def counts_of(self, film_ids: np.ndarray) -> np.ndarray:
+        """The rating count of each of `film_ids` (0 for a film nobody rated), in their order:
+        the film_counts a popularity penalty takes."""
+        return (
+            pd.Series(self.counts, index=self.film_ids).reindex(film_ids, fill_value=0).to_numpy()
         )
 
 
@@ -134,11 +148,6 @@ def rank_every_viewer(
     existing_ids = viewer_ids[existing]
     if existing_ids.size:
         seen = _seen(ratings, existing_ids, model.film_ids)
-        film_counts = (
-            pd.Series(stats.counts, index=stats.film_ids)
-            .reindex(model.film_ids, fill_value=0)
-            .to_numpy()
-        )
         parts.append(
             score_viewers(
                 model,
@@ -146,7 +155,7 @@ def rank_every_viewer(
                 seen=seen,
                 n=n,
                 penalty=penalty,
-                film_counts=film_counts,
+                film_counts=stats.counts_of(model.film_ids),
                 progress=progress,
             )
         )
@@ -165,6 +174,85 @@ def rank_every_viewer(
     if not parts:
         raise ValueError("no viewers to rank")
     return parts[0] if len(parts) == 1 else concat_rankings(parts[0], parts[1])
+
+
+def rank_one_viewer(
+    model: TrainedModel,
+    film_side: FilmSide,
+    viewer_id: int,
+    *,
+    rated_film_ids: np.ndarray,
+    rated_scores: np.ndarray,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One existing viewer's n best unrated films by the model: film ids, ranking scores and
+    predicted ratings (float32, as stored), exactly rank_every_viewer's row for them.
+
+    film_side: FilmSide.build(model) (with the penalty rank_every_viewer would apply), built
+    once by the caller and reused across viewers. A viewer the model was not trained on (an
+    arrival past the new-user threshold) is folded in from their ratings first.
+    rated_film_ids, rated_scores: the viewer's ratings, in the order a scoring run reads them
+    (so the fold-in sums in the same order); rated films are never listed.
+    Raises UnknownViewerError when the model can fold nothing in (no rated film it knows).
+    """
+    n = checked_int("n", n, minimum=1)
+    if film_side.n_films != model.n_films:
+        raise ValueError(
+            f"film_side has {film_side.n_films} films, the model {model.n_films}: "
+            f"build it from this model"
+        )
+    row = int(model.viewer_index(np.array([viewer_id]))[0])
+    if row < 0:
+        model = fold_in_viewers(
+            model,
+            pd.DataFrame(
+                {
+                    "viewer_id": np.full(len(rated_film_ids), viewer_id, dtype=np.int64),
+                    "film_id": rated_film_ids,
+                    "rating": rated_scores,
+                }
+            ),
+        )
+        row = int(model.viewer_index(np.array([viewer_id]))[0])
+        if row < 0:
+            raise UnknownViewerError([viewer_id])
+    seen = model.film_index(rated_film_ids)
+    seen = seen[seen >= 0]
+    top, scores, predicted = rank_block(
+        film_side,
+        viewer_side(model, np.array([row]), film_side.dtype),
+        seen_at=(np.zeros(len(seen), dtype=np.int64), seen),
+        n=n,
+    )
+    listed = top[0] >= 0  # fewer than n unrated films: the list is shorter
+    return film_side.film_ids[top[0][listed]], scores[0][listed], predicted[0][listed]
+
+
+def popular_for_one_viewer(
+    stats: FilmStats, viewer_id: int, *, rated_film_ids: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One cold-start viewer's popularity fallback, exactly rank_every_viewer's row for them:
+    film ids, scores (count x mean) and predicted ratings (the film's mean), unrated only."""
+    viewer_ids = np.array([viewer_id], dtype=np.int64)
+    ranking = popularity_ranking(
+        stats.film_ids,
+        counts=stats.counts,
+        means=stats.means,
+        viewer_ids=viewer_ids,
+        seen=build_seen_matrix(
+            viewer_ids,
+            stats.film_ids,
+            rated_viewer_ids=np.repeat(viewer_ids, len(rated_film_ids)),
+            rated_film_ids=rated_film_ids,
+        ),
+        n=n,
+    )
+    listed = ranking.film_ids[0] >= 0  # padded with -1 when films run out
+    return (
+        ranking.film_ids[0][listed],
+        ranking.scores[0][listed],
+        ranking.predicted[0][listed],
+    )
 
 
 def _seen(ratings: pd.DataFrame, viewer_ids: np.ndarray, film_ids: np.ndarray) -> sparse.csr_matrix:
@@ -196,7 +284,7 @@ def list_metrics(
     membership, genre_names = genre_matrix(film_genres, catalogue_ids)
 
     metrics: dict[str, dict] = {}
-    for group in GROUPS:
+    for group in VIEWER_GROUPS:
         rows = {
             "all": np.ones(len(film_ids), dtype=bool),
             "existing": ranking.from_model,

@@ -22,6 +22,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from recommender.engine.artifact import load_model
+from recommender.engine.checks import is_int
 from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty, Ranking
 from recommender.engine.serving import FilmStats, list_metrics, rank_every_viewer
@@ -45,7 +46,11 @@ LIST_BATCH = 2_000
 
 
 class NoChampionError(RuntimeError):
-    """Nothing to score with."""
+    """Nothing to score or serve with: no version has been promoted yet. One message for
+    every place that raises it: `raise NoChampionError()`."""
+
+    def __init__(self, message: str = "no champion model yet: train one first (manage.py train)"):
+        super().__init__(message)
 
 
 def default_penalty() -> PopularityPenalty:
@@ -67,7 +72,7 @@ def champion_model() -> tuple[ModelVersion, TrainedModel]:
     """The champion and its verified arrays. Raises NoChampionError or ArtifactIntegrityError."""
     version = current_champion()
     if version is None:
-        raise NoChampionError("no champion model yet: train one first (manage.py train)")
+        raise NoChampionError()
     return version, _version_model(version)
 
 
@@ -165,7 +170,7 @@ def scoring_run_start(
     The run records its shard count and a snapshot of the data (highest viewer and rating
     ids), so every shard ranks the same viewers against the same ratings even if an import
     adds rows meanwhile."""
-    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
+    if not is_int(shards) or shards < 1:
         raise ValueError(f"shards must be a positive integer, got {shards!r}")
     seconds = sharded_lease_seconds()
     lease_acquire(owner=owner, purpose="scoring", seconds=seconds)

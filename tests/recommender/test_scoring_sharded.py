@@ -13,9 +13,10 @@ import pytest
 from django.core.management import call_command
 from django_celery_results.models import TaskResult
 
+from recommender import tasks
 from recommender.engine.model import SVDConfig
 from recommender.models import Film, Lease, Rating, ScoredList, ScoringRun, Viewer
-from recommender.selectors.scoring import scored_list_arrays, served_scoring_run, tasks
+from recommender.selectors.scoring import scored_list_arrays, served_scoring_run
 from recommender.services.leases import AlreadyRunningError, lease_acquire, lease_holder
 from recommender.services.registry import model_version_train
 from recommender.services.scoring import (

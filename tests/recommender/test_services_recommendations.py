@@ -13,7 +13,7 @@ from recommender.services import recommendations
 from recommender.services.lifecycle import model_version_promote
 from recommender.services.recommendations import (
     UnknownViewerError,
-    serving_model,
+    champion_cache,
     viewer_recommendations,
 )
 from recommender.services.registry import model_version_train
@@ -232,7 +232,7 @@ def test_the_champion_is_loaded_once_and_again_after_a_promotion(champion, monke
 
     first = viewer_recommendations(viewer_id=15)
     viewer_recommendations(viewer_id=16)
-    _, held = serving_model()
+    held = champion_cache.held_champion.model
     assert loads == [champion.artifact_sha256] and first.model_version_id == champion.pk
 
     challenger = model_version_train(
@@ -240,8 +240,31 @@ def test_the_champion_is_loaded_once_and_again_after_a_promotion(champion, monke
     )
     model_version_promote(version_id=challenger.pk, actor="test", reason="test")
     after = viewer_recommendations(viewer_id=15)
-    _, promoted = serving_model()
+    promoted = champion_cache.held_champion.model
 
     assert loads == [champion.artifact_sha256, challenger.artifact_sha256]
     assert after.model_version_id == challenger.pk and promoted is not held
     assert promoted.n_factors == 10
+
+
+def test_film_figures_are_read_again_only_after_a_new_rating_and_clear_drops_everything(
+    served_run, monkeypatch
+):
+    reads = []
+    real_film_stats = recommendations.film_stats
+    monkeypatch.setattr(recommendations, "film_stats", lambda: reads.append(1) or real_film_stats())
+    rate(90_003, [1])  # not in the served run: computed on the fly, with the figures
+
+    viewer_recommendations(viewer_id=90_003)
+    viewer_recommendations(viewer_id=90_003)
+    assert len(reads) == 1
+    rate(90_003, [2])
+    assert 2 not in [f.film_id for f in viewer_recommendations(viewer_id=90_003).films]
+    assert len(reads) == 2
+
+    champion_cache.clear()
+    assert champion_cache.held_champion is None
+    viewer_recommendations(viewer_id=90_003)
+    assert (
+        len(reads) == 3 and champion_cache.held_champion.version_id == served_run.model_version_id
+    )

@@ -1,4 +1,5 @@
-"""Ranking every viewer: who the model serves, fold-in of graduated arrivals, list metrics."""
+"""Ranking every viewer and one viewer: who the model serves, fold-in of graduated arrivals,
+one viewer's list equal to the batch's row, list metrics."""
 
 from pathlib import Path
 
@@ -7,12 +8,21 @@ import pandas as pd
 import pytest
 
 from recommender.engine.metrics import rmse
-from recommender.engine.model import SVDConfig, TrainedModel
+from recommender.engine.model import SVDConfig, TrainedModel, UnknownViewerError
+from recommender.engine.scoring import (
+    FilmSide,
+    PopularityPenalty,
+    build_seen_matrix,
+    score_viewers,
+)
 from recommender.engine.serving import (
+    FilmStats,
     fold_in_viewers,
     genre_matrix,
     list_metrics,
+    popular_for_one_viewer,
     rank_every_viewer,
+    rank_one_viewer,
 )
 from recommender.engine.training import fit_svd
 
@@ -101,6 +111,121 @@ def test_viewers_past_the_threshold_are_served_by_the_model_the_rest_by_populari
     for row, viewer in enumerate(ranking.viewer_ids):
         seen = set(ratings.film_id[ratings.viewer_id == viewer])
         assert not seen & set(ranking.film_ids[row][ranking.film_ids[row] >= 0].tolist())
+
+
+def clipping_model(rng: np.random.Generator, n_viewers: int = 40, n_films: int = 300):
+    """Big biases, so many predictions clip to the scale's ends (exact ties), and enough
+    factors that the matrix product runs BLAS's blocked kernels."""
+    return TrainedModel(
+        global_mean=3.5,
+        viewer_ids=rng.choice(10_000, n_viewers, replace=False),
+        film_ids=rng.choice(100_000, n_films, replace=False),
+        viewer_bias=rng.normal(0, 1.0, n_viewers),
+        film_bias=rng.normal(0, 1.0, n_films),
+        viewer_factors=rng.normal(0, 0.3, (n_viewers, 40)),
+        film_factors=rng.normal(0, 0.3, (n_films, 40)),
+    )
+
+
+@pytest.mark.parametrize(
+    "penalty", [None, PopularityPenalty(), PopularityPenalty(transform="minmax", alpha=0.3)]
+)
+def test_one_viewer_over_the_prebuilt_film_side_is_score_viewers_row(penalty):
+    rng = np.random.default_rng(5)
+    model = clipping_model(rng)
+    counts = rng.integers(0, 60, model.n_films)
+    rated = {
+        int(viewer): rng.choice(model.film_ids, int(rng.integers(0, 60)), replace=False)
+        for viewer in model.viewer_ids
+    }
+    # One viewer has seen all but three films: a short list.
+    rated[int(model.viewer_ids[0])] = model.film_ids[3:]
+    seen = build_seen_matrix(
+        model.viewer_ids,
+        model.film_ids,
+        rated_viewer_ids=np.concatenate([np.full(len(f), v) for v, f in rated.items()]),
+        rated_film_ids=np.concatenate(list(rated.values())),
+    )
+    batch = score_viewers(
+        model, model.viewer_ids, seen=seen, n=250, penalty=penalty, film_counts=counts
+    )
+    film_side = FilmSide.build(model, penalty=penalty, film_counts=counts)
+    unpenalised = FilmSide.build(model)
+    shared = unpenalised.penalised(penalty, counts)
+    assert shared.matrix_t is unpenalised.matrix_t, "the penalty shares the matrix"
+    assert not film_side.matrix_t.flags.writeable
+
+    for row, viewer in enumerate(model.viewer_ids):
+        listed = batch.film_ids[row] >= 0
+        for side in (film_side, shared):
+            films, scores, predicted = rank_one_viewer(
+                model,
+                side,
+                int(viewer),
+                rated_film_ids=rated[int(viewer)],
+                rated_scores=np.full(len(rated[int(viewer)]), 4.0),
+                n=250,
+            )
+            assert films.tolist() == batch.film_ids[row][listed].tolist(), f"viewer {viewer}"
+            np.testing.assert_array_equal(scores, batch.scores[row][listed])
+            np.testing.assert_array_equal(predicted, batch.predicted[row][listed])
+            assert scores.dtype == predicted.dtype == np.float32
+    assert (batch.film_ids >= 0).all(axis=1).any() and batch.film_ids[0].tolist().count(-1) == 247
+
+
+def test_one_viewer_lists_are_rank_every_viewers_rows_folded_in_or_cold():
+    rng = np.random.default_rng(6)
+    model = tiny_model(rng)
+    # Viewer 2 is known, 77 a graduated arrival (folded in), 88 cold (popularity).
+    ratings = pd.DataFrame(
+        {
+            "viewer_id": [1, 1, 2, 2, 2, 2, 77, 77, 77, 77, 88, 88],
+            "film_id": [101, 102, 104, 105, 106, 107, 101, 108, 109, 110, 101, 103],
+            "rating": [4.0, 3.0, 2.0, 3.5, 4.0, 1.0, 5.0, 4.5, 2.0, 3.0, 4.0, 2.5],
+        }
+    )
+    penalty = PopularityPenalty()
+    batch = rank_every_viewer(
+        model, ratings, np.array([2, 77, 88]), new_user_threshold=3, n=6, penalty=penalty
+    )
+    stats = FilmStats.from_ratings(ratings)
+    film_side = FilmSide.build(model, penalty=penalty, film_counts=stats.counts_of(model.film_ids))
+
+    for row, viewer in enumerate(batch.viewer_ids.tolist()):
+        theirs = ratings[ratings.viewer_id == viewer]
+        if batch.from_model[row]:
+            films, scores, predicted = rank_one_viewer(
+                model,
+                film_side,
+                viewer,
+                rated_film_ids=theirs.film_id.to_numpy(),
+                rated_scores=theirs.rating.to_numpy(),
+                n=6,
+            )
+        else:
+            films, scores, predicted = popular_for_one_viewer(
+                stats, viewer, rated_film_ids=theirs.film_id.to_numpy(), n=6
+            )
+        listed = batch.film_ids[row] >= 0
+        assert films.tolist() == batch.film_ids[row][listed].tolist(), f"viewer {viewer}"
+        np.testing.assert_array_equal(scores, batch.scores[row][listed])
+        np.testing.assert_array_equal(predicted, batch.predicted[row][listed])
+    assert batch.from_model.tolist() == [True, True, False]
+
+
+def test_one_viewer_the_model_cannot_fold_in_is_unknown():
+    model = tiny_model(np.random.default_rng(7))
+    with pytest.raises(UnknownViewerError, match="unknown to the model: 99") as caught:
+        rank_one_viewer(
+            model,
+            FilmSide.build(model),
+            99,
+            rated_film_ids=np.array([5000, 5001]),  # films the model does not know
+            rated_scores=np.array([4.0, 3.0]),
+            n=5,
+        )
+    assert caught.value.viewer_ids.tolist() == [99]
+    assert isinstance(caught.value, LookupError) and isinstance(caught.value, ValueError)
 
 
 def test_genre_matrix_handles_repeated_and_unknown_films():
