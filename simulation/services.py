@@ -141,7 +141,7 @@ def simulation_run_create(*, parameters: SimulationParameters, actor: str) -> Si
     """Check everything, then record the run. Raises SimulationParameterError or NoChampionError."""
     parameters = parameters.resolved()
     if current_champion() is None:
-        raise NoChampionError("no champion model yet: train one first (manage.py train)")
+        raise NoChampionError()
     latest = Rating.objects.aggregate(latest=Max("rated_at"))["latest"] or timezone.now()
     return SimulationRun.objects.create(
         seed=parameters.seed,

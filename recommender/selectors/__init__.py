@@ -9,6 +9,8 @@ and services all read through these modules; nothing else queries the database f
 - tasks: background tasks' state and progress, from the result backend;
 - accounts: the viewer a login account is linked to;
 - scoring: scoring runs and the stored lists being served;
+- serving: the request path of one viewer's list (plain SQL: the stored list, the viewer's
+  ratings and activity, film descriptions and statistics);
 - viewers: viewers and one viewer's ratings page by page.
 
 Simulated rounds and runs are read in simulation.selectors (recommender never imports the
