@@ -21,9 +21,17 @@ from recommender.engine.model import SVDConfig, TrainedModel
 from recommender.engine.scoring import PopularityPenalty
 from recommender.engine.segments import VIEWER_GROUPS
 from recommender.engine.training import fit_svd
-from recommender.models import Genre, Rating, Viewer
+from recommender.models import Rating, Viewer
 from recommender.progress import ProgressCallback, no_progress
-from recommender.selectors.ratings import film_genres_frame, film_pks, ratings_frame, viewers_frame
+from recommender.selectors.ratings import (
+    film_genres_frame,
+    film_pks,
+    genre_names,
+    newest_rating_time,
+    ratings_frame,
+    viewer_count,
+    viewers_frame,
+)
 from recommender.selectors.registry import current_champion
 from recommender.services.cycle import CycleOutcome, monitor_and_retrain
 from recommender.services.imports import ratings_bulk_insert
@@ -101,7 +109,7 @@ class SimulationParameters:
         if self.sigma != "auto" and not float(self.sigma) > 0:
             raise SimulationParameterError(f"sigma must be > 0 or 'auto', got {self.sigma}")
         if self.shift:
-            known = set(Genre.objects.values_list("name", flat=True))
+            known = genre_names()
             unknown = unknown_genre_problems(self.shift, known)
             if unknown:
                 raise SimulationParameterError(
@@ -142,7 +150,7 @@ def simulation_run_create(*, parameters: SimulationParameters, actor: str) -> Si
     parameters = parameters.resolved()
     if current_champion() is None:
         raise NoChampionError()
-    latest = Rating.objects.aggregate(latest=Max("rated_at"))["latest"] or timezone.now()
+    latest = newest_rating_time() or timezone.now()
     return SimulationRun.objects.create(
         seed=parameters.seed,
         truth=parameters.truth,
@@ -168,7 +176,7 @@ def simulation_round_play(
 
     with transaction.atomic():
         progress("arrivals", 0.0)
-        arrivals = count_arrivals(Viewer.objects.count(), float(parameters.arrivals), rng)
+        arrivals = count_arrivals(viewer_count(), float(parameters.arrivals), rng)
         _create_arrivals(arrivals)
 
         progress("scoring", 0.1)
@@ -526,5 +534,6 @@ def _retrain_and_decide(*, actor: str, seed: int, approve_as) -> tuple[str, str,
         model_version_approve(
             version_id=outcome.challenger.pk, reviewer=approve_as, comment="experiment"
         )
-    status = type(outcome.challenger).objects.get(pk=outcome.challenger.pk).status
+    outcome.challenger.refresh_from_db(fields=["status"])
+    status = outcome.challenger.status
     return outcome.decision.value, outcome.reason, status

@@ -7,7 +7,7 @@ from datetime import datetime
 import pandas as pd
 from django.db.models import Max
 
-from recommender.models import Film, Rating, Viewer
+from recommender.models import Film, Genre, Rating, Viewer
 
 
 def ratings_frame(*, origin: str | None = None, queryset=None) -> pd.DataFrame:
@@ -85,3 +85,26 @@ def film_pks() -> pd.Series:
     """Film primary keys indexed by source id."""
     rows = list(Film.objects.values_list("source_id", "pk"))
     return pd.Series([pk for _, pk in rows], index=[source for source, _ in rows], dtype="int64")
+
+
+def genre_names() -> set[str]:
+    """The names of every imported genre."""
+    return set(Genre.objects.values_list("name", flat=True))
+
+
+def viewer_count() -> int:
+    return Viewer.objects.count()
+
+
+def newest_rating_time() -> datetime | None:
+    """When the newest rating was made (simulated time for simulated ones)."""
+    return Rating.objects.aggregate(latest=Max("rated_at"))["latest"]
+
+
+def snapshot_bounds() -> dict[str, int]:
+    """The newest viewer and rating primary keys: what a scoring run that reads in parts
+    (sharded) may see, so every part reads the same data."""
+    return {
+        "viewer_pk_max": Viewer.objects.aggregate(top=Max("pk"))["top"] or 0,
+        "rating_pk_max": Rating.objects.aggregate(top=Max("pk"))["top"] or 0,
+    }

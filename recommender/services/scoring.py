@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F
 from django.utils import timezone
 
 from recommender.engine.artifact import load_model
@@ -26,9 +26,14 @@ from recommender.engine.checks import is_int
 from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty, Ranking
 from recommender.engine.serving import FilmStats, list_metrics, rank_every_viewer
-from recommender.models import ModelVersion, Rating, ScoredList, ScoringRun, Viewer
+from recommender.models import ModelVersion, Rating, ScoredList, ScoringRun
 from recommender.progress import ProgressCallback, no_progress
-from recommender.selectors.ratings import film_genres_frame, ratings_frame, viewers_frame
+from recommender.selectors.ratings import (
+    film_genres_frame,
+    ratings_frame,
+    snapshot_bounds,
+    viewers_frame,
+)
 from recommender.selectors.registry import current_champion
 from recommender.selectors.scoring import scored_list_arrays
 from recommender.services.gate import wait_at_test_gate
@@ -178,10 +183,7 @@ def scoring_run_start(
     try:
         interrupted_work_reap(actor=f"reaper (sharded scoring, {owner})")
         version, _ = champion_model()  # verifies the artifact before any shard is queued
-        snapshot = {
-            "viewer_pk_max": Viewer.objects.aggregate(top=Max("pk"))["top"] or 0,
-            "rating_pk_max": Rating.objects.aggregate(top=Max("pk"))["top"] or 0,
-        }
+        snapshot = snapshot_bounds()
         run = ScoringRun.objects.create(
             model_version=version,
             parameters={**_run_parameters(penalty), "shards": shards, "snapshot": snapshot},
