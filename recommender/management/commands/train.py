@@ -6,7 +6,7 @@ from recommender import tasks
 from recommender.engine.model import SVDConfig
 from recommender.management.jobs import add_async_argument, launch, model_work
 from recommender.management.progress import progress_bar
-from recommender.management.tables import format_table
+from recommender.management.tables import format_table, format_value
 from recommender.services.registry import TrainingError, model_version_train
 
 
@@ -44,19 +44,25 @@ class Command(BaseCommand):
                 )
         except (TrainingError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
-        metrics = version.metrics
-        overall = metrics["overall"]
-        self.stdout.write(
-            f"model v{version.pk} ({version.status}): holdout RMSE {overall['rmse']:.4f}, R² {overall['r2']:.4f} "
-            f"on {version.holdout_rows:,} ratings; trained on {version.training_rows:,} in {version.trained_seconds:.1f} s"
-        )
-        k = metrics.get("k", 10)
-        self.stdout.write(
-            f"ranking on the holdout: precision@{k} {metrics['precision_at_k']:.4f}, "
-            f"recall@{k} {metrics['recall_at_k']:.4f}, NDCG@{k} {metrics['ndcg_at_k']:.4f}"
-        )
-        rows = [
-            (genre, score["n"], score["rmse"], score["r2"])
-            for genre, score in sorted(metrics["per_genre"].items(), key=lambda item: -item[1]["n"])
+        self.stdout.write(training_summary(version))
+
+
+def training_summary(version) -> str:
+    """What a training measured on its holdout; a figure the holdout was too small for reads
+    "insufficient data", never a number."""
+    metrics, figure = version.metrics, format_value
+    overall, k = metrics["overall"], metrics.get("k", 10)
+    rows = [
+        (genre, score["n"], score["rmse"], score["r2"])
+        for genre, score in sorted(metrics["per_genre"].items(), key=lambda item: -item[1]["n"])
+    ]
+    return "\n".join(
+        [
+            f"model v{version.pk} ({version.status}): holdout RMSE {figure(overall['rmse'])}, "
+            f"R² {figure(overall['r2'])} on {version.holdout_rows:,} ratings; trained on "
+            f"{version.training_rows:,} in {version.trained_seconds:.1f} s",
+            f"ranking on the holdout: precision@{k} {figure(metrics['precision_at_k'])}, "
+            f"recall@{k} {figure(metrics['recall_at_k'])}, NDCG@{k} {figure(metrics['ndcg_at_k'])}",
+            format_table(["genre", "holdout ratings", "RMSE", "R²"], rows),
         ]
-        self.stdout.write(format_table(["genre", "holdout ratings", "RMSE", "R²"], rows))
+    )
