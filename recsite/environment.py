@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+# What a number written as text may look like, defined once for the whole product.
+from recommender.engine.checks import DECIMAL_TEXT, INTEGER_TEXT
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-# Plain decimal numbers only: Python's int() and float() also take "1_0", " 5", "nan", "inf".
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 class Environment:
@@ -59,7 +58,7 @@ class Environment:
         raw = self._raw(name)
         value = default if raw is None else None
         if raw is not None:
-            if not _INTEGER.fullmatch(raw):
+            if not INTEGER_TEXT.fullmatch(raw):
                 raise self._refuse(name, raw, f"a whole number{_bounds(minimum, maximum)}")
             value = int(raw)
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
@@ -79,7 +78,7 @@ class Environment:
         value = default
         allowed = f"a finite number{_bounds(minimum, maximum, above)}"
         if raw is not None:
-            if not _DECIMAL.fullmatch(raw):
+            if not DECIMAL_TEXT.fullmatch(raw):
                 raise self._refuse(name, raw, allowed)
             value = float(raw)
         out_of_range = (

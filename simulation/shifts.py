@@ -8,16 +8,14 @@ and they name unknown ones through `unknown_genre_problems`.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Collection, Iterable, Mapping
+
+from recommender.engine.checks import DECIMAL_TEXT, parse_float
 
 # Entries are separated by commas, semicolons or new lines; genre names may hold spaces and
 # hyphens ("Sci-Fi", "Film-Noir"), so those separate nothing.
 ENTRY_SEPARATORS = re.compile(r"[,;\n]+")
-# A plain decimal number, optionally signed, with an optional exponent. float() alone would
-# also take "1_0", "nan", "inf" and non-ASCII digits, which nobody means as a multiplier.
-NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 EXAMPLE = "e.g. Action=0.9"
 
 
@@ -62,10 +60,12 @@ def _parse_entry(entry: str) -> tuple[str, float, str | None]:
     genre, sep, value = (part.strip() for part in entry.partition("="))
     if not sep or not genre or not value:
         return "", 0.0, f"{entry!r} is not GENRE=MULTIPLIER, {EXAMPLE}"
-    if not NUMBER.fullmatch(value):
+    # One rule for numbers written as text (no "1_0", "nan" or "inf"; see engine.checks).
+    if not DECIMAL_TEXT.fullmatch(value):
         return "", 0.0, f"{entry!r}: the multiplier {value!r} is not a number, {EXAMPLE}"
-    multiplier = float(value)
-    if not (math.isfinite(multiplier) and multiplier > 0):
+    try:
+        multiplier = parse_float("the multiplier", value, above=0.0)
+    except ValueError:
         return "", 0.0, f"{entry!r}: the multiplier must be a finite number above 0, got {value}"
     return genre, multiplier, None
 

@@ -3,8 +3,6 @@ returns what it got; errors become {"error": "..."} in recommender.api.errors.""
 
 from __future__ import annotations
 
-import re
-
 from django.urls import Resolver404, resolve
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -15,13 +13,13 @@ from rest_framework.views import APIView
 from recommender import access
 from recommender.api import serializers
 from recommender.api.errors import BadQueryParameter, api_exception_handler
+from recommender.engine.checks import parse_int
 from recommender.selectors import monitoring, registry
 from recommender.services.recommendations import viewer_recommendations
 from simulation.selectors import recent_rounds
 
 MAX_LIST_LENGTH = 100
 MAX_HISTORY = 500
-_DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 class MayBrowse(BasePermission):
@@ -64,12 +62,10 @@ def query_int(request, name: str, *, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    # A strict pattern: int() would also take " 5", "+5" and "1_0".
-    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
-        raise BadQueryParameter(
-            f"query parameter {name} must be an integer from {low} to {high}, got {raw!r}"
-        )
-    return int(raw)
+    try:
+        return parse_int(f"query parameter {name}", raw, minimum=low, maximum=high)
+    except ValueError as exc:
+        raise BadQueryParameter(str(exc)) from None
 
 
 class ViewerRecommendationsView(ApiView):

@@ -7,6 +7,7 @@ not 1 factor), and NaN or infinity is never a valid parameter.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -61,3 +62,49 @@ def finite_vector(name: str, values: object) -> np.ndarray:
     if not finite.all():
         raise ValueError(f"{name} holds a non-finite value at index {int(np.argmin(finite))}")
     return array
+
+
+# --- numbers written as text (query parameters, form fields, settings, shift entries) --------
+# Plain ASCII decimal text only: int() and float() would also take " 5", "1_0", "nan", "inf",
+# superscripts and other scripts' digits, none of which anybody types as a number here.
+INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+LARGEST_ID = 2**63 - 1  # what a database id column holds
+
+
+def parse_int(name: str, text: str, *, minimum: int, maximum: int) -> int:
+    """A whole number written in plain decimal (no spaces), within [minimum, maximum]; the error
+    names the value as written. Bounds are required: an unbounded id overflows the database."""
+    problem = f"{name} must be an integer from {minimum} to {maximum}, got {text!r}"
+    if not isinstance(text, str) or not INTEGER_TEXT.fullmatch(text):
+        raise ValueError(problem)
+    # Checked on the text's length first, so a thousand-digit value is not converted at all.
+    if len(text.lstrip("+-0")) > 20 or not minimum <= int(text) <= maximum:
+        raise ValueError(problem)
+    return int(text)
+
+
+def parse_float(
+    name: str,
+    text: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+) -> float:
+    """A finite number written in plain decimal (an exponent allowed), within the bounds."""
+    if not isinstance(text, str) or not DECIMAL_TEXT.fullmatch(text):
+        raise ValueError(f"{name} must be a plain decimal number, got {text!r}")
+    try:
+        return checked_float(name, float(text), minimum=minimum, maximum=maximum, above=above)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a finite number{_bounds(minimum, maximum, above)}, got {text!r}"
+        ) from None
+
+
+def _bounds(minimum: float | None, maximum: float | None, above: float | None) -> str:
+    parts = [f"> {above}"] if above is not None else []
+    parts += [f">= {minimum}"] if minimum is not None else []
+    parts += [f"<= {maximum}"] if maximum is not None else []
+    return f" {' and '.join(parts)}" if parts else ""

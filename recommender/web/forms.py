@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
+from recommender.engine.checks import LARGEST_ID, parse_float, parse_int
 from recommender.models import Genre
 from simulation import shifts
 from simulation.models import SimulationRun
@@ -13,8 +14,39 @@ from simulation.services import SimulationParameters
 MAX_ROUNDS = 50
 
 
+class WholeNumberField(forms.IntegerField):
+    """An integer typed as plain decimal digits, read by the product's one number parser
+    (Django's own field would take "1_0" as 10)."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        low = self.min_value if self.min_value is not None else -LARGEST_ID
+        high = self.max_value if self.max_value is not None else LARGEST_ID
+        try:
+            return parse_int("value", str(value).strip(), minimum=low, maximum=high)
+        except ValueError:
+            raise forms.ValidationError(
+                f"Enter a whole number from {low} to {high} (got {value!r}).", code="invalid"
+            ) from None
+
+
+class DecimalNumberField(forms.FloatField):
+    """A number typed in plain decimal (no "nan", "inf" or "1_0"), read by the one parser."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_float("value", str(value).strip())
+        except ValueError:
+            raise forms.ValidationError(
+                f"Enter a plain decimal number, e.g. 0.05 (got {value!r}).", code="invalid"
+            ) from None
+
+
 class ViewerSearchForm(forms.Form):
-    q = forms.IntegerField(
+    q = WholeNumberField(
         label="Viewer id",
         min_value=0,
         max_value=2**63 - 1,  # what the database can store
@@ -51,7 +83,7 @@ def parse_shift(text: str, known_genres: set[str]) -> dict[str, float]:
 
 
 class SimulationForm(forms.Form):
-    rounds = forms.IntegerField(min_value=1, max_value=MAX_ROUNDS, initial=3)
+    rounds = WholeNumberField(min_value=1, max_value=MAX_ROUNDS, initial=3)
     truth = forms.ChoiceField(
         choices=SimulationRun.Truth.choices,
         initial=SimulationRun.Truth.MODEL,
@@ -64,10 +96,10 @@ class SimulationForm(forms.Form):
         help_text="Multiply the true ratings of a genre's films, e.g. Action=0.9, Comedy=1.1.",
         widget=forms.TextInput(attrs={"placeholder": "Action=0.9"}),
     )
-    shift_start = forms.IntegerField(
+    shift_start = WholeNumberField(
         min_value=1, max_value=MAX_ROUNDS, initial=1, label="Shift from round"
     )
-    arrivals = forms.FloatField(
+    arrivals = DecimalNumberField(
         min_value=0.0,
         max_value=1.0,
         label="Arrivals share",
@@ -79,7 +111,7 @@ class SimulationForm(forms.Form):
         initial=True,
         help_text="Subtract a popularity penalty from the model's scores (more of the catalogue).",
     )
-    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    seed = WholeNumberField(min_value=0, max_value=2**31 - 1, initial=0)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

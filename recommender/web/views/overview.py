@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from recommender.access import own_viewer_id
+from recommender.engine.checks import LARGEST_ID, parse_int
 from recommender.engine.segments import VIEWER_GROUPS, genre_metric
 from recommender.selectors.tasks import task_progress
 from recommender.web import charts, presentation
@@ -42,8 +44,13 @@ def task_status(request: HttpRequest, task_id: str) -> HttpResponse:
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     require_browser(request.user)
-    run = request.GET.get("run", "")
-    history = presentation.metric_history(run_id=int(run) if run.isdigit() else None)
+    run_id = None
+    if request.GET.get("run"):
+        try:
+            run_id = parse_int("run", request.GET["run"], minimum=1, maximum=LARGEST_ID)
+        except ValueError as exc:
+            messages.warning(request, f"{exc}; showing every run instead.")
+    history = presentation.metric_history(run_id=run_id)
     return render(
         request, "web/metrics.html", {"history": history, "charts": history_charts(history)}
     )
