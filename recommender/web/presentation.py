@@ -4,6 +4,7 @@ viewer's current list or a plain reason why there is none."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,8 @@ from simulation.selectors import (
 LIST_METRICS = ("coverage", "diversity", "personalization")
 # How many runs the metric page offers to choose from.
 RUNS_TO_CHOOSE = 50
+
+logger = logging.getLogger(__name__)
 
 
 # --- dashboard --------------------------------------------------------------------------------
@@ -177,4 +180,12 @@ def viewer_list(*, source_id: int, n: int) -> ViewerList:
             None, "No model has been trained yet, so there are no recommendations to show."
         )
     except (ArtifactError, OSError) as exc:
-        return ViewerList(None, f"The champion's model file cannot be used: {exc}")
+        # The detail names a server path and hashes: for the operators' log, not for a viewer.
+        logger.error(
+            "viewer %s's list: the champion's model file cannot be used: %s", source_id, exc
+        )
+        return ViewerList(
+            None,
+            "Recommendations are unavailable right now: the model cannot be used. "
+            "The operators have been told (details in the server log).",
+        )
