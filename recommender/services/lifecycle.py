@@ -122,6 +122,10 @@ def model_version_decline(*, version_id: int, reviewer, comment: str) -> ModelVe
     )
 
 
+def _figure(value: float | None) -> str:
+    return "insufficient data" if value is None else f"{value:.3f}"
+
+
 def review_url(version: ModelVersion) -> str:
     return settings.SITE_URL.rstrip("/") + reverse("web:model-review", args=[version.pk])
 
@@ -133,7 +137,7 @@ def notify_review_needed(*, version: ModelVersion, reason: str, degraded: list[s
         "",
         f"Why: {reason}",
         f"Degraded metrics: {', '.join(degraded) if degraded else 'none recorded'}",
-        f"Holdout benchmark: RMSE {version.rmse}, R² {version.r2}",
+        f"Holdout benchmark: RMSE {_figure(version.rmse)}, R² {_figure(version.r2)}",
         "",
         f"Review it here: {review_url(version)}",
     ]

@@ -19,9 +19,11 @@ from recommender.services.lifecycle import (
 Status = ModelVersion.Status
 
 
-def version(status: str) -> ModelVersion:
+def version(status: str, metrics: dict | None = None) -> ModelVersion:
     return ModelVersion.objects.create(
-        status=status, created_by="test", metrics={"overall": {"r2": 0.3, "rmse": 0.9}}
+        status=status,
+        created_by="test",
+        metrics=metrics if metrics is not None else {"overall": {"r2": 0.3, "rmse": 0.9}},
     )
 
 
@@ -83,6 +85,22 @@ def test_a_review_request_emails_the_reviewers_with_the_degraded_metrics_and_lin
     assert f"v{challenger.pk}" in message.subject
     assert "Degraded metrics: genre:Action" in message.body
     assert f"http://127.0.0.1:8000/models/{challenger.pk}/review/" in message.body
+
+
+@pytest.mark.django_db
+def test_the_review_email_rounds_the_benchmark_and_says_when_it_is_missing(
+    django_capture_on_commit_callbacks,
+):
+    measured = version(
+        Status.CHALLENGER, metrics={"overall": {"rmse": 0.8758106523855991, "r2": None}}
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        model_version_send_to_review(
+            version_id=measured.pk, actor="beat", reason="mixed results", degraded=[]
+        )
+
+    assert "Holdout benchmark: RMSE 0.876, R² insufficient data" in mail.outbox[0].body
 
 
 @pytest.mark.django_db
