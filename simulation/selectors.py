@@ -36,8 +36,8 @@ class RoundRecord:
 
     @property
     def label(self) -> str:
-        """ "RUN.ROUND", as the charts label rounds."""
-        return f"{self.run_id}.{self.number}"
+        """How pages and charts name a round: "run 1, round 2"."""
+        return f"run {self.run_id}, round {self.number}"
 
 
 def _round_records(rounds: QuerySet[SimulationRound]) -> list[RoundRecord]:

@@ -131,10 +131,15 @@ def empty_chart(*, name: str, title: str, message: str = NO_DATA) -> str:
         return _to_svg(figure, f"{title}: {message}")
 
 
+def _tick_text(label: str) -> str:
+    """A round's label ("run 1, round 2") on two lines, so neighbouring ticks do not overlap."""
+    return label.replace(", ", "\n")
+
+
 def _x_ticks(axes, labels: Sequence[str]) -> None:
     step = max(1, math.ceil(len(labels) / MAX_X_LABELS))
     positions = list(range(0, len(labels), step))
-    axes.set_xticks(positions, [labels[i] for i in positions])
+    axes.set_xticks(positions, [_tick_text(labels[i]) for i in positions])
     if len(positions) > 12:
         axes.tick_params(axis="x", labelrotation=45)
     axes.set_xlim(-0.5, len(labels) - 0.5)
@@ -277,7 +282,7 @@ def _grid_axes(axes, row_labels: Sequence[str], column_labels: Sequence[str]) ->
     columns = len(column_labels)
     step = max(1, math.ceil(columns / MAX_X_LABELS))
     positions = list(range(0, columns, step))
-    axes.set_xticks([p + 0.5 for p in positions], [column_labels[p] for p in positions])
+    axes.set_xticks([p + 0.5 for p in positions], [_tick_text(column_labels[p]) for p in positions])
     if len(positions) > 12:
         axes.tick_params(axis="x", labelrotation=45)
     axes.tick_params(length=0)

@@ -13,6 +13,7 @@ from recommender.engine.segments import VIEWER_GROUPS
 from recommender.selectors import monitoring, registry, scoring
 from recommender.selectors.registry import VersionRecord
 from recommender.selectors.tasks import running_tasks
+from recommender.services.cycle import CycleOutcome
 from recommender.services.recommendations import Recommendations, viewer_recommendations
 from recommender.services.scoring import NoChampionError
 from simulation.metrics import RoundMetrics
@@ -35,18 +36,47 @@ logger = logging.getLogger(__name__)
 # --- dashboard --------------------------------------------------------------------------------
 
 
+# How a decision reads after "challenger vN".
+OUTCOME_WORDS = {
+    "promote": "promoted",
+    "reject": "rejected",
+    "human review": "sent to review",
+}
+
+
+def pluralize(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
 def dashboard() -> dict[str, Any]:
     """The champion, the latest scoring run, round and drift report, how many challengers
     await review, and the tasks running now."""
+    newest_round = latest_round()
     return {
         "champion": registry.champion_record(),
         "scoring_run": scoring.latest_scoring_run(),
         "served_run": scoring.served_scoring_run(),
-        "latest_round": latest_round(),
+        "latest_round": newest_round,
+        "cycle_verdict": cycle_verdict(newest_round.metrics.cycle) if newest_round else "",
         "drift": monitoring.drift_status(monitoring.latest_drift_report()),
         "pending_count": registry.pending_review_count(),
         "tasks": running_tasks(),
     }
+
+
+def cycle_verdict(cycle: CycleOutcome | None) -> str:
+    """What the monitor-and-retrain cycle did on a round, in one line (the full reason is on
+    the round's row of the metric page and on the challenger's page)."""
+    if cycle is None:
+        return ""
+    if cycle.drift_report is None:
+        return "not monitored"
+    if not cycle.retrained:
+        return (
+            "no drift" if not cycle.degraded else f"drift in {len(cycle.degraded)}, no retraining"
+        )
+    drifted = f"drift in {len(cycle.degraded)} metric{pluralize(len(cycle.degraded))}"
+    return f"{drifted}: challenger v{cycle.challenger} {OUTCOME_WORDS.get(cycle.decision, cycle.decision)}"
 
 
 # --- metric history ---------------------------------------------------------------------------
@@ -60,7 +90,7 @@ class RoundPoint:
     pk: int
     run_id: int
     number: int
-    label: str  # "RUN.ROUND"
+    label: str  # "run 1, round 2"
     interactions: int
     arrivals: int
     shift_active: bool

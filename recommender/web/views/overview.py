@@ -79,7 +79,7 @@ def history_charts(history: presentation.MetricHistory) -> list[dict]:
                     if genre_metric(genre) in p.degraded
                 ],
                 flagged_label="degraded (drift report)",
-                x_label="simulation run . round",
+                x_label="simulated round",
                 y_label="genre",
                 value_label="R²",
             ),
@@ -99,7 +99,7 @@ def history_charts(history: presentation.MetricHistory) -> list[dict]:
                         charts.Series(GROUP_LABELS[g], [p.lists[g][metric] for p in rounds])
                         for g in VIEWER_GROUPS
                     ],
-                    x_label="simulation run . round",
+                    x_label="simulated round",
                     y_label=metric,
                     markers=promotions,
                 ),
@@ -140,7 +140,7 @@ def _accuracy_chart(
             title=title,
             x_labels=history.labels,
             series=series,
-            x_label="simulation run . round",
+            x_label="simulated round",
             y_label=label,
             markers=promotions,
         ),
