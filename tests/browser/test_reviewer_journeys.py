@@ -17,7 +17,7 @@ from recommender.models import ModelVersion
 from recommender.services.registry import model_version_train
 from tests.conftest import skip_or_fail
 from tests.test_celery_worker import celery_processes  # noqa: F401 - a fixture
-from tests.web.test_pages import ROUNDS, world  # noqa: F401 - a fixture
+from tests.web.conftest import ROUNDS, world  # noqa: F401 - a fixture
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
