@@ -104,3 +104,50 @@ def redis_url():
         skip_or_fail(f"the test needs Redis at {url}")
     yield url
     client.flushdb()
+
+
+# --- the named users of tests/users.py, one fixture per role ----------------------------------
+
+
+@pytest.fixture
+def plain(db):
+    """paul: an account and nothing else."""
+    from tests.users import create_plain
+
+    return create_plain()
+
+
+@pytest.fixture
+def viewer(db):
+    """vic: an account linked to viewer 1 (tests.users.VIEWER_ID), no review permission."""
+    from tests.users import create_viewer_account
+
+    return create_viewer_account()
+
+
+@pytest.fixture
+def staff(db):
+    """sam: staff without the review permission (may browse, not decide)."""
+    from tests.users import create_staff
+
+    return create_staff()
+
+
+@pytest.fixture
+def reviewer(db):
+    """rita: the review permission, not staff (may approve, reject and launch work)."""
+    from tests.users import create_reviewer
+
+    return create_reviewer()
+
+
+@pytest.fixture
+def users(plain, viewer, staff, reviewer) -> dict:
+    """All five roles by name, as tests.users.ROLES orders them (anonymous is None)."""
+    return {
+        "anonymous": None,
+        "plain": plain,
+        "viewer": viewer,
+        "staff": staff,
+        "reviewer": reviewer,
+    }

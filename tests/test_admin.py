@@ -24,19 +24,20 @@ CHANGELISTS = [
 
 
 @pytest.fixture
-def staff(client):
+def superuser(client):
+    """Django's superuser, logged in: every admin page and action is open to it."""
     user = User.objects.create_superuser("admin", password="x")
     client.force_login(user)
     return user
 
 
 @pytest.mark.parametrize("name", CHANGELISTS)
-def test_every_changelist_renders_with_filters_and_search(client, staff, bundled_subset, name):
+def test_every_changelist_renders_with_filters_and_search(client, superuser, bundled_subset, name):
     response = client.get(reverse(f"admin:{name}_changelist"), {"q": "1"})
     assert response.status_code == 200
 
 
-def test_the_admin_action_approves_a_pending_challenger_through_the_service(client, staff):
+def test_the_admin_action_approves_a_pending_challenger_through_the_service(client, superuser):
     old = ModelVersion.objects.create(status="champion", created_by="test")
     pending = ModelVersion.objects.create(status="pending_review", created_by="test")
     challenger = ModelVersion.objects.create(status="challenger", created_by="test")
@@ -57,33 +58,36 @@ def test_the_admin_action_approves_a_pending_challenger_through_the_service(clie
     assert pending.events.last().actor == "user:admin"
 
 
-def staff_who_may_change_versions(username: str, *, reviewer: bool) -> User:
-    """Staff with the admin's model permissions on versions; a reviewer too if asked."""
-    user = create_reviewer(username, is_staff=True) if reviewer else None
-    user = user or User.objects.create_user(username, is_staff=True)
+def may_change_versions(user: User) -> User:
+    """`user` (staff) given the admin's model permissions on versions."""
     user.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_modelversion", "change_modelversion"])
     )
     return User.objects.get(pk=user.pk)
 
 
-def test_the_review_actions_are_offered_only_to_reviewers(client):
+def staff_reviewer() -> User:
+    """stella: staff and a reviewer, with the admin's model permissions on versions."""
+    return may_change_versions(create_reviewer("stella", is_staff=True))
+
+
+def test_the_review_actions_are_offered_only_to_reviewers(client, staff):
     changelist = reverse("admin:recommender_modelversion_changelist")
     ModelVersion.objects.create(status="pending_review", created_by="test")
 
     offered = {}
-    for username, reviewer in (("sam", False), ("stella", True)):
-        client.force_login(staff_who_may_change_versions(username, reviewer=reviewer))
+    for user in (may_change_versions(staff), staff_reviewer()):
+        client.force_login(user)
         form = client.get(changelist).context["action_form"]  # None when no action is offered
         actions = {name for name, _ in form.fields["action"].choices} if form else set()
-        offered[username] = actions & {"approve", "decline"}
+        offered[user.username] = actions & {"approve", "decline"}
 
     assert offered == {"sam": set(), "stella": {"approve", "decline"}}
 
 
-def test_staff_who_may_not_review_change_nothing_by_posting_the_action(client):
+def test_staff_who_may_not_review_change_nothing_by_posting_the_action(client, staff):
     pending = ModelVersion.objects.create(status="pending_review", created_by="test")
-    client.force_login(staff_who_may_change_versions("sam", reviewer=False))
+    client.force_login(may_change_versions(staff))
 
     for action in ("approve", "decline"):
         response = client.post(
@@ -97,11 +101,11 @@ def test_staff_who_may_not_review_change_nothing_by_posting_the_action(client):
     assert not pending.events.exists()
 
 
-def test_the_action_itself_refuses_an_account_that_may_not_review(rf, monkeypatch):
+def test_the_action_itself_refuses_an_account_that_may_not_review(rf, monkeypatch, staff):
     """Django filters the actions by permission; the action checks the policy as well."""
     pending = ModelVersion.objects.create(status="pending_review", created_by="test")
     request = rf.post("/admin/recommender/modelversion/")
-    request.user = User.objects.create_user("sam", is_staff=True)
+    request.user = staff
     model_admin = admin.site._registry[ModelVersion]
     said = []
     monkeypatch.setattr(model_admin, "message_user", lambda request, text, level: said.append(text))
@@ -114,7 +118,7 @@ def test_the_action_itself_refuses_an_account_that_may_not_review(rf, monkeypatc
 
 def test_a_staff_reviewer_approves_through_the_action(client):
     pending = ModelVersion.objects.create(status="pending_review", created_by="test")
-    client.force_login(staff_who_may_change_versions("stella", reviewer=True))
+    client.force_login(staff_reviewer())
 
     client.post(
         reverse("admin:recommender_modelversion_changelist"),

@@ -20,21 +20,19 @@ SETUP = """
 import json, sys, threading
 import django
 django.setup()
-from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
+from tests.users import create_reviewer
+
 call_command("migrate", verbosity=0)
 call_command("import_movielens", "data/ml-latest-small", "--max-viewers", "60", verbosity=0)
 call_command("train", "--no-progress", verbosity=0)
-review = Permission.objects.get(codename="review_challengers")
 
 
 def reviewer(name):
-    user = User.objects.create_user(name, password="correct horse battery staple")
-    user.user_permissions.add(review)
-    return user
+    return create_reviewer(name, password="correct horse battery staple")
 """
 
 TWO_DECISIONS = (

@@ -6,9 +6,11 @@
     staff      sam:  is_staff, without the review permission
     reviewer   rita: the review permission, not staff (as `manage.py create_reviewer` makes)
 
-Test modules build them with `create_users()` (inside a test or fixture with database access)
-and log in with `client_for(user)`. The accounts have no usable password: tests log in with
-force_login, and no test pays for password hashing.
+Tests take them as the fixtures `plain`, `viewer`, `staff`, `reviewer` and `users` (all five
+by role) of tests/conftest.py; code without fixtures (a table built inside a test, a script)
+calls the create_* functions here. Log in with `client_for(user)`. The accounts have no
+usable password: tests log in with force_login, and no test pays for password hashing (a test
+of the login form passes `password=` to the create_* function it needs).
 """
 
 from __future__ import annotations
@@ -23,6 +25,21 @@ VIEWER_ID = 1
 OTHER_VIEWER_ID = 2
 
 
+def create_plain(**fields) -> User:
+    return User.objects.create_user("paul", **fields)
+
+
+def create_viewer_account(**fields) -> User:
+    """vic, linked to viewer VIEWER_ID (created if missing, or taken over if imported)."""
+    vic = User.objects.create_user("vic", **fields)
+    Viewer.objects.update_or_create(source_id=VIEWER_ID, defaults={"account": vic})
+    return vic
+
+
+def create_staff(**fields) -> User:
+    return User.objects.create_user("sam", is_staff=True, **fields)
+
+
 def create_reviewer(username: str = "rita", **fields) -> User:
     user = User.objects.create_user(username, **fields)
     user.user_permissions.add(Permission.objects.get(codename="review_challengers"))
@@ -30,14 +47,12 @@ def create_reviewer(username: str = "rita", **fields) -> User:
 
 
 def create_users() -> dict[str, User | None]:
-    """The five roles' users; vic is linked to viewer VIEWER_ID (created if missing)."""
-    vic = User.objects.create_user("vic")
-    Viewer.objects.update_or_create(source_id=VIEWER_ID, defaults={"account": vic})
+    """The five roles' users, by role (the order of ROLES)."""
     return {
         "anonymous": None,
-        "plain": User.objects.create_user("paul"),
-        "viewer": vic,
-        "staff": User.objects.create_user("sam", is_staff=True),
+        "plain": create_plain(),
+        "viewer": create_viewer_account(),
+        "staff": create_staff(),
         "reviewer": create_reviewer(),
     }
 

@@ -2,8 +2,7 @@ import os
 
 import numpy as np
 import pytest
-from django.contrib.auth.models import Permission, User
-from django.test import Client
+from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -14,32 +13,18 @@ from recommender.models import DriftReport, Film, ModelVersionEvent, Rating, Sco
 from recommender.selectors.scoring import scored_list_arrays
 from recommender.services.registry import model_version_train
 from recommender.services.scoring import scoring_run_create
+from tests.users import VIEWER_ID, client_for
 
 pytestmark = pytest.mark.django_db
 
 CONFIG = SVDConfig(n_factors=20, n_epochs=10, seed=3)
-OWN_VIEWER = 15
 
 
 @pytest.fixture
-def accounts(db):
-    """Named accounts shared by every test: a reviewer, a staff member, a viewer account and
-    an account that is neither."""
-    rita = User.objects.create_user("rita")
-    rita.user_permissions.add(Permission.objects.get(codename="review_challengers"))
-    return {
-        "reviewer": rita,
-        "staff": User.objects.create_user("sam", is_staff=True),
-        "viewer": User.objects.create_user("vera"),
-        "plain": User.objects.create_user("paul"),
-    }
-
-
-@pytest.fixture
-def users(accounts, bundled_subset):
-    """The accounts, with vera linked to viewer 15 of the imported data."""
-    Viewer.objects.filter(source_id=OWN_VIEWER).update(account=accounts["viewer"])
-    return accounts
+def users(bundled_subset, users):
+    """The named users of tests/users.py, made after the import: vic's viewer is the imported
+    viewer VIEWER_ID."""
+    return users
 
 
 @pytest.fixture
@@ -99,8 +84,8 @@ def test_n_sets_the_list_length_from_1_to_100(served_run, users):
 
 
 @pytest.mark.parametrize("n", ["0", "101", "abc", "", "1.5", "-1", " 5", "1_0", "9" * 40])
-def test_an_n_outside_1_to_100_or_not_an_integer_is_a_400_naming_n(accounts, n):
-    response = get(accounts["reviewer"], recommendations_path(42), n=n)
+def test_an_n_outside_1_to_100_or_not_an_integer_is_a_400_naming_n(reviewer, n):
+    response = get(reviewer, recommendations_path(42), n=n)
 
     assert response.status_code == 400
     assert response.json() == {
@@ -116,9 +101,9 @@ def test_an_unknown_viewer_is_a_404(served_run, users):
 
 
 def test_a_viewer_account_reads_its_own_list(served_run, users):
-    films, _, _ = stored_list(served_run, OWN_VIEWER)
+    films, _, _ = stored_list(served_run, VIEWER_ID)
 
-    response = get(users["viewer"], recommendations_path(OWN_VIEWER), n=5)
+    response = get(users["viewer"], recommendations_path(VIEWER_ID), n=5)
 
     assert response.status_code == 200
     assert [f["film_id"] for f in response.json()["films"]] == films[:5].tolist()
@@ -129,12 +114,12 @@ def test_it_refuses_a_viewer_account_another_viewers_list(served_run, users):
         response = get(users["viewer"], recommendations_path(other))
         assert response.status_code == 403
         assert response.json() == {
-            "error": f"account vera may read only viewer {OWN_VIEWER}'s recommendations"
+            "error": f"account vic may read only viewer {VIEWER_ID}'s recommendations"
         }
 
 
 def test_it_refuses_an_account_that_is_neither_a_viewer_nor_a_reviewer(served_run, users):
-    response = get(users["plain"], recommendations_path(OWN_VIEWER))
+    response = get(users["plain"], recommendations_path(VIEWER_ID))
 
     assert response.status_code == 403
     assert response.json() == {"error": "account paul is linked to no viewer and is not a reviewer"}
@@ -146,8 +131,8 @@ def test_reviewers_and_staff_read_any_viewers_list(served_run, users):
 
 
 def test_films_the_viewer_rated_since_the_run_are_not_recommended_again(served_run, users):
-    films, _, _ = stored_list(served_run, OWN_VIEWER)
-    viewer = Viewer.objects.get(source_id=OWN_VIEWER)
+    films, _, _ = stored_list(served_run, VIEWER_ID)
+    viewer = Viewer.objects.get(source_id=VIEWER_ID)
     Rating.objects.bulk_create(
         Rating(
             viewer=viewer, film=Film.objects.get(source_id=f), score=4.5, rated_at=timezone.now()
@@ -155,7 +140,7 @@ def test_films_the_viewer_rated_since_the_run_are_not_recommended_again(served_r
         for f in films[:2].tolist()
     )
 
-    body = get(users["viewer"], recommendations_path(OWN_VIEWER), n=10).json()
+    body = get(users["viewer"], recommendations_path(VIEWER_ID), n=10).json()
 
     assert body["computed"] == "on_the_fly" and body["scoring_run_id"] is None
     assert [f["film_id"] for f in body["films"]][:8] == films[2:10].tolist()
@@ -200,9 +185,9 @@ def test_a_token_authenticates_and_a_wrong_one_is_refused(served_run, users):
     client = APIClient()
 
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    assert client.get(recommendations_path(OWN_VIEWER)).status_code == 200
+    assert client.get(recommendations_path(VIEWER_ID)).status_code == 200
     client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
-    refused = client.get(recommendations_path(OWN_VIEWER))
+    refused = client.get(recommendations_path(VIEWER_ID))
     assert refused.status_code == 401 and refused.json() == {"error": "Invalid token."}
 
 
@@ -210,7 +195,7 @@ def test_a_logged_in_session_authenticates_too(served_run, users):
     client = APIClient()
     client.force_login(users["viewer"])
 
-    assert client.get(recommendations_path(OWN_VIEWER)).status_code == 200
+    assert client.get(recommendations_path(VIEWER_ID)).status_code == 200
 
 
 def test_unknown_endpoints_and_methods_answer_json_errors(served_run, users):
@@ -249,8 +234,8 @@ def test_the_champion_endpoint_gives_its_config_and_benchmark(champion, users):
     assert body["artifact_sha256"] == champion.artifact_sha256
 
 
-def test_without_a_champion_the_champion_endpoint_is_a_404(accounts):
-    response = get(accounts["reviewer"], "/api/v1/champion/")
+def test_without_a_champion_the_champion_endpoint_is_a_404(reviewer):
+    response = get(reviewer, "/api/v1/champion/")
 
     assert response.status_code == 404
     assert response.json() == {"error": "no champion model yet: train one first"}
@@ -331,8 +316,7 @@ def test_a_round_monitored_twice_has_the_same_verdict_in_the_api_and_on_the_metr
     assert DriftReport.objects.filter(round=round_).count() == 2
 
     shown = get(users["reviewer"], "/api/v1/metrics/").json()["rounds"][0]
-    page = Client()
-    page.force_login(users["reviewer"])
+    page = client_for(users["reviewer"])
     point = page.get(reverse("web:metrics")).context["history"].rounds[0]
 
     assert shown["round_id"] == point.pk == round_.pk
@@ -383,8 +367,8 @@ def test_drift_reports_are_listed_newest_first_and_read_one_by_one(monitored_rou
     assert [r["id"] for r in only_newest["drift_reports"]] == [reports[0].pk]
 
 
-def test_an_unknown_drift_report_is_a_404(accounts):
-    response = get(accounts["reviewer"], "/api/v1/drift-reports/424242/")
+def test_an_unknown_drift_report_is_a_404(reviewer):
+    response = get(reviewer, "/api/v1/drift-reports/424242/")
 
     assert response.status_code == 404
     assert response.json() == {"error": "drift report 424242 not found"}

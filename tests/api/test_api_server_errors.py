@@ -4,20 +4,13 @@ and names nothing internal; the rest of the site keeps its HTML 500 page."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission, User
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 
 from recommender.engine.model import SVDConfig
 from recommender.models import ScoredList
 from recommender.services.registry import model_version_train
 from recommender.services.scoring import scoring_run_create
-
-
-@pytest.fixture
-def reviewer(db):
-    rita = User.objects.create_user("rita")
-    rita.user_permissions.add(Permission.objects.get(codename="review_challengers"))
-    return rita
+from tests.users import client_for
 
 
 @pytest.fixture
@@ -33,8 +26,7 @@ def damaged_stored_list(bundled_subset, artifact_dir):
 def test_a_failure_inside_the_api_is_a_json_500_that_names_nothing_internal(
     damaged_stored_list, reviewer
 ):
-    client = Client(raise_request_exception=False)
-    client.force_login(reviewer)
+    client = client_for(reviewer, raise_request_exception=False)
 
     response = client.get("/api/v1/viewers/15/recommendations/")
 

@@ -10,14 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 
 from recommender.engine.model import SVDConfig
 from recommender.models import ModelVersion
 from recommender.services.registry import model_version_train
 from tests.conftest import skip_or_fail
 from tests.test_celery_worker import celery_processes  # noqa: F401 - a fixture
-from tests.web.test_pages import ROUNDS, world  # noqa: F401 - a fixture
+from tests.users import create_reviewer
+from tests.web.conftest import ROUNDS, world  # noqa: F401 - a fixture
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -54,9 +55,8 @@ def chromium():
 
 @pytest.fixture
 def reviewer(transactional_db) -> User:
-    user = User.objects.create_user("rita", password=PASSWORD)
-    user.user_permissions.add(Permission.objects.get(codename="review_challengers"))
-    return user
+    """rita of tests/users.py, with a password: the browser logs in through the form."""
+    return create_reviewer(password=PASSWORD)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 import threading
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.core import mail
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -25,13 +24,6 @@ def version(status: str, metrics: dict | None = None) -> ModelVersion:
         created_by="test",
         metrics=metrics if metrics is not None else {"overall": {"r2": 0.3, "rmse": 0.9}},
     )
-
-
-@pytest.fixture
-def reviewer(db):
-    user = User.objects.create_user("rita", password="x")
-    user.user_permissions.add(Permission.objects.get(codename="review_challengers"))
-    return User.objects.get(pk=user.pk)
 
 
 @pytest.mark.django_db
@@ -127,12 +119,11 @@ def test_a_reviewer_declines_and_approving_a_version_not_pending_is_refused(revi
 
 
 @pytest.mark.django_db
-def test_an_account_without_the_review_permission_cannot_approve():
+def test_an_account_without_the_review_permission_cannot_approve(viewer):
     pending = version(Status.PENDING_REVIEW)
-    viewer_account = User.objects.create_user("vic", password="x")
 
     with pytest.raises(PermissionDenied, match="vic may not review challengers"):
-        model_version_approve(version_id=pending.pk, reviewer=viewer_account, comment="")
+        model_version_approve(version_id=pending.pk, reviewer=viewer, comment="")
     assert ModelVersion.objects.get(pk=pending.pk).status == Status.PENDING_REVIEW
 
 

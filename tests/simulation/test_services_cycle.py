@@ -1,5 +1,4 @@
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 
 from recommender.engine.model import SVDConfig
@@ -49,11 +48,7 @@ def test_the_cycle_monitors_every_round_and_retrains_when_drift_is_found(champio
     assert metrics.cycle.challenger == challenger.pk and metrics.cycle.round_id == second.pk
 
 
-def test_the_genre_shift_experiment_detects_retrains_and_reports_genre_counts(champion):
-    reviewer = User.objects.create_user("rita")
-    reviewer.user_permissions.add(Permission.objects.get(codename="review_challengers"))
-    reviewer = User.objects.get(pk=reviewer.pk)
-
+def test_the_genre_shift_experiment_detects_retrains_and_reports_genre_counts(champion, reviewer):
     result = experiment_genre_shift(
         genre="Action", multiplier=0.6, shifted_rounds=2, seed=5, approve_as=reviewer
     )

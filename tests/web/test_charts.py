@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -15,24 +14,7 @@ from recommender.web.charts import (
     heatmap,
     line_chart,
 )
-
-SVG = "{http://www.w3.org/2000/svg}"
-
-
-def parse(svg: str) -> ET.Element:
-    root = ET.fromstring(svg)
-    assert root.tag == f"{SVG}svg"
-    return root
-
-
-def group(root: ET.Element, gid: str) -> ET.Element:
-    found = root.find(f".//{SVG}g[@id='{gid}']")
-    assert found is not None, f"no group {gid!r}"
-    return found
-
-
-def texts(root: ET.Element) -> list[str]:
-    return [t.text or "" for t in root.iter(f"{SVG}text")]
+from tests.web.svg import SVG, group, parse, texts
 
 
 def r2_chart(**overrides) -> str:

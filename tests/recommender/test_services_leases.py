@@ -1,17 +1,16 @@
-"""One piece of model work at a time: the lease, the reaper, and refusing a second request."""
+"""One piece of model work at a time (recommender.services.leases): the lease, the reaper, and
+a task refused while another holds it (queueing a second request: test_services_jobs.py)."""
 
 import threading
 from datetime import timedelta
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
 from recommender import tasks
 from recommender.engine.model import SVDConfig
 from recommender.models import Lease, ModelVersion, ModelVersionEvent, ScoringRun
-from recommender.services.jobs import job_enqueue
 from recommender.services.leases import (
     AlreadyRunningError,
     exclusive_model_work,
@@ -81,38 +80,6 @@ def test_a_task_finding_the_work_busy_returns_who_is_busy_and_does_nothing(bundl
     assert ModelVersion.objects.count() == 0
 
 
-def test_a_second_async_request_is_refused_and_queues_nothing(
-    bundled_subset, django_capture_on_commit_callbacks
-):
-    lease_acquire(owner="task-a", purpose="retraining", seconds=60)
-
-    with django_capture_on_commit_callbacks() as sent, pytest.raises(AlreadyRunningError):
-        job_enqueue(tasks.retrain, kwargs={}, purpose="retraining")
-    assert sent == [], "nothing was queued"
-
-    with pytest.raises(CommandError, match="not queued: retraining already running since"):
-        call_command("retrain", "--async")
-    with pytest.raises(CommandError, match="not started: retraining already running since"):
-        call_command("train", "--no-progress")
-
-
-def test_an_async_command_in_eager_mode_runs_the_task_and_prints_how_to_follow_it(
-    bundled_subset, artifact_dir, capsys, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        call_command("train", "--async", "--factors", "5", "--epochs", "2")
-
-    out = capsys.readouterr().out
-    task_id = out.split()[1]
-    assert "follow it with: python manage.py task_status " + task_id in out
-    version = ModelVersion.objects.get()
-    assert (
-        version.status == ModelVersion.Status.CHAMPION and version.created_by == f"task:{task_id}"
-    )
-    assert version.hyperparameters["n_factors"] == 5
-    assert Lease.objects.count() == 0, "the task released its lease"
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_requests_on_postgresql_one_wins(postgresql):
     """Two connections race for the lease at the same moment: exactly one gets it."""
@@ -137,19 +104,3 @@ def test_two_concurrent_requests_on_postgresql_one_wins(postgresql):
 
     assert sorted(outcomes) == ["acquired", "refused"]
     assert Lease.objects.count() == 1
-
-
-def test_the_beat_schedules_exist_after_migrating():
-    from django_celery_beat.models import PeriodicTask
-
-    daily = PeriodicTask.objects.get(task="recommender.monitor_and_retrain")
-    assert daily.enabled and (daily.crontab.hour, daily.crontab.minute) == ("3", "0")
-    simulation = PeriodicTask.objects.get(task="simulation.cycle")
-    assert not simulation.enabled, "the simulation schedule is optional, off by default"
-
-
-@pytest.mark.django_db(transaction=True)  # outside a transaction, as a command runs
-def test_an_async_command_whose_eager_task_fails_reports_it_as_a_command_error(tmp_path):
-    with pytest.raises(CommandError, match="links.csv: file not found") as failed:
-        call_command("import_movies_dataset", str(tmp_path), "--async")
-    assert "recommender.import_dataset failed (it ran in this process" in str(failed.value)
