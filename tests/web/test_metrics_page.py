@@ -26,7 +26,8 @@ def test_the_metric_charts_plot_one_point_per_round_and_mark_the_promotion(world
     labels = texts(r2)
     assert "Overall R² per round" in labels and "R²" in labels
     assert {"existing viewers", "all viewers", "champion's holdout benchmark"} <= set(labels)
-    assert {f"{run.pk}.{n}" for n in range(1, ROUNDS + 1)} <= set(labels)
+    # Each round is labelled "run R, round N", on two lines under its tick.
+    assert {f"run {run.pk}"} | {f"round {n}" for n in range(1, ROUNDS + 1)} <= set(labels)
     assert changes == [2], "round 2's retraining promoted a challenger that served round 3"
     assert find_group(r2, "r2-promotion-0") is not None
     assert find_group(r2, "r2-promotion-1") is None
