@@ -47,7 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.imports import BENCH_DIR, BUNDLED, ROOT, fresh_database, manage
+from benchmarks.imports import BENCH_DIR, manage, trained_database
+from benchmarks.processes import ROOT
 from recommender.management.tables import format_table
 
 TARGET_P99_MS = 20.0
@@ -292,12 +293,9 @@ def run_load(
 
 
 def prepare(backend: str) -> tuple[str, str, list[int]] | None:
-    url = fresh_database(backend, f"recsite_bench_api_{backend}")
+    url = trained_database(backend, f"recsite_bench_api_{backend}")
     if url is None:
         return None
-    manage("migrate", "-v0", database_url=url)
-    manage("import_movielens", str(BUNDLED), "--no-progress", database_url=url)
-    manage("train", "--no-progress", database_url=url)
     manage("score", "--no-progress", database_url=url)
     if backend == "postgresql":
         # Planner statistics, as autovacuum would have gathered them on a live database: just

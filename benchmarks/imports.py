@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BUNDLED = ROOT / "data" / "ml-latest-small"
+from benchmarks.processes import BUNDLED, ROOT, run_python
+
 BENCH_DIR = ROOT / "var" / "bench"
 POSTGRES_SERVER = os.environ.get("BENCH_POSTGRES_SERVER", "postgres://postgres@127.0.0.1:5432")
 SUMMARY = re.compile(r"ratings ([\d,]+) \(([\d,]+) new\).*, ([\d.]+) s$")
@@ -22,17 +22,7 @@ SUMMARY = re.compile(r"ratings ([\d,]+) \(([\d,]+) new\).*, ([\d.]+) s$")
 
 def manage(*args: str, database_url: str) -> str:
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "recsite.settings"}
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
-    return result.stdout
+    return run_python("manage.py", *args, env=env)
 
 
 def fresh_database(backend: str, name: str) -> str | None:
@@ -53,6 +43,18 @@ def fresh_database(backend: str, name: str) -> str | None:
             )
             return None
     return f"{POSTGRES_SERVER}/{name}"
+
+
+def trained_database(backend: str, name: str) -> str | None:
+    """The URL of a fresh database holding the bundled data and a trained champion; None when
+    the backend is not reachable."""
+    url = fresh_database(backend, name)
+    if url is None:
+        return None
+    manage("migrate", "-v0", database_url=url)
+    manage("import_movielens", str(BUNDLED), "--no-progress", database_url=url)
+    manage("train", "--no-progress", database_url=url)
+    return url
 
 
 def measure(backend: str, label: str, directory: Path) -> tuple | None:

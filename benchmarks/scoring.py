@@ -21,17 +21,14 @@ import argparse
 import json
 import platform
 import resource
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-BUNDLED = ROOT / "data" / "ml-latest-small"
+from benchmarks.processes import BUNDLED, run_python
+
 SAMPLE_VIEWERS = 20
 N = 120
 LARGE_VIEWERS, LARGE_FILMS, LARGE_FACTORS, LARGE_SEEN = 270_000, 45_000, 100, 96
@@ -198,16 +195,8 @@ def run_large_child(dtype_name: str) -> dict[str, float]:
 
 
 def large_rows(dtype_name: str) -> list[tuple[str, str]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.scoring", "--child-large", "--dtype", dtype_name],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the large run failed:\n{done.stderr}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    stdout = run_python("-m", "benchmarks.scoring", "--child-large", "--dtype", dtype_name)
+    figures = json.loads(stdout.strip().splitlines()[-1])
     # ru_maxrss is in kilobytes on Linux; RUSAGE_CHILDREN reports the largest finished child.
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
     ratio = figures["score_s"] / figures["floor_s"]

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
 
-from benchmarks.imports import BUNDLED, ROOT, fresh_database, manage
+from benchmarks.imports import manage, trained_database
+from benchmarks.processes import run_python
 
 ROUND_REPORT = (
     "import json; from simulation.models import SimulationRound as R; "
@@ -23,12 +22,9 @@ ROUND_REPORT = (
 
 
 def bundled_rounds(backend: str) -> list[tuple] | None:
-    url = fresh_database(backend, f"recsite_bench_sim_{backend}")
+    url = trained_database(backend, f"recsite_bench_sim_{backend}")
     if url is None:
         return None
-    manage("migrate", "-v0", database_url=url)
-    manage("import_movielens", str(BUNDLED), "--no-progress", database_url=url)
-    manage("train", "--no-progress", database_url=url)
     manage("simulate", "--rounds", "3", "--shift", "Action=0.9", "--no-progress", database_url=url)
     # The last line: Django 5.2's shell may first say what it imported automatically.
     rounds = json.loads(
@@ -76,12 +72,10 @@ print(t)
 
 
 def large_round() -> tuple[dict, float]:
-    result = subprocess.run(
-        [sys.executable, "-c", LARGE_ROUND], cwd=ROOT, capture_output=True, text=True, check=True
-    )
+    stdout = run_python("-c", LARGE_ROUND)
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
     # The child prints one dict literal of numbers: parse it without eval.
-    figures = json.loads(result.stdout.strip().replace("'", '"'))
+    figures = json.loads(stdout.strip().replace("'", '"'))
     return figures, peak_gb
 
 

@@ -1,11 +1,25 @@
 """Catalogue and ratings: the data every later part of the product reads."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from recommender.engine.segments import OverallFigures
+
 # The source data is on the half-star scale 0.5-5.0 (the original system wrongly assumed 0-5).
 HALF_STAR_SCORES = tuple(i / 2 for i in range(1, 11))
+
+
+def optional_link(
+    to: str, *, on_delete: Callable[..., None], related_name: str, **options: Any
+) -> models.ForeignKey:
+    """A foreign key that may be empty: NULL in the database, not required in forms."""
+    return models.ForeignKey(
+        to, null=True, blank=True, on_delete=on_delete, related_name=related_name, **options
+    )
 
 
 class Genre(models.Model):
@@ -73,10 +87,8 @@ class Rating(models.Model):
     rated_at = models.DateTimeField()
     origin = models.CharField(max_length=9, choices=Origin.choices, default=Origin.ORIGINAL)
     # Indexed only where set (see Meta): original ratings, the bulk of the table, have no round.
-    round = models.ForeignKey(
+    round = optional_link(
         "simulation.SimulationRound",
-        null=True,
-        blank=True,
         on_delete=models.CASCADE,
         related_name="ratings",
         db_index=False,
@@ -106,7 +118,15 @@ class Rating(models.Model):
         return f"{self.viewer} rated {self.film_id}: {self.score}"
 
 
-class ModelVersion(models.Model):
+class RunStatus(models.TextChoices):
+    """Where a long run of work stands: a scoring run here, a simulation run in simulation."""
+
+    RUNNING = "running", "running"
+    COMPLETED = "completed", "completed"
+    FAILED = "failed", "failed"
+
+
+class ModelVersion(OverallFigures, models.Model):
     """A trained model in the registry. Its learned arrays live in an immutable,
     content-addressed artifact file whose sha256 is recorded here and checked on load."""
 
@@ -157,14 +177,6 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"model v{self.pk} ({self.status})"
 
-    @property
-    def r2(self) -> float | None:
-        return (self.metrics.get("overall") or {}).get("r2")
-
-    @property
-    def rmse(self) -> float | None:
-        return (self.metrics.get("overall") or {}).get("rmse")
-
 
 class ModelVersionEvent(models.Model):
     """Every change of a model version's status: who or what made it, when and why."""
@@ -186,10 +198,7 @@ class ModelVersionEvent(models.Model):
 class ScoringRun(models.Model):
     """One scoring of every viewer with a model version. Served only once completed."""
 
-    class Status(models.TextChoices):
-        RUNNING = "running", "running"
-        COMPLETED = "completed", "completed"
-        FAILED = "failed", "failed"
+    Status = RunStatus
 
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.PROTECT, related_name="scoring_runs"
@@ -240,10 +249,8 @@ class DriftReport(models.Model):
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.CASCADE, related_name="drift_reports"
     )
-    round = models.ForeignKey(
+    round = optional_link(
         "simulation.SimulationRound",
-        null=True,
-        blank=True,
         on_delete=models.SET_NULL,
         related_name="drift_reports",
     )

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import kombu.exceptions
@@ -77,6 +78,12 @@ def task_actor(task) -> str:
     return f"task:{task.request.id or 'eager'}"
 
 
+def run_by(task) -> dict[str, Any]:
+    """The actor and progress arguments of a service run by `task`: who started the work, and
+    where it reports how far it is."""
+    return {"actor": task_actor(task), "progress": progress_reporter(task)}
+
+
 def exclusively(task, purpose: str, work: Callable[[], dict]) -> dict:
     """Run `work` holding the model-work lease, owned by this task's id (so the same task
     redelivered takes it back); answer {"skipped": ...} when someone else holds it."""
@@ -127,11 +134,7 @@ def import_dataset(
 @shared_task(bind=True, name="recommender.train", **RETRY_OPTIONS)
 def train(self, config: dict | None = None) -> dict:
     def work() -> dict:
-        version = model_version_train(
-            actor=task_actor(self),
-            config=SVDConfig(**(config or {})),
-            progress=progress_reporter(self),
-        )
+        version = model_version_train(**run_by(self), config=SVDConfig(**(config or {})))
         return {"model_version": version.pk, "status": version.status}
 
     return exclusively(self, "training", work)
@@ -145,9 +148,7 @@ def score(self, transform: str | None = None, alpha: float | None = None) -> dic
             transform=transform or penalty.transform,
             alpha=penalty.alpha if alpha is None else alpha,
         )
-        run = scoring_run_create(
-            actor=task_actor(self), penalty=penalty, progress=progress_reporter(self)
-        )
+        run = scoring_run_create(**run_by(self), penalty=penalty)
         return {"scoring_run": run.pk, "viewers": run.viewers}
 
     return exclusively(self, "scoring", work)
@@ -158,11 +159,7 @@ def monitor(
     self, round_id: int | None = None, require_significance: bool | None = None, seed: int = 0
 ) -> dict:
     report = drift_report_create(
-        actor=task_actor(self),
-        round_id=round_id,
-        require_significance=require_significance,
-        seed=seed,
-        progress=progress_reporter(self),
+        **run_by(self), round_id=round_id, require_significance=require_significance, seed=seed
     )
     return {"drift_report": report.pk, "retraining_required": report.retraining_required}
 
@@ -179,13 +176,7 @@ def retrain(
         window = TrainingWindow(
             last_rounds=last_rounds, since=datetime.fromisoformat(since) if since else None
         )
-        outcome = model_version_retrain(
-            actor=task_actor(self),
-            window=window,
-            search=search,
-            seed=seed,
-            progress=progress_reporter(self),
-        )
+        outcome = model_version_retrain(**run_by(self), window=window, search=search, seed=seed)
         return {"challenger": outcome.challenger.pk, "decision": outcome.decision.value}
 
     return exclusively(self, "retraining", work)
@@ -197,9 +188,7 @@ def monitor_and_retrain(self, search: bool = False) -> dict:
     A second beat, or a tick delivered twice, finds the round monitored and does nothing."""
 
     def work() -> dict:
-        return monitor_and_retrain_service(
-            actor=task_actor(self), search=search, progress=progress_reporter(self)
-        ).as_dict()
+        return monitor_and_retrain_service(**run_by(self), search=search).as_dict()
 
     return exclusively(self, "the monitor-and-retrain cycle", work)
 

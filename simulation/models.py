@@ -3,12 +3,11 @@ origin=simulated and a link to the round that produced them."""
 
 from django.db import models
 
+from recommender.models import RunStatus, optional_link
+
 
 class SimulationRun(models.Model):
-    class Status(models.TextChoices):
-        RUNNING = "running", "running"
-        COMPLETED = "completed", "completed"
-        FAILED = "failed", "failed"
+    Status = RunStatus
 
     class Truth(models.TextChoices):
         MODEL = "model", "the served model's prediction (as the original system)"
@@ -47,10 +46,8 @@ class SimulationRun(models.Model):
 class SimulationRound(models.Model):
     run = models.ForeignKey(SimulationRun, on_delete=models.CASCADE, related_name="rounds")
     number = models.PositiveIntegerField()
-    scoring_run = models.ForeignKey(
+    scoring_run = optional_link(
         "recommender.ScoringRun",
-        null=True,
-        blank=True,
         on_delete=models.SET_NULL,
         related_name="rounds",
     )

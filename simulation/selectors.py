@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
+from recommender.attributes import record_from
 from recommender.selectors.monitoring import DriftReportRecord, round_verdicts
 from recommender.selectors.tasks import TaskProgress, task_progress
 from simulation.metrics import RoundMetrics
@@ -102,20 +103,13 @@ class RunRecord:
 
 
 def _run_record(run: SimulationRun, played: int) -> RunRecord:
-    return RunRecord(
-        id=run.pk,
-        seed=run.seed,
-        truth=run.truth,
+    return record_from(
+        RunRecord,
+        run,
         truth_label=run.get_truth_display(),
         parameters=run.parameters or {},
-        rounds_planned=run.rounds_planned,
         played=played,
-        status=run.status,
         status_label=run.get_status_display(),
-        created_at=run.created_at,
-        created_by=run.created_by,
-        finished_at=run.finished_at,
-        error=run.error,
     )
 
 

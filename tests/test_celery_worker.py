@@ -22,6 +22,7 @@ from recsite.celery import app
 from simulation.models import SimulationRun
 from simulation.services import SimulationParameters, simulation_run_create
 from simulation.tasks import run_simulation
+from tests.champions import train_champion
 
 ROOT = Path(__file__).resolve().parents[1]
 Status = ModelVersion.Status
@@ -100,14 +101,23 @@ def wait_for(condition, timeout: float, what: str):
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
+def wait_for_challenger(task_id: str, timeout: float, task: str) -> ModelVersion:
+    """The challenger the task `task_id` trains, once it is registered."""
+    return wait_for(
+        lambda: ModelVersion.objects.filter(
+            created_by=f"task:{task_id}", status=Status.CHALLENGER
+        ).first(),
+        timeout,
+        f"{task} to train a challenger",
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_runs_the_whole_cycle_and_reports_progress(
     celery_processes, bundled_subset, artifact_dir
 ):
     celery_processes("worker")
-    champion = model_version_train(
-        actor="command:test", config=SVDConfig(n_factors=20, n_epochs=10, seed=3)
-    )
+    champion = train_champion()
     run = simulation_run_create(
         parameters=SimulationParameters(
             rounds=2, seed=1, shift={"Action": 0.6}, shift_start=2, arrivals=0.0
@@ -170,13 +180,7 @@ def test_a_worker_killed_mid_training_leaves_the_champion_serving_and_the_redeli
 
     gate.unlink()  # the next worker trains straight through
     celery_processes("worker", **fast_redelivery)
-    redone = wait_for(
-        lambda: ModelVersion.objects.filter(
-            created_by=f"task:{task_id}", status=Status.CHALLENGER
-        ).first(),
-        180,
-        "the redelivered task to train a challenger",
-    )
+    redone = wait_for_challenger(task_id, 180, "the redelivered task")
 
     interrupted.refresh_from_db()
     assert interrupted.status == Status.FAILED
@@ -285,13 +289,7 @@ def test_a_task_that_loses_its_database_connection_is_retried_and_completes(
     assert terminated >= 1, "the worker's connections were cut"
     gate.unlink()
 
-    trained = wait_for(
-        lambda: ModelVersion.objects.filter(
-            created_by=f"task:{task_id}", status=Status.CHALLENGER
-        ).first(),
-        120,
-        "the retried task to train a challenger",
-    )
+    trained = wait_for_challenger(task_id, 120, "the retried task")
     from django_celery_results.models import TaskResult
 
     result = wait_for(

@@ -56,28 +56,30 @@ def production_environment(**extra: str) -> dict[str, str]:
     return environment
 
 
-def collect_static(static_root: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+# Django's deploy checks, failing on warnings too.
+STRICT_DEPLOY_CHECK = ("check", "--deploy", "--fail-level", "WARNING")
+
+
+def manage_in_production(*args: str, **environment: str) -> subprocess.CompletedProcess:
+    """manage.py ARGS with the production settings (and `environment`): exit code and output."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env=production_environment(STATIC_ROOT=str(static_root)),
+        env=production_environment(**environment),
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def collect_static(static_root: Path) -> None:
+    result = manage_in_production("collectstatic", "--noinput", "-v0", STATIC_ROOT=str(static_root))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_check_fails_when_debug_is_off_and_static_files_were_never_collected(tmp_path):
     """Every HTML page would answer 500 while Django's own deploy checks stay clean."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=ROOT,
-        env=production_environment(STATIC_ROOT=str(tmp_path / "static")),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage_in_production("check", "--deploy", STATIC_ROOT=str(tmp_path / "static"))
     assert result.returncode != 0
     assert "recommender.E001" in result.stderr
     assert "collectstatic" in result.stderr
@@ -85,14 +87,7 @@ def test_check_fails_when_debug_is_off_and_static_files_were_never_collected(tmp
 
 def test_check_deploy_is_clean_with_production_values(tmp_path):
     collect_static(tmp_path / "static")
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=production_environment(STATIC_ROOT=str(tmp_path / "static")),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage_in_production(*STRICT_DEPLOY_CHECK, STATIC_ROOT=str(tmp_path / "static"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 
@@ -100,15 +95,11 @@ def test_check_deploy_is_clean_with_production_values(tmp_path):
 def test_check_deploy_warns_when_tls_settings_are_switched_off(tmp_path):
     """The clean result above means something: switching HTTPS off is reported."""
     collect_static(tmp_path / "static")
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=production_environment(
-            STATIC_ROOT=str(tmp_path / "static"), SECURE_SSL_REDIRECT="0", SECURE_HSTS_SECONDS="0"
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = manage_in_production(
+        *STRICT_DEPLOY_CHECK,
+        STATIC_ROOT=str(tmp_path / "static"),
+        SECURE_SSL_REDIRECT="0",
+        SECURE_HSTS_SECONDS="0",
     )
     assert result.returncode != 0
     assert "security.W004" in result.stderr and "security.W008" in result.stderr

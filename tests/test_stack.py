@@ -8,7 +8,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import psycopg
 import pytest
 import requests
 from django.db import connection
+
+from benchmarks.processes import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "stack-reviewer-password-0123"
@@ -67,16 +68,7 @@ def test_make_stack_serves_logs_in_runs_a_cycle_through_the_worker_and_stops(
     }
 
     def manage(*args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return run_python("manage.py", *args, env=env, timeout=300)
 
     def make(target: str) -> subprocess.CompletedProcess:
         return subprocess.run(

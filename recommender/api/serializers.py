@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from recommender.attributes import fields
 from recommender.engine.segments import VIEWER_GROUPS
 from recommender.selectors.monitoring import DriftReportRecord
 from recommender.selectors.registry import VersionEvent, VersionRecord
@@ -30,43 +31,36 @@ RANKING_KEYS = (
 
 def recommendations(result: Recommendations) -> dict[str, Any]:
     return {
-        "viewer_id": result.viewer_id,
-        "source": result.source,
-        "computed": result.computed,
-        "scoring_run_id": result.scoring_run_id,
-        "model_version_id": result.model_version_id,
+        **fields(result, "viewer_id", "source", "computed", "scoring_run_id", "model_version_id"),
         "films": [
-            {
-                "rank": film.rank,
-                "film_id": film.film_id,
-                "title": film.title,
-                "year": film.year,
-                "genres": film.genres,
-                "predicted_rating": film.predicted_rating,
-                "score": film.score,
-            }
+            fields(film, "rank", "film_id", "title", "year", "genres", "predicted_rating", "score")
             for film in result.films
         ],
     }
 
 
+# The API's names for VersionRecord's attributes, where they differ.
+CHAMPION_RENAMED = {
+    "trained_at": "created_at",
+    "trained_by": "created_by",
+    "training_seconds": "trained_seconds",
+    "champion_since": "decided_at",
+    "made_champion_by": "decided_by",
+    "reason": "decision_reason",
+    "config": "hyperparameters",
+}
+
+
 def champion(version: VersionRecord) -> dict[str, Any]:
     metrics = version.metrics
     return {
-        "id": version.id,
-        "status": version.status,
-        "algorithm": version.algorithm,
-        "trained_at": version.created_at,
-        "trained_by": version.created_by,
-        "training_seconds": version.trained_seconds,
-        "champion_since": version.decided_at,
-        "made_champion_by": version.decided_by,
-        "reason": version.decision_reason,
-        "config": version.hyperparameters,
-        "training_window": version.training_window,
-        "training_rows": version.training_rows,
-        "holdout_rows": version.holdout_rows,
-        "artifact_sha256": version.artifact_sha256,
+        **fields(
+            version,
+            *("id", "status", "algorithm", "trained_at", "trained_by", "training_seconds"),
+            *("champion_since", "made_champion_by", "reason", "config", "training_window"),
+            *("training_rows", "holdout_rows", "artifact_sha256"),
+            renamed=CHAMPION_RENAMED,
+        ),
         "benchmark": {
             "overall": metrics.get("overall"),
             "per_genre": metrics.get("per_genre", {}),
@@ -87,25 +81,21 @@ def metric_history(rounds: list[RoundRecord], promotions: list[VersionEvent]) ->
 def simulation_round(round_: RoundRecord) -> dict[str, Any]:
     accuracy, lists, cycle = round_.metrics.accuracy, round_.metrics.lists, round_.metrics.cycle
     return {
-        "round_id": round_.id,
-        "simulation_run_id": round_.run_id,
-        "round": round_.number,
-        "played_at": round_.played_at,
-        "shift_active": round_.shift_active,
-        "interactions": round_.interactions,
-        "arrivals": round_.arrivals,
-        "scoring_run_id": round_.scoring_run_id,
+        **fields(
+            round_,
+            *("round_id", "simulation_run_id", "round", "played_at", "shift_active"),
+            *("interactions", "arrivals", "scoring_run_id"),
+            renamed={"round_id": "id", "simulation_run_id": "run_id", "round": "number"},
+        ),
         # The version whose lists the viewers chose from: the champion serving in that round.
         "champion_version_id": round_.served_by,
         "accuracy": {g: _accuracy(accuracy[g]) for g in VIEWER_GROUPS if g in accuracy},
         "lists": {g: _lists(lists[g]) for g in VIEWER_GROUPS if g in lists},
         # The round's verdict: the first report on it (a later re-check does not change it).
         "drift": _drift_summary(round_.verdict) if round_.verdict is not None else None,
-        "retraining": {
-            "challenger_id": cycle.challenger,
-            "decision": cycle.decision,
-            "reason": cycle.reason,
-        }
+        "retraining": fields(
+            cycle, "challenger_id", "decision", "reason", renamed={"challenger_id": "challenger"}
+        )
         if cycle is not None and cycle.retrained
         else None,
     }
@@ -113,52 +103,33 @@ def simulation_round(round_: RoundRecord) -> dict[str, Any]:
 
 def _accuracy(group: GroupAccuracy) -> dict[str, Any]:
     return {
-        "n": group.overall.n,
-        "rmse": group.overall.rmse,
-        "r2": group.overall.r2,
+        **fields(group.overall, "n", "rmse", "r2"),
         # r2 is null for a genre with too few interactions to judge; n says how few.
-        "per_genre": {
-            genre: {"n": score.n, "r2": score.r2} for genre, score in group.per_genre.items()
-        },
+        "per_genre": {genre: fields(score, "n", "r2") for genre, score in group.per_genre.items()},
     }
 
 
 def _lists(figures: ListFigures) -> dict[str, Any]:
-    return {
-        "viewers": figures.viewers,
-        "coverage": figures.coverage,
-        "diversity": figures.diversity,
-        "personalization": figures.personalization,
-    }
+    return fields(figures, "viewers", "coverage", "diversity", "personalization")
 
 
 def promotion(event: VersionEvent) -> dict[str, Any]:
-    return {
-        "version_id": event.version_id,
-        "at": event.at,
-        "from_status": event.from_status,
-        "actor": event.actor,
-        "reason": event.reason,
-    }
+    return fields(event, "version_id", "at", "from_status", "actor", "reason")
 
 
 def _drift_summary(report: DriftReportRecord) -> dict[str, Any]:
-    return {
-        "report_id": report.id,
-        "retraining_required": report.retraining_required,
-        "degraded": report.degraded,
-    }
+    return fields(
+        report, "report_id", "retraining_required", "degraded", renamed={"report_id": "id"}
+    )
 
 
 def drift_report_summary(report: DriftReportRecord) -> dict[str, Any]:
     return {
-        "id": report.id,
-        "model_version_id": report.model_version_id,
-        "round_id": report.round_id,
-        "created_at": report.created_at,
-        "created_by": report.created_by,
-        "retraining_required": report.retraining_required,
-        "degraded": report.degraded,
+        **fields(
+            report,
+            *("id", "model_version_id", "round_id", "created_at", "created_by"),
+            *("retraining_required", "degraded"),
+        ),
         "judged": len(report.metrics),
         "not_judged": len(report.not_judged),
     }
@@ -167,8 +138,5 @@ def drift_report_summary(report: DriftReportRecord) -> dict[str, Any]:
 def drift_report(report: DriftReportRecord) -> dict[str, Any]:
     return {
         **drift_report_summary(report),
-        "window": report.window,
-        "thresholds": report.thresholds,
-        "metrics": report.metrics,
-        "not_judged": report.not_judged,
+        **fields(report, "window", "thresholds", "metrics", "not_judged"),
     }

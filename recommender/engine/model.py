@@ -173,7 +173,21 @@ def _frozen(array: npt.ArrayLike, dtype: type) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class TrainedModel:
+class FactorArrays:
+    """The arrays of a biased matrix factorisation: a trained model's, or the true model a
+    synthetic data set was drawn from. Row i of the viewer arrays belongs to viewer_ids[i],
+    row j of the film arrays to film_ids[j]."""
+
+    viewer_ids: np.ndarray
+    film_ids: np.ndarray
+    viewer_bias: np.ndarray
+    film_bias: np.ndarray
+    viewer_factors: np.ndarray
+    film_factors: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedModel(FactorArrays):
     """Learned state of a biased SVD: arrays only, read-only, independent of surprise.
 
     viewer_ids[i] / film_ids[j] are the raw ids of row i of the viewer arrays / row j of the
@@ -182,12 +196,6 @@ class TrainedModel:
     """
 
     global_mean: float
-    viewer_ids: np.ndarray
-    film_ids: np.ndarray
-    viewer_bias: np.ndarray
-    film_bias: np.ndarray
-    viewer_factors: np.ndarray
-    film_factors: np.ndarray
     rating_min: float = RATING_MIN
     rating_max: float = RATING_MAX
     _viewers: IdIndex = field(init=False, repr=False)
@@ -313,12 +321,5 @@ class TrainedModel:
         )
 
 
-ARRAY_FIELDS: tuple[str, ...] = (
-    "viewer_ids",
-    "film_ids",
-    "viewer_bias",
-    "film_bias",
-    "viewer_factors",
-    "film_factors",
-)
+ARRAY_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(FactorArrays))
 SCALAR_FIELDS: tuple[str, ...] = ("global_mean", "rating_min", "rating_max")

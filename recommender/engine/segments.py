@@ -7,6 +7,8 @@ segment.
 
 from __future__ import annotations
 
+from typing import Any
+
 VIEWER_GROUPS: tuple[str, ...] = ("all", "existing", "new")
 OVERALL = "overall"
 GENRE_PREFIX = "genre:"
@@ -34,3 +36,19 @@ def check_metric_name(name: str, value: object) -> str:
 def metric_label(metric: str) -> str:
     """How a reader sees a metric name: "overall" -> "Overall", "genre:Action" -> "Action"."""
     return metric[len(GENRE_PREFIX) :] if metric.startswith(GENRE_PREFIX) else metric.capitalize()
+
+
+class OverallFigures:
+    """r2 and rmse of the overall segment of a stored holdout benchmark (an Evaluation's
+    to_dict), for whatever holds that benchmark as `metrics`: the registry's model rows and
+    the records the pages show."""
+
+    metrics: dict[str, Any]
+
+    @property
+    def r2(self) -> float | None:
+        return (self.metrics.get(OVERALL) or {}).get("r2")
+
+    @property
+    def rmse(self) -> float | None:
+        return (self.metrics.get(OVERALL) or {}).get("rmse")

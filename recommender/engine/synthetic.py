@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
+from recommender.attributes import fields
 from recommender.engine.checks import checked_int
+from recommender.engine.model import ARRAY_FIELDS, FactorArrays
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +107,7 @@ _MAX_SAMPLING_ROUNDS = 60
 
 
 @dataclass(frozen=True)
-class SyntheticDataset:
+class SyntheticDataset(FactorArrays):
     """MovieLens-shaped frames and the true model that generated them.
 
     Row i of the viewer arrays belongs to `viewer_ids[i]` (userId), row j of the film arrays to
@@ -116,12 +118,6 @@ class SyntheticDataset:
     ratings: pd.DataFrame  # userId, movieId, rating, timestamp
     links: pd.DataFrame  # movieId, imdbId, tmdbId
     true_global_mean: float
-    viewer_ids: np.ndarray
-    film_ids: np.ndarray
-    viewer_bias: np.ndarray
-    film_bias: np.ndarray
-    viewer_factors: np.ndarray
-    film_factors: np.ndarray
     genre_names: tuple[str, ...]
     film_genres: np.ndarray
     genre_factors: np.ndarray
@@ -323,14 +319,7 @@ def write_movielens_layout(dataset: SyntheticDataset, directory: Path) -> None:
             file,
             true_global_mean=np.float64(dataset.true_global_mean),
             noise_sd=np.float64(dataset.noise_sd),
-            viewer_ids=dataset.viewer_ids,
-            film_ids=dataset.film_ids,
-            viewer_bias=dataset.viewer_bias,
-            film_bias=dataset.film_bias,
-            viewer_factors=dataset.viewer_factors,
-            film_factors=dataset.film_factors,
-            film_genres=dataset.film_genres,
-            genre_factors=dataset.genre_factors,
+            **fields(dataset, *ARRAY_FIELDS, "film_genres", "genre_factors"),
         )
     logger.info("wrote synthetic data set to %s", directory)
 

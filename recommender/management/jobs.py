@@ -8,8 +8,23 @@ from contextlib import contextmanager
 
 from django.core.management import CommandError
 
+from recommender.engine.artifact import ArtifactIntegrityError
+from recommender.management.progress import progress_bar
+from recommender.progress import ProgressCallback
 from recommender.services.jobs import job_enqueue
 from recommender.services.leases import AlreadyRunningError, command_owner, exclusive_model_work
+from recommender.services.monitoring import NothingToMonitorError
+from recommender.services.registry import TrainingError
+from recommender.services.scoring import NoChampionError
+
+# What judging and retraining the champion may fail with, each a message for the user: no
+# champion yet, its model file altered, nothing new to judge, a training that failed.
+MODEL_WORK_ERRORS: tuple[type[Exception], ...] = (
+    NoChampionError,
+    ArtifactIntegrityError,
+    NothingToMonitorError,
+    TrainingError,
+)
 
 
 def add_async_argument(parser) -> None:
@@ -52,3 +67,13 @@ def model_work(purpose: str) -> Iterator[None]:
             yield
     except AlreadyRunningError as busy:
         raise CommandError(f"not started: {busy}") from busy
+
+
+@contextmanager
+def model_work_with_progress(
+    purpose: str, *, bar: str, options: dict
+) -> Iterator[ProgressCallback]:
+    """Run the block holding the model-work lease (see model_work), reporting to a progress bar
+    named `bar` unless the command was given --no-progress."""
+    with model_work(purpose), progress_bar(bar, enabled=not options["no_progress"]) as progress:
+        yield progress

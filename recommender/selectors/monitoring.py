@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from recommender.attributes import record_from
 from recommender.engine.segments import OVERALL, metric_label
 from recommender.models import DriftReport, ModelVersion
 
@@ -37,19 +38,11 @@ class DriftReportRecord:
 
 def _record(report: DriftReport) -> DriftReportRecord:
     round_ = report.round if report.round_id is not None else None
-    return DriftReportRecord(
-        id=report.pk,
-        model_version_id=report.model_version_id,
-        round_id=report.round_id,
+    return record_from(
+        DriftReportRecord,
+        report,
         round_number=round_.number if round_ is not None else None,
         round_run_id=round_.run_id if round_ is not None else None,
-        created_at=report.created_at,
-        created_by=report.created_by,
-        retraining_required=report.retraining_required,
-        window=report.window,
-        thresholds=report.thresholds,
-        metrics=report.metrics,
-        not_judged=report.not_judged,
     )
 
 

@@ -10,7 +10,8 @@ from typing import Any, NamedTuple
 
 from django.db.models import Count
 
-from recommender.engine.segments import metric_label
+from recommender.attributes import record_from
+from recommender.engine.segments import OverallFigures, metric_label
 from recommender.models import ModelVersion, ModelVersionEvent
 from recommender.selectors.monitoring import DriftStatus, drift_report, drift_status
 
@@ -26,7 +27,7 @@ def current_champion() -> ModelVersion | None:
 
 
 @dataclass(frozen=True)
-class VersionRecord:
+class VersionRecord(OverallFigures):
     """A model version's registry entry (its model file's path is the server's business)."""
 
     id: int
@@ -47,34 +48,14 @@ class VersionRecord:
     decided_by: str
     decision_reason: str
 
-    @property
-    def r2(self) -> float | None:
-        return (self.metrics.get("overall") or {}).get("r2")
-
-    @property
-    def rmse(self) -> float | None:
-        return (self.metrics.get("overall") or {}).get("rmse")
-
 
 def _version(row: ModelVersion) -> VersionRecord:
-    return VersionRecord(
-        id=row.pk,
-        status=row.status,
+    return record_from(
+        VersionRecord,
+        row,
         status_label=row.get_status_display(),
-        algorithm=row.algorithm,
-        hyperparameters=row.hyperparameters,
-        training_window=row.training_window,
-        training_rows=row.training_rows,
-        holdout_rows=row.holdout_rows,
-        artifact_sha256=row.artifact_sha256,
         metrics=row.metrics or {},
         comparison=row.comparison or {},
-        created_at=row.created_at,
-        created_by=row.created_by,
-        trained_seconds=row.trained_seconds,
-        decided_at=row.decided_at,
-        decided_by=row.decided_by,
-        decision_reason=row.decision_reason,
     )
 
 
@@ -143,14 +124,7 @@ class VersionEvent:
 
 
 def _event(row: ModelVersionEvent) -> VersionEvent:
-    return VersionEvent(
-        version_id=row.version_id,
-        at=row.at,
-        from_status=row.from_status,
-        to_status=row.to_status,
-        actor=row.actor,
-        reason=row.reason,
-    )
+    return record_from(VersionEvent, row)
 
 
 def version_events(version_id: int) -> list[VersionEvent]:

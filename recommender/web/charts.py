@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -36,6 +37,13 @@ REFERENCE_COLOUR = "#444444"
 ALERT_COLOUR = "#D55E00"
 PROMOTION_COLOUR = "#009E73"
 NOT_JUDGED_COLOUR = "#e4e4e4"
+
+# How a series of each role is drawn (matplotlib plot keywords); any other role is a measure.
+ROLE_STYLES: dict[str, dict[str, Any]] = {
+    "reference": dict(drawstyle="steps-mid", linestyle="--", linewidth=1.4, color=REFERENCE_COLOUR),
+    "alert": dict(linestyle="none", marker="X", markersize=9, color=ALERT_COLOUR, zorder=5),
+}
+MEASURE_STYLE: dict[str, Any] = dict(marker="o", markersize=4.5, linewidth=1.8, zorder=4)
 
 # Figure sizes in inches (the SVG is scaled to the page width; these fix the proportions).
 WIDTH = 9.0
@@ -157,29 +165,9 @@ def _plot_series(axes, xs: np.ndarray, name: str, series: Sequence[Series]) -> N
     for index, line in enumerate(series):
         ys = _values(line.values, n, line.label)
         gid = f"{name}-series-{index}"
-        if line.role == "reference":
-            style = {
-                "drawstyle": "steps-mid",
-                "linestyle": "--",
-                "linewidth": 1.4,
-                "color": REFERENCE_COLOUR,
-            }
-        elif line.role == "alert":
-            style = {
-                "linestyle": "none",
-                "marker": "X",
-                "markersize": 9,
-                "color": ALERT_COLOUR,
-                "zorder": 5,
-            }
-        else:
-            style = {
-                "marker": "o",
-                "markersize": 4.5,
-                "linewidth": 1.8,
-                "color": PALETTE[measures % len(PALETTE)],
-                "zorder": 4,
-            }
+        style = ROLE_STYLES.get(line.role)
+        if style is None:  # a measure: the measure style in the palette's next colour
+            style = {**MEASURE_STYLE, "color": PALETTE[measures % len(PALETTE)]}
             measures += 1
         axes.plot(xs, ys, label=line.label, gid=gid, **style)
 

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from recommender.attributes import record_from
 from recommender.engine.artifact import ArtifactError
 from recommender.engine.segments import VIEWER_GROUPS
 from recommender.selectors import monitoring, registry, scoring
@@ -137,15 +138,10 @@ def _round_point(round_: RoundRecord, benchmarks: dict[int, dict]) -> RoundPoint
     benchmark = (benchmarks.get(round_.served_by) or {}).get("overall") or {}
     existing = metrics.accuracy.get("existing")
     per_genre = existing.per_genre if existing is not None else {}
-    return RoundPoint(
+    return record_from(
+        RoundPoint,
+        round_,
         pk=round_.id,
-        run_id=round_.run_id,
-        number=round_.number,
-        label=round_.label,
-        interactions=round_.interactions,
-        arrivals=round_.arrivals,
-        shift_active=round_.shift_active,
-        served_by=round_.served_by,
         benchmark_r2=benchmark.get("r2"),
         benchmark_rmse=benchmark.get("rmse"),
         r2={g: _overall(metrics, g, "r2") for g in VIEWER_GROUPS},

@@ -14,11 +14,9 @@ from django.core.management import call_command
 from django_celery_results.models import TaskResult
 
 from recommender import tasks
-from recommender.engine.model import SVDConfig
 from recommender.models import Film, Lease, Rating, ScoredList, ScoringRun, Viewer
 from recommender.selectors.scoring import scored_list_arrays, served_scoring_run
 from recommender.services.leases import AlreadyRunningError, lease_acquire, lease_holder
-from recommender.services.registry import model_version_train
 from recommender.services.scoring import (
     scoring_run_complete,
     scoring_run_create,
@@ -27,15 +25,10 @@ from recommender.services.scoring import (
     scoring_run_start,
     scoring_shard_store,
 )
+from tests.champions import train_champion
 from tests.test_celery_worker import celery_processes, wait_for  # noqa: F401 (a fixture)
 
 Status = ScoringRun.Status
-
-
-def train_champion():
-    return model_version_train(
-        actor="command:test", config=SVDConfig(n_factors=20, n_epochs=10, seed=3)
-    )
 
 
 def add_viewers_the_model_does_not_know() -> None:
@@ -53,11 +46,6 @@ def add_viewers_the_model_does_not_know() -> None:
             )
             for i, film in enumerate(films[:count])
         )
-
-
-@pytest.fixture
-def champion(bundled_subset, artifact_dir):
-    return train_champion()
 
 
 def stored_lists(run: ScoringRun) -> dict[int, tuple]:

@@ -83,19 +83,6 @@ MOVIELENS_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(MOVIELENS_CASES))
-def test_a_malformed_movielens_folder_is_rejected_whole(tmp_path, case):
-    dataset_import_movielens(directory=write_movielens(tmp_path / "good"))
-    before = database_snapshot()
-    files, message = MOVIELENS_CASES[case]
-
-    with pytest.raises(DatasetError) as error:
-        dataset_import_movielens(directory=write_movielens(tmp_path / "bad", **files))
-
-    assert str(error.value) == message
-    assert database_snapshot() == before
-
-
 def test_a_file_in_another_encoding_names_the_line(tmp_path):
     directory = write_movielens(tmp_path)
     write_text(
@@ -146,14 +133,26 @@ MOVIES_DATASET_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(MOVIES_DATASET_CASES))
-def test_a_malformed_movies_dataset_folder_is_rejected_whole(tmp_path, case):
-    dataset_import_movies_dataset(directory=write_movies_dataset(tmp_path / "good"))
+# Each layout: its import service, the writer of a good folder (files replaced by a case's),
+# and its malformed cases.
+LAYOUTS = {
+    "movielens": (dataset_import_movielens, write_movielens, MOVIELENS_CASES),
+    "movies_dataset": (dataset_import_movies_dataset, write_movies_dataset, MOVIES_DATASET_CASES),
+}
+
+
+@pytest.mark.parametrize(
+    ("layout", "case"),
+    [(layout, case) for layout, (_, _, cases) in LAYOUTS.items() for case in cases],
+)
+def test_a_malformed_folder_is_rejected_whole(tmp_path, layout, case):
+    dataset_import, write_folder, cases = LAYOUTS[layout]
+    dataset_import(directory=write_folder(tmp_path / "good"))
     before = database_snapshot()
-    files, message = MOVIES_DATASET_CASES[case]
+    files, message = cases[case]
 
     with pytest.raises(DatasetError) as error:
-        dataset_import_movies_dataset(directory=write_movies_dataset(tmp_path / "bad", **files))
+        dataset_import(directory=write_folder(tmp_path / "bad", **files))
 
     assert str(error.value) == message
     assert database_snapshot() == before

@@ -1,19 +1,10 @@
 import pytest
 
-from recommender.engine.model import SVDConfig
 from recommender.models import DriftReport
 from recommender.services.monitoring import NothingToMonitorError, drift_report_create
-from recommender.services.registry import model_version_train
 from simulation.services import SimulationParameters, simulation_run_create, simulation_run_execute
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def champion(bundled_subset, artifact_dir):
-    return model_version_train(
-        actor="command:test", config=SVDConfig(n_factors=20, n_epochs=10, seed=3)
-    )
 
 
 def play(**parameters):

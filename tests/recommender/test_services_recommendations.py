@@ -21,18 +21,6 @@ from recommender.services.scoring import NoChampionError, scoring_run_create
 
 pytestmark = pytest.mark.django_db
 
-CONFIG = SVDConfig(n_factors=20, n_epochs=10, seed=3)
-
-
-@pytest.fixture
-def champion(bundled_subset, artifact_dir):
-    return model_version_train(actor="command:test", config=CONFIG)
-
-
-@pytest.fixture
-def served_run(champion):
-    return scoring_run_create(actor="command:test")
-
 
 def stored(run: ScoringRun, source_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return scored_list_arrays(ScoredList.objects.get(run=run, viewer__source_id=source_id))

@@ -1,13 +1,12 @@
 import pytest
 from django.core import mail
 
-from recommender.engine.model import SVDConfig
 from recommender.engine.search import SEARCH_SPACE
 from recommender.models import ModelVersion, Rating
 from recommender.services.monitoring import drift_report_create
-from recommender.services.registry import model_version_train
 from recommender.services.retraining import TrainingWindow, model_version_retrain
 from simulation.services import SimulationParameters, simulation_run_create, simulation_run_execute
+from tests.champions import train_champion
 
 pytestmark = pytest.mark.django_db
 Status = ModelVersion.Status
@@ -15,9 +14,7 @@ Status = ModelVersion.Status
 
 @pytest.fixture
 def drifted(bundled_subset, artifact_dir):
-    champion = model_version_train(
-        actor="command:test", config=SVDConfig(n_factors=20, n_epochs=10, seed=3)
-    )
+    champion = train_champion()
     for seed in (1, 2, 3):
         run = simulation_run_create(
             parameters=SimulationParameters(

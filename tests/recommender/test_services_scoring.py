@@ -5,22 +5,13 @@ import numpy as np
 import pytest
 
 from recommender.engine.artifact import ArtifactIntegrityError
-from recommender.engine.model import SVDConfig
 from recommender.engine.scoring import PopularityPenalty
 from recommender.models import Film, Rating, ScoredList, ScoringRun, Viewer
 from recommender.selectors.ratings import ratings_frame
 from recommender.selectors.scoring import scored_list_arrays, served_scoring_run
-from recommender.services.registry import model_version_train
 from recommender.services.scoring import NoChampionError, scoring_run_create
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def champion(bundled_subset, artifact_dir):
-    return model_version_train(
-        actor="command:test", config=SVDConfig(n_factors=20, n_epochs=10, seed=3)
-    )
 
 
 def stored_list(run: ScoringRun, viewer: Viewer) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:

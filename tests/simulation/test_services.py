@@ -1,9 +1,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from recommender.engine.model import SVDConfig
 from recommender.models import Rating, ScoringRun, Viewer
-from recommender.services.registry import model_version_train
 from recommender.services.scoring import NoChampionError
 from simulation.metrics import RoundMetrics
 from simulation.models import SimulationRound, SimulationRun
@@ -16,13 +14,6 @@ from simulation.services import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def champion(bundled_subset, artifact_dir):
-    return model_version_train(
-        actor="command:test", config=SVDConfig(n_factors=20, n_epochs=10, seed=3)
-    )
 
 
 def simulate(**parameters) -> SimulationRun:

@@ -1,9 +1,7 @@
 import pytest
 from django.core.management import call_command
 
-from recommender.engine.model import SVDConfig
 from recommender.models import DriftReport, ModelVersion
-from recommender.services.registry import model_version_train
 from simulation.metrics import RoundMetrics
 from simulation.services import (
     SimulationParameters,
@@ -13,13 +11,6 @@ from simulation.services import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def champion(bundled_subset, artifact_dir):
-    return model_version_train(
-        actor="command:test", config=SVDConfig(n_factors=20, n_epochs=10, seed=3)
-    )
 
 
 def test_the_cycle_monitors_every_round_and_retrains_when_drift_is_found(champion):

@@ -1,15 +1,20 @@
-"""Options shared by the importers: which part of the ratings file to take."""
+"""What the importers share: which part of the ratings file to take, and importing here with
+a progress bar or queueing the import task (--async)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.core.management import CommandError
 
 from recommender import tasks
-from recommender.datasets import RatingFilter, field_limits
+from recommender.datasets import DatasetError, RatingFilter, field_limits
 from recommender.management.jobs import launch
+from recommender.management.progress import progress_bar
+from recommender.services.imports import ImportSummary
 
 
 def add_filter_arguments(parser) -> None:
@@ -73,3 +78,34 @@ def queue_import(command, options: dict, rating_filter: RatingFilter, layout: st
         **extra,
     }
     launch(command, tasks.import_dataset, kwargs=kwargs)
+
+
+def import_or_queue(
+    command,
+    options: dict,
+    dataset_import: Callable[..., ImportSummary],
+    *,
+    layout: str,
+    on_skipped: Callable[[str], None] | None = None,
+    **layout_options: Any,
+) -> None:
+    """Import the folder here with a progress bar and print the summary, or with --async queue
+    the import task. layout_options (small, lenient_metadata) go to both; on_skipped, a
+    callback, only to the import run here."""
+    rating_filter = rating_filter_from(options)
+    if options["run_async"]:
+        queue_import(command, options, rating_filter, layout, **layout_options)
+        return
+    here_only = {"on_skipped": on_skipped} if on_skipped is not None else {}
+    try:
+        with progress_bar("import", enabled=not options["no_progress"]) as progress:
+            summary = dataset_import(
+                directory=Path(options["directory"]),
+                rating_filter=rating_filter,
+                progress=progress,
+                **layout_options,
+                **here_only,
+            )
+    except DatasetError as exc:
+        raise CommandError(f"nothing imported: {exc}") from exc
+    command.stdout.write(summary.as_line())

@@ -1,13 +1,13 @@
 from django.core.management import BaseCommand, CommandError
 
 from recommender import tasks
-from recommender.engine.artifact import ArtifactIntegrityError
-from recommender.management.jobs import add_async_argument, launch, model_work
-from recommender.management.progress import progress_bar
+from recommender.management.jobs import (
+    MODEL_WORK_ERRORS,
+    add_async_argument,
+    launch,
+    model_work_with_progress,
+)
 from recommender.services.cycle import monitor_and_retrain
-from recommender.services.monitoring import NothingToMonitorError
-from recommender.services.registry import TrainingError
-from recommender.services.scoring import NoChampionError
 
 
 class Command(BaseCommand):
@@ -33,19 +33,13 @@ class Command(BaseCommand):
             )
             return
         try:
-            with (
-                model_work("the monitor-and-retrain cycle"),
-                progress_bar("cycle", enabled=not options["no_progress"]) as progress,
-            ):
+            with model_work_with_progress(
+                "the monitor-and-retrain cycle", bar="cycle", options=options
+            ) as progress:
                 outcome = monitor_and_retrain(
                     actor="command:monitor_and_retrain", search=search, progress=progress
                 )
-        except (
-            NoChampionError,
-            ArtifactIntegrityError,
-            NothingToMonitorError,
-            TrainingError,
-        ) as exc:
+        except MODEL_WORK_ERRORS as exc:
             raise CommandError(str(exc)) from exc
         line = f"round {outcome.round_id}: {outcome.reason}" if outcome.round_id else outcome.reason
         if outcome.retrained:

@@ -3,14 +3,14 @@ from datetime import datetime
 from django.core.management import BaseCommand, CommandError
 
 from recommender import tasks
-from recommender.engine.artifact import ArtifactIntegrityError
-from recommender.management.jobs import add_async_argument, launch, model_work
-from recommender.management.progress import progress_bar
+from recommender.management.jobs import (
+    MODEL_WORK_ERRORS,
+    add_async_argument,
+    launch,
+    model_work_with_progress,
+)
 from recommender.management.tables import format_table
-from recommender.services.monitoring import NothingToMonitorError
-from recommender.services.registry import TrainingError
 from recommender.services.retraining import TrainingWindow, model_version_retrain
-from recommender.services.scoring import NoChampionError
 
 
 def comparison_table(comparisons: list[dict]) -> str:
@@ -58,10 +58,7 @@ class Command(BaseCommand):
                 }
                 launch(self, tasks.retrain, kwargs=kwargs, purpose="retraining")
                 return
-            with (
-                model_work("retraining"),
-                progress_bar("retrain", enabled=not options["no_progress"]) as progress,
-            ):
+            with model_work_with_progress("retraining", bar="retrain", options=options) as progress:
                 outcome = model_version_retrain(
                     actor="command:retrain",
                     window=window,
@@ -69,13 +66,7 @@ class Command(BaseCommand):
                     seed=options["seed"],
                     progress=progress,
                 )
-        except (
-            NothingToMonitorError,
-            NoChampionError,
-            ArtifactIntegrityError,
-            TrainingError,
-            ValueError,
-        ) as exc:
+        except (*MODEL_WORK_ERRORS, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"challenger v{outcome.challenger.pk} vs champion v{outcome.champion.pk} "

@@ -3,8 +3,7 @@ from django.core.management import BaseCommand, CommandError
 from recommender import tasks
 from recommender.engine.artifact import ArtifactIntegrityError
 from recommender.engine.scoring import PopularityPenalty
-from recommender.management.jobs import add_async_argument, launch, model_work
-from recommender.management.progress import progress_bar
+from recommender.management.jobs import add_async_argument, launch, model_work_with_progress
 from recommender.management.tables import format_table
 from recommender.models import ScoringRun
 from recommender.services.scoring import NoChampionError, default_penalty, scoring_run_create
@@ -51,10 +50,7 @@ class Command(BaseCommand):
             if sharded_here:
                 run = self.score_sharded_here(shards, kwargs)
             else:
-                with (
-                    model_work("scoring"),
-                    progress_bar("score", enabled=not options["no_progress"]) as progress,
-                ):
+                with model_work_with_progress("scoring", bar="score", options=options) as progress:
                     run = scoring_run_create(
                         actor="command:score", penalty=penalty, progress=progress
                     )

@@ -4,10 +4,18 @@ from django.core.management import BaseCommand, CommandError
 
 from recommender import tasks
 from recommender.engine.model import SVDConfig
-from recommender.management.jobs import add_async_argument, launch, model_work
-from recommender.management.progress import progress_bar
+from recommender.management.jobs import add_async_argument, launch, model_work_with_progress
 from recommender.management.tables import format_table, format_value
 from recommender.services.registry import TrainingError, model_version_train
+
+# The SVDConfig fields the command sets, and the option (--factors, ...) that sets each.
+CONFIG_OPTIONS = {
+    "n_factors": "factors",
+    "n_epochs": "epochs",
+    "lr_all": "lr",
+    "reg_all": "reg",
+    "seed": "seed",
+}
 
 
 class Command(BaseCommand):
@@ -15,30 +23,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         defaults = SVDConfig()
-        parser.add_argument("--factors", type=int, default=defaults.n_factors)
-        parser.add_argument("--epochs", type=int, default=defaults.n_epochs)
-        parser.add_argument("--lr", type=float, default=defaults.lr_all)
-        parser.add_argument("--reg", type=float, default=defaults.reg_all)
-        parser.add_argument("--seed", type=int, default=defaults.seed)
+        for field, option in CONFIG_OPTIONS.items():
+            default = getattr(defaults, field)
+            parser.add_argument(f"--{option}", type=type(default), default=default)
         parser.add_argument("--no-progress", action="store_true")
         add_async_argument(parser)
 
     def handle(self, *args, **options):
         try:
             config = SVDConfig(
-                n_factors=options["factors"],
-                n_epochs=options["epochs"],
-                lr_all=options["lr"],
-                reg_all=options["reg"],
-                seed=options["seed"],
+                **{field: options[option] for field, option in CONFIG_OPTIONS.items()}
             )
             if options["run_async"]:
                 launch(self, tasks.train, kwargs={"config": asdict(config)}, purpose="training")
                 return
-            with (
-                model_work("training"),
-                progress_bar("train", enabled=not options["no_progress"]) as progress,
-            ):
+            with model_work_with_progress("training", bar="train", options=options) as progress:
                 version = model_version_train(
                     actor="command:train", config=config, progress=progress
                 )

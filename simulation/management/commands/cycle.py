@@ -1,10 +1,7 @@
 from django.core.management import BaseCommand, CommandError
 
-from recommender.engine.artifact import ArtifactIntegrityError
+from recommender.management.jobs import MODEL_WORK_ERRORS
 from recommender.management.tables import format_table
-from recommender.services.monitoring import NothingToMonitorError
-from recommender.services.registry import TrainingError
-from recommender.services.scoring import NoChampionError
 from simulation.management.commands.simulate import add_simulation_arguments, play_or_queue
 from simulation.metrics import RoundMetrics
 from simulation.services import SimulationParameterError
@@ -22,13 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             run = play_or_queue(self, options, name="cycle", monitor=True, search=options["search"])
-        except (
-            SimulationParameterError,
-            NoChampionError,
-            ArtifactIntegrityError,
-            NothingToMonitorError,
-            TrainingError,
-        ) as exc:
+        except (SimulationParameterError, *MODEL_WORK_ERRORS) as exc:
             raise CommandError(str(exc)) from exc
         if run is None:
             return

@@ -2,8 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import BaseCommand, CommandError
 
 from recommender.engine.artifact import ArtifactIntegrityError
-from recommender.management.jobs import model_work
-from recommender.management.progress import progress_bar
+from recommender.management.jobs import model_work_with_progress
 from recommender.management.tables import format_table
 from recommender.services.lifecycle import IllegalTransitionError
 from recommender.services.scoring import NoChampionError
@@ -35,10 +34,9 @@ class Command(BaseCommand):
             except get_user_model().DoesNotExist:
                 raise CommandError(f"--approve-as: no account {options['approve_as']!r}") from None
         try:
-            with (
-                model_work("the genre-shift experiment"),
-                progress_bar("experiment", enabled=not options["no_progress"]) as progress,
-            ):
+            with model_work_with_progress(
+                "the genre-shift experiment", bar="experiment", options=options
+            ) as progress:
                 result = experiment_genre_shift(
                     genre=options["genre"],
                     multiplier=options["multiplier"],

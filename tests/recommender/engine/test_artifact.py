@@ -18,6 +18,7 @@ from recommender.engine.artifact import (
     load_model,
     save_model,
 )
+from recommender.engine.model import ARRAY_FIELDS
 from tests.recommender.engine.test_model import hand_model
 
 
@@ -117,17 +118,7 @@ def write_object_array_npz(path) -> str:
 
 def valid_arrays():
     model = hand_model()
-    arrays = {
-        name: np.asarray(getattr(model, name))
-        for name in (
-            "viewer_ids",
-            "film_ids",
-            "viewer_bias",
-            "film_bias",
-            "viewer_factors",
-            "film_factors",
-        )
-    }
+    arrays = {name: np.asarray(getattr(model, name)) for name in ARRAY_FIELDS}
     arrays.update(global_mean=np.array(3.0), rating_min=np.array(0.5), rating_max=np.array(5.0))
     return {"format_version": np.array(FORMAT_VERSION), **arrays}
 

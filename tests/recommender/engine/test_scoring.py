@@ -136,7 +136,14 @@ def test_a_seen_matrix_of_the_wrong_shape_is_refused():
 # --- random models against the naive ranking --------------------------------------------------
 
 
-def random_model(rng: np.random.Generator, n_viewers: int = 30, n_films: int = 200) -> TrainedModel:
+def random_model(
+    rng: np.random.Generator,
+    n_viewers: int = 30,
+    n_films: int = 200,
+    *,
+    n_factors: int = 6,
+    factor_sd: float = 0.5,
+) -> TrainedModel:
     """Big biases so that many predictions clip to 0.5 or 5.0: exact ties to break."""
     return TrainedModel(
         global_mean=3.5,
@@ -144,8 +151,8 @@ def random_model(rng: np.random.Generator, n_viewers: int = 30, n_films: int = 2
         film_ids=rng.choice(100_000, n_films, replace=False),
         viewer_bias=rng.normal(0, 1.0, n_viewers),
         film_bias=rng.normal(0, 1.0, n_films),
-        viewer_factors=rng.normal(0, 0.5, (n_viewers, 6)),
-        film_factors=rng.normal(0, 0.5, (n_films, 6)),
+        viewer_factors=rng.normal(0, factor_sd, (n_viewers, n_factors)),
+        film_factors=rng.normal(0, factor_sd, (n_films, n_factors)),
     )
 
 

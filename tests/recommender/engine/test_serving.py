@@ -25,6 +25,7 @@ from recommender.engine.serving import (
     rank_one_viewer,
 )
 from recommender.engine.training import fit_svd
+from tests.recommender.engine.test_scoring import random_model
 
 BUNDLED = Path(__file__).resolve().parents[3] / "data" / "ml-latest-small" / "ratings.csv"
 
@@ -116,15 +117,7 @@ def test_viewers_past_the_threshold_are_served_by_the_model_the_rest_by_populari
 def clipping_model(rng: np.random.Generator, n_viewers: int = 40, n_films: int = 300):
     """Big biases, so many predictions clip to the scale's ends (exact ties), and enough
     factors that the matrix product runs BLAS's blocked kernels."""
-    return TrainedModel(
-        global_mean=3.5,
-        viewer_ids=rng.choice(10_000, n_viewers, replace=False),
-        film_ids=rng.choice(100_000, n_films, replace=False),
-        viewer_bias=rng.normal(0, 1.0, n_viewers),
-        film_bias=rng.normal(0, 1.0, n_films),
-        viewer_factors=rng.normal(0, 0.3, (n_viewers, 40)),
-        film_factors=rng.normal(0, 0.3, (n_films, 40)),
-    )
+    return random_model(rng, n_viewers, n_films, n_factors=40, factor_sd=0.3)
 
 
 @pytest.mark.parametrize(
