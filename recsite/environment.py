@@ -8,7 +8,6 @@ optional `.env` file first.
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
@@ -16,7 +15,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 # What a number written as text may look like, defined once for the whole product.
-from recommender.engine.checks import DECIMAL_TEXT, INTEGER_TEXT
+from recommender.engine.checks import DECIMAL_TEXT, INTEGER_TEXT, describe_bounds, within
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -55,15 +54,13 @@ class Environment:
     def int(
         self, name: str, *, default: int, minimum: int | None = None, maximum: int | None = None
     ) -> int:
-        raw = self._raw(name)
-        value = default if raw is None else None
-        if raw is not None:
-            if not INTEGER_TEXT.fullmatch(raw):
-                raise self._refuse(name, raw, f"a whole number{_bounds(minimum, maximum)}")
-            value = int(raw)
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise self._refuse(name, str(value), f"a whole number{_bounds(minimum, maximum)}")
-        return value
+        text = self._raw(name) or str(default)
+        if not INTEGER_TEXT.fullmatch(text) or not within(
+            int(text), minimum=minimum, maximum=maximum
+        ):
+            bounds = describe_bounds(minimum=minimum, maximum=maximum)
+            raise self._refuse(name, text, f"a whole number{bounds}")
+        return int(text)
 
     def float(
         self,
@@ -74,22 +71,13 @@ class Environment:
         maximum: float | None = None,
         above: float | None = None,
     ) -> float:
-        raw = self._raw(name)
-        value = default
-        allowed = f"a finite number{_bounds(minimum, maximum, above)}"
-        if raw is not None:
-            if not DECIMAL_TEXT.fullmatch(raw):
-                raise self._refuse(name, raw, allowed)
-            value = float(raw)
-        out_of_range = (
-            not math.isfinite(value)
-            or (minimum is not None and value < minimum)
-            or (maximum is not None and value > maximum)
-            or (above is not None and value <= above)
-        )
-        if out_of_range:
-            raise self._refuse(name, raw if raw is not None else str(value), allowed)
-        return value
+        text = self._raw(name) or str(default)
+        if not DECIMAL_TEXT.fullmatch(text) or not within(
+            float(text), minimum=minimum, maximum=maximum, above=above
+        ):
+            bounds = describe_bounds(minimum=minimum, maximum=maximum, above=above)
+            raise self._refuse(name, text, f"a finite number{bounds}")
+        return float(text)
 
     def choice(self, name: str, *, default: str, choices: tuple[str, ...]) -> str:
         value = self.str(name, default=default)
@@ -134,14 +122,3 @@ class Environment:
                 f"(schemes: {', '.join(sorted(schemes))})"
             )
         return raw
-
-
-def _bounds(minimum: float | None, maximum: float | None, above: float | None = None) -> str:
-    parts = []
-    if above is not None:
-        parts.append(f"> {above}")
-    if minimum is not None:
-        parts.append(f">= {minimum}")
-    if maximum is not None:
-        parts.append(f"<= {maximum}")
-    return f" {' and '.join(parts)}" if parts else ""

@@ -3,6 +3,8 @@ bundled subset (the `bundled_subset` fixture), and the scoring run that serves i
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from recommender.engine.model import SVDConfig
@@ -26,3 +28,14 @@ def champion(bundled_subset, artifact_dir) -> ModelVersion:
 @pytest.fixture
 def served_run(champion) -> ScoringRun:
     return scoring_run_create(actor="command:test")
+
+
+def damage_artifact(path: str) -> None:
+    """Flip one byte of a model file in place (it is saved read-only): its sha256 no longer
+    matches the one recorded, as after disk corruption or tampering."""
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as handle:
+        handle.seek(100)
+        byte = handle.read(1)
+        handle.seek(100)
+        handle.write(bytes([byte[0] ^ 0xFF]))

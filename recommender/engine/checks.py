@@ -95,15 +95,33 @@ def parse_float(
     """A finite number written in plain decimal (an exponent allowed), within the bounds."""
     if not isinstance(text, str) or not DECIMAL_TEXT.fullmatch(text):
         raise ValueError(f"{name} must be a plain decimal number, got {text!r}")
-    try:
-        return checked_float(name, float(text), minimum=minimum, maximum=maximum, above=above)
-    except ValueError:
-        raise ValueError(
-            f"{name} must be a finite number{_bounds(minimum, maximum, above)}, got {text!r}"
-        ) from None
+    number = float(text)
+    if not within(number, minimum=minimum, maximum=maximum, above=above):
+        bounds = describe_bounds(minimum=minimum, maximum=maximum, above=above)
+        raise ValueError(f"{name} must be a finite number{bounds}, got {text!r}")
+    return number
 
 
-def _bounds(minimum: float | None, maximum: float | None, above: float | None) -> str:
+def within(
+    number: float,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+) -> bool:
+    """Finite, and within [minimum, maximum] and above `above` where those are given."""
+    return (
+        math.isfinite(number)
+        and (minimum is None or number >= minimum)
+        and (maximum is None or number <= maximum)
+        and (above is None or number > above)
+    )
+
+
+def describe_bounds(
+    *, minimum: float | None = None, maximum: float | None = None, above: float | None = None
+) -> str:
+    """ " > 0 and <= 5": the bounds `within` checks, as words after "a number"."""
     parts = [f"> {above}"] if above is not None else []
     parts += [f">= {minimum}"] if minimum is not None else []
     parts += [f"<= {maximum}"] if maximum is not None else []

@@ -1,5 +1,3 @@
-import os
-
 import numpy as np
 import pytest
 from django.contrib.auth.models import User
@@ -13,6 +11,7 @@ from recommender.models import DriftReport, Film, ModelVersionEvent, Rating, Sco
 from recommender.selectors.scoring import scored_list_arrays
 from recommender.services.registry import model_version_train
 from recommender.services.scoring import scoring_run_create
+from tests.champions import damage_artifact
 from tests.users import VIEWER_ID, client_for
 
 pytestmark = pytest.mark.django_db
@@ -154,12 +153,7 @@ def test_without_a_champion_recommendations_are_a_503(users):
 
 
 def test_a_damaged_model_file_is_a_503_that_does_not_show_the_servers_paths(champion, users):
-    os.chmod(champion.artifact_path, 0o644)
-    with open(champion.artifact_path, "r+b") as handle:
-        handle.seek(100)
-        byte = handle.read(1)
-        handle.seek(100)
-        handle.write(bytes([byte[0] ^ 0xFF]))
+    damage_artifact(champion.artifact_path)
 
     response = get(users["reviewer"], recommendations_path(42))
 

@@ -1,4 +1,3 @@
-import os
 from datetime import UTC, datetime
 
 import numpy as np
@@ -10,6 +9,7 @@ from recommender.models import Film, Rating, ScoredList, ScoringRun, Viewer
 from recommender.selectors.ratings import ratings_frame
 from recommender.selectors.scoring import scored_list_arrays, served_scoring_run
 from recommender.services.scoring import NoChampionError, scoring_run_create
+from tests.champions import damage_artifact
 
 pytestmark = pytest.mark.django_db
 
@@ -92,12 +92,7 @@ def test_without_a_champion_scoring_is_refused(db):
 def test_a_tampered_artifact_is_refused_and_the_previous_lists_keep_serving(champion):
     served = scoring_run_create(actor="command:test")
     path = champion.artifact_path
-    os.chmod(path, 0o644)
-    with open(path, "r+b") as handle:
-        handle.seek(100)
-        byte = handle.read(1)
-        handle.seek(100)
-        handle.write(bytes([byte[0] ^ 0xFF]))
+    damage_artifact(path)
 
     with pytest.raises(ArtifactIntegrityError, match=champion.artifact_sha256):
         scoring_run_create(actor="command:test")

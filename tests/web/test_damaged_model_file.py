@@ -8,16 +8,8 @@ import os
 
 from recommender.engine.model import SVDConfig
 from recommender.services.registry import model_version_train
+from tests.champions import damage_artifact
 from tests.users import VIEWER_ID, client_for, create_users
-
-
-def damage(path: str) -> None:
-    os.chmod(path, 0o644)
-    with open(path, "r+b") as handle:
-        handle.seek(100)
-        byte = handle.read(1)
-        handle.seek(100)
-        handle.write(bytes([byte[0] ^ 0xFF]))
 
 
 def test_a_viewers_page_says_unavailable_without_paths_or_hashes_and_logs_the_detail(
@@ -27,7 +19,7 @@ def test_a_viewers_page_says_unavailable_without_paths_or_hashes_and_logs_the_de
     champion = model_version_train(
         actor="command:test", config=SVDConfig(n_factors=10, n_epochs=5, seed=0)
     )
-    damage(champion.artifact_path)
+    damage_artifact(champion.artifact_path)
 
     with caplog.at_level(logging.ERROR):
         response = client_for(users["viewer"]).get(f"/viewers/{VIEWER_ID}/")
