@@ -34,19 +34,7 @@ def play_or_queue(
     for a worker (None then). Raises the services' errors for the caller to report."""
     parameters, actor = parameters_from(options), f"command:{name}"
     if options["run_async"]:
-        try:
-            run = simulation_run_launch(
-                parameters=parameters,
-                actor=actor,
-                task=run_simulation,
-                monitor=monitor,
-                search=search,
-            )
-        except AlreadyRunningError as busy:
-            raise CommandError(f"not queued: {busy}") from busy
-        task_id = run.task_id
-        command.stdout.write(f"queued task {task_id} (simulation.run): simulation run {run.pk}")
-        command.stdout.write(f"follow it with: python manage.py task_status {task_id}")
+        _queue_run(command, parameters, actor, monitor=monitor, search=search)
         return None
     with model_work("the simulation cycle" if monitor else "a simulation"):
         run = simulation_run_create(parameters=parameters, actor=actor)
@@ -54,6 +42,18 @@ def play_or_queue(
             return simulation_run_execute(
                 run=run, monitor=monitor, search=search, progress=progress
             )
+
+
+def _queue_run(command, parameters, actor: str, *, monitor: bool, search: bool) -> None:
+    """Record the run and queue it for a worker; print the task id to follow."""
+    try:
+        run = simulation_run_launch(
+            parameters=parameters, actor=actor, task=run_simulation, monitor=monitor, search=search
+        )
+    except AlreadyRunningError as busy:
+        raise CommandError(f"not queued: {busy}") from busy
+    command.stdout.write(f"queued task {run.task_id} (simulation.run): simulation run {run.pk}")
+    command.stdout.write(f"follow it with: python manage.py task_status {run.task_id}")
 
 
 def add_simulation_arguments(parser) -> None:
