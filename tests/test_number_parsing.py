@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from recommender.engine.checks import LARGEST_ID, parse_float, parse_int
 from simulation.models import SimulationRun
@@ -72,3 +73,18 @@ def test_the_simulation_form_refuses_a_multiplier_or_a_round_count_written_1_0(d
     assert errors["arrivals"] == ["Enter a plain decimal number, e.g. 0.05 (got 'nan')."]
     assert "'Action=1_0': the multiplier '1_0' is not a number" in errors["shift"][0]
     assert not SimulationRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "text"),
+    [
+        ("simulate", "--rounds", "1_0"),
+        ("simulate", "--arrivals", "nan"),
+        ("train", "--factors", "1_00"),
+        ("train", "--lr", "inf"),
+        ("score", "--popularity-alpha", "1_0"),
+    ],
+)
+def test_a_command_refuses_a_number_option_that_is_not_plain_decimal(db, command, option, text):
+    with pytest.raises(CommandError, match=rf"argument {option}: '{text}' is not a"):
+        call_command(command, option, text)

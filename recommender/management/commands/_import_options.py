@@ -12,6 +12,7 @@ from django.core.management import CommandError
 
 from recommender import tasks
 from recommender.datasets import DatasetError, RatingFilter, field_limits
+from recommender.management.arguments import integer
 from recommender.management.jobs import launch
 from recommender.management.progress import progress_bar
 from recommender.services.imports import ImportSummary
@@ -19,13 +20,13 @@ from recommender.services.imports import ImportSummary
 
 def add_filter_arguments(parser) -> None:
     parser.add_argument("directory", help="folder holding the CSV files")
-    parser.add_argument("--max-rows", type=int, help="import only the first N ratings rows")
+    parser.add_argument("--max-rows", type=integer, help="import only the first N ratings rows")
     parser.add_argument(
         "--viewers",
         help="import only these viewers: ids and ranges, e.g. 1-100,250,300-310",
     )
     parser.add_argument(
-        "--max-viewers", type=int, help="import only the N viewers with the lowest ids"
+        "--max-viewers", type=integer, help="import only the N viewers with the lowest ids"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -4,6 +4,7 @@ from pathlib import Path
 from django.core.management import BaseCommand, CommandError
 
 from recommender.engine.synthetic import generate_synthetic, write_movielens_layout
+from recommender.management.arguments import integer
 
 
 class Command(BaseCommand):
@@ -16,11 +17,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("directory")
-        parser.add_argument("--viewers", type=int, required=True)
-        parser.add_argument("--films", type=int, required=True)
-        parser.add_argument("--ratings", type=int, required=True)
-        parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--factors", type=int, default=20)
+        parser.add_argument("--viewers", type=integer, required=True)
+        parser.add_argument("--films", type=integer, required=True)
+        parser.add_argument("--ratings", type=integer, required=True)
+        parser.add_argument("--seed", type=integer, default=0)
+        parser.add_argument("--factors", type=integer, default=20)
 
     def handle(self, *args, directory, viewers, films, ratings, seed, factors, **options):
         started = time.perf_counter()

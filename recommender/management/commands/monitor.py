@@ -2,6 +2,7 @@ from django.core.management import BaseCommand, CommandError
 
 from recommender import tasks
 from recommender.engine.artifact import ArtifactIntegrityError
+from recommender.management.arguments import integer
 from recommender.management.jobs import add_async_argument, launch
 from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
@@ -45,14 +46,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--round", type=int, dest="round_id", help="a simulation round id (default: the newest)"
+            "--round",
+            type=integer,
+            dest="round_id",
+            help="a simulation round id (default: the newest)",
         )
         parser.add_argument(
             "--significance",
             action="store_true",
             help="degraded only when the whole confidence interval of the drop is above the threshold",
         )
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--seed", type=integer, default=0)
         parser.add_argument("--no-progress", action="store_true")
         add_async_argument(parser)
 

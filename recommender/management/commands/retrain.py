@@ -3,6 +3,7 @@ from datetime import datetime
 from django.core.management import BaseCommand, CommandError
 
 from recommender import tasks
+from recommender.management.arguments import integer
 from recommender.management.jobs import (
     MODEL_WORK_ERRORS,
     add_async_argument,
@@ -37,12 +38,12 @@ class Command(BaseCommand):
             "--search", action="store_true", help="randomised hyperparameter search first"
         )
         parser.add_argument(
-            "--last-rounds", type=int, help="train on original ratings plus the last K rounds"
+            "--last-rounds", type=integer, help="train on original ratings plus the last K rounds"
         )
         parser.add_argument(
             "--since", type=datetime.fromisoformat, help="original ratings plus those since DATE"
         )
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--seed", type=integer, default=0)
         parser.add_argument("--no-progress", action="store_true")
         add_async_argument(parser)
 

@@ -3,6 +3,7 @@ from django.core.management import BaseCommand, CommandError
 from recommender import tasks
 from recommender.engine.artifact import ArtifactIntegrityError
 from recommender.engine.scoring import PopularityPenalty
+from recommender.management.arguments import integer, number
 from recommender.management.jobs import add_async_argument, launch, model_work_with_progress
 from recommender.management.tables import format_table
 from recommender.models import ScoringRun
@@ -22,11 +23,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--popularity-transform", choices=["none", "minmax", "log"], default=defaults.transform
         )
-        parser.add_argument("--popularity-alpha", type=float, default=defaults.alpha)
+        parser.add_argument("--popularity-alpha", type=number, default=defaults.alpha)
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument(
             "--shards",
-            type=int,
+            type=integer,
             metavar="N",
             help="score in N viewer shards as a Celery chord (see docs/scaling.md)",
         )

@@ -4,6 +4,7 @@ from django.core.management import BaseCommand, CommandError
 
 from recommender import tasks
 from recommender.engine.model import SVDConfig
+from recommender.management.arguments import typed
 from recommender.management.jobs import add_async_argument, launch, model_work_with_progress
 from recommender.management.tables import format_table, format_value
 from recommender.services.registry import TrainingError, model_version_train
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         defaults = SVDConfig()
         for field, option in CONFIG_OPTIONS.items():
             default = getattr(defaults, field)
-            parser.add_argument(f"--{option}", type=type(default), default=default)
+            parser.add_argument(f"--{option}", type=typed(default), default=default)
         parser.add_argument("--no-progress", action="store_true")
         add_async_argument(parser)
 

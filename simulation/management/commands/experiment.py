@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import BaseCommand, CommandError
 
 from recommender.engine.artifact import ArtifactIntegrityError
+from recommender.management.arguments import integer, number
 from recommender.management.jobs import model_work_with_progress
 from recommender.management.tables import format_table
 from recommender.services.lifecycle import IllegalTransitionError
@@ -15,12 +16,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("experiment", choices=["genre-shift"])
         parser.add_argument("--genre", default="Action")
-        parser.add_argument("--multiplier", type=float, default=0.9)
+        parser.add_argument("--multiplier", type=number, default=0.9)
         parser.add_argument("--truth", choices=["model", "oracle"], default="model")
         parser.add_argument(
-            "--rounds", type=int, default=3, help="shifted rounds before the drift check"
+            "--rounds", type=integer, default=3, help="shifted rounds before the drift check"
         )
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--seed", type=integer, default=0)
         parser.add_argument(
             "--approve-as", help="a reviewer's username: approve a challenger sent to review"
         )

@@ -1,6 +1,7 @@
 from django.core.management import BaseCommand, CommandError
 
 from recommender.engine.artifact import ArtifactIntegrityError
+from recommender.management.arguments import integer, number
 from recommender.management.jobs import add_async_argument, model_work
 from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
@@ -58,8 +59,8 @@ def _queue_run(command, parameters, actor: str, *, monitor: bool, search: bool) 
 
 def add_simulation_arguments(parser) -> None:
     add_async_argument(parser)
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=integer, default=1)
+    parser.add_argument("--seed", type=integer, default=0)
     parser.add_argument("--truth", choices=["model", "oracle"], default="model")
     parser.add_argument(
         "--shift",
@@ -69,12 +70,12 @@ def add_simulation_arguments(parser) -> None:
         help="e.g. Action=0.9; repeatable",
     )
     parser.add_argument(
-        "--shift-start", type=int, default=1, help="first round the shift applies to"
+        "--shift-start", type=integer, default=1, help="first round the shift applies to"
     )
     parser.add_argument(
-        "--arrivals", type=float, help="share of new viewers per round (default 0.05)"
+        "--arrivals", type=number, help="share of new viewers per round (default 0.05)"
     )
-    parser.add_argument("--popularity-alpha", type=float)
+    parser.add_argument("--popularity-alpha", type=number)
     parser.add_argument("--popularity-transform", choices=["log", "minmax", "none"])
     parser.add_argument(
         "--sigma", help="rating spread in stars, or 'auto' to calibrate it to the champion's R²"
