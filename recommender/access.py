@@ -18,7 +18,8 @@ What each role may do:
     may_browse: every page and API read        no         no     no        yes    yes
       (dashboard, metrics, models, viewers,
       task progress, drift reports, metric
-      history, the champion)
+      history, the champion, the API's
+      OpenAPI schema and its docs page)
     may_read_viewer(id): a viewer's page and   no         no     own only  any    any
       its API recommendations
     may_review: approve / reject a challenger  no         no     no        no     yes

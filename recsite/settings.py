@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by WhiteNoise: no CDN
     "axes",
     "recommender",
     "simulation",
@@ -176,6 +178,35 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Every error is {"error": "..."}: what is wrong and with which parameter or id.
     "EXCEPTION_HANDLER": "recommender.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# --- The API's OpenAPI 3 schema (/api/v1/schema/) and its Swagger UI page (/api/v1/docs/) ---
+# Both follow the access policy like every API read (recommender.access.may_browse): the
+# schema answers an anonymous client 401 in the API's JSON, the page sends it to the login.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Film recommender API",
+    "VERSION": "1",
+    "DESCRIPTION": (
+        "Read-only JSON API of the film recommender: a viewer's recommendations, the champion "
+        "model, the metric history of simulated rounds and the drift reports.\n\n"
+        "Authenticate with a token (`Authorization: Token <key>`; an administrator creates "
+        "it) or with a logged-in session of the site. Reviewers and staff read every "
+        "endpoint; an account linked to a viewer reads only that viewer's recommendations; "
+        "any other account is refused (403), and a request without credentials is answered "
+        "401 with `WWW-Authenticate: Token`.\n\n"
+        'Every error, whatever its status, has one shape: `{"error": "<what is wrong, and '
+        'where>"}`.'
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "SERVE_PERMISSIONS": ["recommender.api.views.MayBrowse"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Email: reviewers are told when a challenger needs a human decision ---------------------

@@ -67,6 +67,7 @@ class Case:
     setup: Callable[[], object] | None = None
     changes: tuple[str, ...] = ()
     redirects: tuple[tuple[str, str], ...] = ()  # (role, expected Location) besides logins
+    browser: bool = False  # an HTML page under /api/: asked with a session, not a token
 
     @property
     def label(self) -> str:
@@ -157,6 +158,11 @@ CASES = [
     Case("api:drift-report-list", "/api/v1/drift-reports/", API_WRONG_METHOD, method="POST"),
     Case("api:drift-report-detail", "/api/v1/drift-reports/{report}/", API_BROWSE),
     Case("api:drift-report-detail", f"/api/v1/drift-reports/{MISSING}/", API_BROWSE_404),
+    # The OpenAPI schema is an API read; its Swagger UI page is a page of the site.
+    Case("api:schema", "/api/v1/schema/", API_BROWSE),
+    Case("api:schema", "/api/v1/schema/?format=yaml", API_BROWSE),
+    Case("api:schema", "/api/v1/schema/", API_WRONG_METHOD, method="POST"),
+    Case("api:docs", "/api/v1/docs/", BROWSE, browser=True),
     Case("api:not-found", "/api/v1/no-such-endpoint/", NOT_AN_ENDPOINT),
     Case("api:not-found", "/api/v1/champion", NOT_AN_ENDPOINT),
     # --- the admin's review action (the rest of the admin: test_admin_urls_are_for_staff) --
@@ -213,7 +219,7 @@ def send(case: Case, user: User | None, ids: dict):
         k: [v.format(**ids) for v in vs] if isinstance(vs, list) else vs
         for k, vs in case.data.items()
     }
-    if path.startswith("/api/"):
+    if path.startswith("/api/") and not case.browser:
         return getattr(api_client(user), case.method.lower())(path, data)
     if case.method == "GET":
         return client_for(user).get(path, data)

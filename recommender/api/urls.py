@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from recommender.api import views
+from recommender.api import docs, views
 
 app_name = "api"
 urlpatterns = [
@@ -19,6 +19,8 @@ urlpatterns = [
         views.DriftReportDetailView.as_view(),
         name="drift-report-detail",
     ),
+    path("schema/", docs.SchemaView.as_view(), name="schema"),
+    path("docs/", docs.DocsView.as_view(), name="docs"),
     # Last: every other path under /api/v1/ answers a JSON 404.
     re_path(r"", views.EndpointNotFoundView.as_view(), name="not-found"),
 ]
