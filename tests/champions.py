@@ -39,3 +39,19 @@ def damage_artifact(path: str) -> None:
         byte = handle.read(1)
         handle.seek(100)
         handle.write(bytes([byte[0] ^ 0xFF]))
+
+
+@pytest.fixture
+def monitored_rounds(champion) -> list:
+    """Two rounds with Action rated 20 % lower, each monitored (and retrained if needed)."""
+    from simulation.services import (
+        SimulationParameters,
+        simulation_run_create,
+        simulation_run_execute,
+    )
+
+    run = simulation_run_create(
+        parameters=SimulationParameters(rounds=2, seed=1, shift={"Action": 0.8}), actor="test"
+    )
+    simulation_run_execute(run=run, monitor=True)
+    return list(run.rounds.order_by("number"))

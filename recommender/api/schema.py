@@ -8,11 +8,15 @@ renders a request; tests/api/test_openapi.py checks real answers against these s
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
-from recommender.engine.monitoring import Decision
+from recommender.engine.model import SVDConfig
+from recommender.engine.monitoring import Decision, DriftThresholds
 from recommender.engine.segments import VIEWER_GROUPS
 from recommender.services.recommendations import (
     COMPUTED_FROM_RUN,
@@ -112,14 +116,18 @@ class RecommendationsSerializer(serializers.Serializer):
 # --- GET champion/ -------------------------------------------------------------------------
 
 
-class SVDConfigSerializer(serializers.Serializer):
-    n_factors = serializers.IntegerField()
-    n_epochs = serializers.IntegerField()
-    lr_all = serializers.FloatField()
-    reg_all = serializers.FloatField()
-    init_mean = serializers.FloatField()
-    init_std_dev = serializers.FloatField()
-    seed = serializers.IntegerField()
+def dataclass_serializer(config: type) -> type[serializers.Serializer]:
+    """A serializer with one field per field of an engine config dataclass, typed as the
+    dataclass types it: the documented shape cannot drift from the config the API passes
+    through as it is (asdict)."""
+    field_types = {int: serializers.IntegerField, float: serializers.FloatField}
+    field_types |= {bool: serializers.BooleanField, str: serializers.CharField}
+    hints = typing.get_type_hints(config)
+    declared = {f.name: field_types[hints[f.name]]() for f in dataclasses.fields(config)}
+    return type(f"{config.__name__}Serializer", (serializers.Serializer,), declared)
+
+
+SVDConfigSerializer = dataclass_serializer(SVDConfig)
 
 
 class TrainingWindowSerializer(serializers.Serializer):
@@ -233,14 +241,16 @@ class RoundRetrainingSerializer(serializers.Serializer):
 
 
 class SimulationRoundSerializer(serializers.Serializer):
-    round_id = serializers.IntegerField()
+    round_id = serializers.IntegerField(help_text="The round's own id (drift reports name it).")
     simulation_run_id = serializers.IntegerField()
     round = serializers.IntegerField(help_text="Its number in the run, from 1.")
-    played_at = serializers.DateTimeField()
-    shift_active = serializers.BooleanField()
-    interactions = serializers.IntegerField()
-    arrivals = serializers.IntegerField()
-    scoring_run_id = serializers.IntegerField(allow_null=True)
+    played_at = serializers.DateTimeField(help_text="When it was played (wall-clock time).")
+    shift_active = serializers.BooleanField(help_text="Whether a taste shift applied.")
+    interactions = serializers.IntegerField(help_text="Films chosen and rated in the round.")
+    arrivals = serializers.IntegerField(help_text="New viewers who arrived in the round.")
+    scoring_run_id = serializers.IntegerField(
+        allow_null=True, help_text="The scoring run whose lists the viewers chose from."
+    )
     champion_version_id = serializers.IntegerField(
         allow_null=True, help_text="The champion whose lists the viewers chose from."
     )
@@ -253,10 +263,10 @@ class SimulationRoundSerializer(serializers.Serializer):
 
 
 class PromotionSerializer(serializers.Serializer):
-    version_id = serializers.IntegerField()
+    version_id = serializers.IntegerField(help_text="The model version made champion.")
     at = serializers.DateTimeField()
     from_status = serializers.CharField(help_text="The status the version left.")
-    actor = serializers.CharField()
+    actor = serializers.CharField(help_text="Who or what promoted it: user:NAME, beat, ...")
     reason = serializers.CharField()
 
 
@@ -294,13 +304,7 @@ class DriftWindowSerializer(serializers.Serializer):
     )
 
 
-class DriftThresholdsSerializer(serializers.Serializer):
-    overall_r2_drop = serializers.FloatField()
-    genre_r2_drop = serializers.FloatField()
-    min_segment_size = serializers.IntegerField()
-    require_significance = serializers.BooleanField()
-    confidence = serializers.FloatField()
-    bootstrap_samples = serializers.IntegerField()
+DriftThresholdsSerializer = dataclass_serializer(DriftThresholds)
 
 
 class MetricDriftSerializer(serializers.Serializer):

@@ -5,22 +5,22 @@ from django.urls import path, re_path
 from recommender.api import docs, views
 
 app_name = "api"
-urlpatterns = [
-    path(
+# (route, view, name) of every endpoint; the schema and its docs page; then, last, the catch-all
+# that answers every other path under /api/v1/ with a JSON 404.
+ENDPOINTS = [
+    (
         "viewers/<int:viewer_id>/recommendations/",
-        views.ViewerRecommendationsView.as_view(),
-        name="viewer-recommendations",
+        views.ViewerRecommendationsView,
+        "viewer-recommendations",
     ),
-    path("champion/", views.ChampionView.as_view(), name="champion"),
-    path("metrics/", views.MetricHistoryView.as_view(), name="metrics"),
-    path("drift-reports/", views.DriftReportListView.as_view(), name="drift-report-list"),
-    path(
-        "drift-reports/<int:report_id>/",
-        views.DriftReportDetailView.as_view(),
-        name="drift-report-detail",
-    ),
-    path("schema/", docs.SchemaView.as_view(), name="schema"),
-    path("docs/", docs.DocsView.as_view(), name="docs"),
-    # Last: every other path under /api/v1/ answers a JSON 404.
+    ("champion/", views.ChampionView, "champion"),
+    ("metrics/", views.MetricHistoryView, "metrics"),
+    ("drift-reports/", views.DriftReportListView, "drift-report-list"),
+    ("drift-reports/<int:report_id>/", views.DriftReportDetailView, "drift-report-detail"),
+    ("schema/", docs.SchemaView, "schema"),
+    ("docs/", docs.DocsView, "docs"),
+]
+urlpatterns = [
+    *(path(route, view.as_view(), name=name) for route, view, name in ENDPOINTS),
     re_path(r"", views.EndpointNotFoundView.as_view(), name="not-found"),
 ]

@@ -4,7 +4,7 @@ returns what it got; errors become {"error": "..."} in recommender.api.errors.""
 from __future__ import annotations
 
 from django.urls import Resolver404, resolve
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
@@ -71,16 +71,26 @@ def query_int(request, name: str, *, default: int, low: int, high: int) -> int:
         raise BadQueryParameter(str(exc)) from None
 
 
-LIMIT_REFUSED = f"limit is not an integer from 1 to {MAX_HISTORY}."
-
-
-def _limit_parameter(what: str) -> OpenApiParameter:
-    return schema.bounded_int_query(
-        "limit",
-        f"How many of the newest {what}",
-        default=DEFAULT_HISTORY,
-        minimum=1,
-        maximum=MAX_HISTORY,
+def _browse_listing(*, operation_id: str, summary: str, description: str, of: str, answer, said):
+    """The schema of a reviewers-and-staff listing with a `limit` of the newest `of`."""
+    return extend_schema(
+        operation_id=operation_id,
+        summary=summary,
+        description=description,
+        parameters=[
+            schema.bounded_int_query(
+                "limit",
+                f"How many of the newest {of}",
+                default=DEFAULT_HISTORY,
+                minimum=1,
+                maximum=MAX_HISTORY,
+            )
+        ],
+        responses=schema.responses(
+            answer,
+            said,
+            {400: f"limit is not an integer from 1 to {MAX_HISTORY}.", 403: schema.NOT_A_BROWSER},
+        ),
     )
 
 
@@ -151,18 +161,15 @@ class ChampionView(ApiView):
 class MetricHistoryView(ApiView):
     """GET metrics/?limit=50: the newest rounds' accuracy, list metrics and decisions."""
 
-    @extend_schema(
+    @_browse_listing(
         operation_id="metric_history",
         summary="The metric history",
         description="The newest simulated rounds (oldest first): the served model's accuracy "
         "and the lists' figures per viewer group, the round's drift verdict and what the "
         "monitor-and-retrain cycle decided; and the newest promotions to champion.",
-        parameters=[_limit_parameter("rounds and promotions")],
-        responses=schema.responses(
-            schema.MetricHistorySerializer,
-            "The rounds and the promotions.",
-            {400: LIMIT_REFUSED, 403: schema.NOT_A_BROWSER},
-        ),
+        of="rounds and promotions",
+        answer=schema.MetricHistorySerializer,
+        said="The rounds and the promotions.",
     )
     def get(self, request):
         limit = query_int(request, "limit", default=DEFAULT_HISTORY, low=1, high=MAX_HISTORY)
@@ -173,16 +180,13 @@ class MetricHistoryView(ApiView):
 class DriftReportListView(ApiView):
     """GET drift-reports/?limit=50, newest first."""
 
-    @extend_schema(
+    @_browse_listing(
         operation_id="drift_report_list",
         summary="The drift reports",
         description="The newest drift reports, newest first, each in summary.",
-        parameters=[_limit_parameter("reports")],
-        responses=schema.responses(
-            schema.DriftReportListSerializer,
-            "The reports.",
-            {400: LIMIT_REFUSED, 403: schema.NOT_A_BROWSER},
-        ),
+        of="reports",
+        answer=schema.DriftReportListSerializer,
+        said="The reports.",
     )
     def get(self, request):
         limit = query_int(request, "limit", default=DEFAULT_HISTORY, low=1, high=MAX_HISTORY)

@@ -238,22 +238,6 @@ def test_without_a_champion_the_champion_endpoint_is_a_404(reviewer):
 # --- metric history and drift reports -------------------------------------------------------------
 
 
-@pytest.fixture
-def monitored_rounds(champion):
-    """Two rounds with Action rated 20 % lower, each monitored (and retrained if needed)."""
-    from simulation.services import (
-        SimulationParameters,
-        simulation_run_create,
-        simulation_run_execute,
-    )
-
-    run = simulation_run_create(
-        parameters=SimulationParameters(rounds=2, seed=1, shift={"Action": 0.8}), actor="test"
-    )
-    simulation_run_execute(run=run, monitor=True)
-    return list(run.rounds.order_by("number"))
-
-
 def test_the_metric_history_lists_each_rounds_figures_and_decisions(monitored_rounds, users):
     response = get(users["reviewer"], "/api/v1/metrics/")
 

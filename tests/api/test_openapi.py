@@ -246,6 +246,12 @@ def served_run(users, bundled_subset, artifact_dir):
     return scoring_run_create(actor="command:test")
 
 
+@pytest.fixture
+def champion(served_run):
+    """The champion served_run scored with (what the monitored rounds judge)."""
+    return served_run.model_version
+
+
 def test_the_champion_and_recommendations_are_shaped_as_documented(
     served_schema, served_run, users
 ):
@@ -265,18 +271,8 @@ def test_the_champion_and_recommendations_are_shaped_as_documented(
 
 
 def test_the_metric_history_and_drift_reports_are_shaped_as_documented(
-    served_schema, served_run, users
+    served_schema, served_run, monitored_rounds, users
 ):
-    from simulation.services import (
-        SimulationParameters,
-        simulation_run_create,
-        simulation_run_execute,
-    )
-
-    run = simulation_run_create(
-        parameters=SimulationParameters(rounds=2, seed=1, shift={"Action": 0.8}), actor="test"
-    )
-    simulation_run_execute(run=run, monitor=True)
     reviewer = token_client(users["reviewer"])
     paths = {name: path for name, (path, _) in api_endpoints().items()}
 

@@ -1,0 +1,1 @@
+from tests.champions import monitored_rounds  # noqa: F401 (fixture)
