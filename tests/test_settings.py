@@ -103,7 +103,9 @@ def test_a_database_url_with_an_unknown_scheme_is_named_without_its_password():
     [({"DEBUG": "off", "SECRET_KEY": "k" * 60, "ALLOWED_HOSTS": "a.org"}, "sqlite3 5")],
 )
 def test_spelled_out_values_are_read(env, expected, tmp_path):
-    result = load_settings(**env, STATIC_ROOT=str(tmp_path), NEW_USER_THRESHOLD="+5")
+    result = load_settings(
+        **env, STATIC_ROOT=str(tmp_path), NEW_USER_THRESHOLD="+5", DATABASE_URL=""
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[0].endswith(expected.split()[0])
