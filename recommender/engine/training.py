@@ -81,11 +81,13 @@ def split_holdout(
 def split_recent_holdout(
     recent: pd.DataFrame, share: float, rng: np.random.Generator
 ) -> pd.DataFrame:
-    """The rows of `recent` a challenger is judged on: each kept with probability `share`,
-    one uniform draw per row (rng.random(len(recent)), in row order), so the same rng state
-    on the same frame holds out the same rows. Columns and index are kept."""
+    """The rows of `recent` a challenger is judged on: each kept with probability `share`, one
+    uniform draw per row in (viewer_id, film_id) order, so the same rng state holds out the
+    same ratings whatever order the rows came in (a database returns them in no set order).
+    Columns are kept; the index is renumbered in that order."""
     share = checked_float("share", share, minimum=0, maximum=1)
-    return recent[rng.random(len(recent)) < share]
+    ordered = recent.sort_values(["viewer_id", "film_id"], kind="stable", ignore_index=True)
+    return ordered[rng.random(len(ordered)) < share]
 
 
 def without_pairs(ratings: pd.DataFrame, excluded: pd.DataFrame) -> pd.DataFrame:

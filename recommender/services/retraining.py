@@ -147,7 +147,9 @@ def _recent_holdout(champion: ModelVersion, report: DriftReport, *, seed: int) -
     recent = simulated_ratings_since(champion.created_at)
     if recent.empty:
         recent = round_ratings(report.round_id)
-    rng = np.random.default_rng([seed, report.round_id])
+    # Reproducible from the seed alone: the round's number in its run, not its id (ids depend
+    # on everything stored before, so the same seed would hold out different ratings).
+    rng = np.random.default_rng([seed, report.round.number])
     return split_recent_holdout(recent, settings.RECOMMENDER["RECENT_HOLDOUT_SHARE"], rng)
 
 

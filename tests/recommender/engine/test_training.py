@@ -48,13 +48,24 @@ def test_the_split_is_disjoint_keeps_every_row_and_column_and_has_the_asked_size
     assert train.index.is_monotonic_increasing and holdout.index.is_monotonic_increasing
 
 
-def test_the_recent_holdout_keeps_each_row_by_one_draw_in_row_order():
+def test_the_recent_holdout_keeps_each_rating_by_one_draw_in_viewer_and_film_order():
     held = split_recent_holdout(RATINGS, 0.5, np.random.default_rng([4, 2]))
     again = split_recent_holdout(RATINGS, 0.5, np.random.default_rng([4, 2]))
-    expected = RATINGS[np.random.default_rng([4, 2]).random(len(RATINGS)) < 0.5]
+    ordered = RATINGS.sort_values(["viewer_id", "film_id"], kind="stable", ignore_index=True)
+    expected = ordered[np.random.default_rng([4, 2]).random(len(ordered)) < 0.5]
 
     pd.testing.assert_frame_equal(held, expected)
     pd.testing.assert_frame_equal(held, again)
+
+
+def test_the_recent_holdout_is_the_same_whatever_order_the_rows_come_in():
+    shuffled = RATINGS.sample(frac=1, random_state=0)
+    assert not shuffled.index.equals(RATINGS.index)
+
+    held = split_recent_holdout(RATINGS, 0.5, np.random.default_rng([4, 2]))
+    from_shuffled = split_recent_holdout(shuffled, 0.5, np.random.default_rng([4, 2]))
+
+    pd.testing.assert_frame_equal(held, from_shuffled)
     assert split_recent_holdout(RATINGS, 0.0, np.random.default_rng(1)).empty
     with pytest.raises(ValueError, match="share must be <= 1, got 1.5"):
         split_recent_holdout(RATINGS, 1.5, np.random.default_rng(1))
