@@ -15,7 +15,9 @@ def ratings_frame(*, origin: str | None = None, queryset=None) -> pd.DataFrame:
     or those of the given Rating queryset."""
     if queryset is None:
         queryset = Rating.objects.all() if origin is None else Rating.objects.filter(origin=origin)
-    rows = queryset.values_list("viewer__source_id", "film__source_id", "score")
+    # In id order: models trained on the same ratings must see them in the same order (SVD's
+    # epochs are order-dependent), and PostgreSQL returns a scan in no set order.
+    rows = queryset.order_by("pk").values_list("viewer__source_id", "film__source_id", "score")
     frame = pd.DataFrame.from_records(
         list(rows.iterator(chunk_size=50_000)), columns=["viewer_id", "film_id", "rating"]
     )
