@@ -291,3 +291,33 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.purpose} by {self.owner} until {self.expires_at:%H:%M:%S}"
+
+
+class Evaluation(models.Model):
+    """One offline evaluation (`manage.py evaluate`): every model family and baseline trained
+    and judged on one protocol's split of the stored original ratings, as one table."""
+
+    class Protocol(models.TextChoices):
+        RECOMMENDERS = "recommenders", "Microsoft Recommenders (stratified 75/25)"
+        HOLDOUT = "holdout", "project holdout (seeded 80/20, relevant = rating >= 4)"
+
+    protocol = models.CharField(max_length=32, choices=Protocol.choices)
+    k = models.PositiveSmallIntegerField(help_text="list length the ranking metrics judge")
+    seed = models.BigIntegerField()
+    dataset = models.JSONField(default=dict, help_text="ratings, viewers, films evaluated")
+    parameters = models.JSONField(
+        default=dict, help_text="each family's hyperparameters and the served penalty"
+    )
+    rows = models.JSONField(default=list, help_text="one row per family or baseline")
+    sweep = models.JSONField(
+        default=list, blank=True, help_text="penalty trade-off curve (evaluate --sweep)"
+    )
+    seconds = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"evaluation {self.pk} ({self.protocol}, k={self.k})"
