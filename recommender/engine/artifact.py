@@ -20,11 +20,26 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.engine.model import ARRAY_FIELDS, SCALAR_FIELDS, TrainedModel
+from recommender.engine.model import (
+    ARRAY_FIELDS,
+    FLAG_FIELDS,
+    NUMBER_FIELDS,
+    SCALAR_FIELDS,
+    TEXT_FIELDS,
+    TrainedModel,
+)
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# Version 2 added the family and its ranking fields; a version 1 file is an SVD and loads
+# with those fields' defaults.
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = {1: ("global_mean", "rating_min", "rating_max"), 2: SCALAR_FIELDS}
+_SCALAR_DTYPES = (
+    {name: "f" for name in NUMBER_FIELDS}
+    | {name: "b" for name in FLAG_FIELDS}
+    | {name: "U" for name in TEXT_FIELDS}
+)
 _FORMAT_KEY = "format_version"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _ID_FIELDS = ("viewer_ids", "film_ids")
@@ -69,8 +84,11 @@ def _arrays(model: TrainedModel) -> dict[str, np.ndarray]:
     arrays = {_FORMAT_KEY: np.array(FORMAT_VERSION, dtype=np.int64)}
     arrays.update({name: np.asarray(getattr(model, name)) for name in ARRAY_FIELDS})
     arrays.update(
-        {name: np.array(getattr(model, name), dtype=np.float64) for name in SCALAR_FIELDS}
+        {name: np.array(getattr(model, name), dtype=np.float64) for name in NUMBER_FIELDS}
     )
+    arrays.update({name: np.array(getattr(model, name), dtype=bool) for name in FLAG_FIELDS})
+    # A fixed-width unicode array: read back with allow_pickle=False like every other member.
+    arrays.update({name: np.array(str(getattr(model, name))) for name in TEXT_FIELDS})
     return arrays
 
 
@@ -150,41 +168,54 @@ def load_model(path: Path, *, sha256: str) -> TrainedModel:
     if actual != expected:
         raise ArtifactIntegrityError(path, expected, actual)
 
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            names = set(archive.files)
-            wanted = {_FORMAT_KEY, *ARRAY_FIELDS, *SCALAR_FIELDS}
-            if names != wanted:
-                raise ArtifactFormatError(
-                    path,
-                    f"expected arrays {sorted(wanted)}, found {sorted(names)}",
-                )
-            arrays = {name: archive[name] for name in wanted}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, ArtifactFormatError):
-            raise
-        raise ArtifactFormatError(path, f"cannot read the archive: {exc}") from exc
-
-    version = arrays[_FORMAT_KEY]
-    if version.shape != () or version.dtype.kind not in "iu" or int(version) != FORMAT_VERSION:
-        raise ArtifactFormatError(
-            path, f"format version {version!r} is not the supported {FORMAT_VERSION}"
-        )
-    for name in (*ARRAY_FIELDS, *SCALAR_FIELDS):
+    arrays = _read_members(path, data)
+    scalars = _READABLE_VERSIONS[int(arrays.pop(_FORMAT_KEY))]
+    for name in ARRAY_FIELDS:
         wanted_dtype = np.int64 if name in _ID_FIELDS else np.float64
         if arrays[name].dtype != wanted_dtype:
             raise ArtifactFormatError(
                 path, f"{name} has dtype {arrays[name].dtype}, expected {np.dtype(wanted_dtype)}"
             )
-    for name in SCALAR_FIELDS:
-        if arrays[name].shape != ():
+    for name in scalars:
+        if arrays[name].shape != () or arrays[name].dtype.kind != _SCALAR_DTYPES[name]:
             raise ArtifactFormatError(
-                path, f"{name} must be a scalar, got shape {arrays[name].shape}"
+                path,
+                f"{name} must be a scalar of kind {_SCALAR_DTYPES[name]!r}, got shape "
+                f"{arrays[name].shape} and dtype {arrays[name].dtype}",
             )
     try:
         return TrainedModel(
             **{name: arrays[name] for name in ARRAY_FIELDS},
-            **{name: float(arrays[name]) for name in SCALAR_FIELDS},
+            **{name: arrays[name].item() for name in scalars},
         )
     except ValueError as exc:
         raise ArtifactFormatError(path, str(exc)) from exc
+
+
+def _read_members(path: Path, data: bytes) -> dict[str, np.ndarray]:
+    """Every member of the archive, after checking its format version and member names."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            names = set(archive.files)
+            version = archive[_FORMAT_KEY] if _FORMAT_KEY in names else None
+            if (
+                version is None
+                or version.shape != ()
+                or version.dtype.kind not in "iu"
+                or int(version) not in _READABLE_VERSIONS
+            ):
+                raise ArtifactFormatError(
+                    path,
+                    f"format version {version!r} is not one of the supported "
+                    f"{sorted(_READABLE_VERSIONS)}",
+                )
+            wanted = {_FORMAT_KEY, *ARRAY_FIELDS, *_READABLE_VERSIONS[int(version)]}
+            if names != wanted:
+                raise ArtifactFormatError(
+                    path, f"expected arrays {sorted(wanted)}, found {sorted(names)}"
+                )
+            return {name: archive[name] for name in wanted}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, ArtifactFormatError):
+            raise
+        raise ArtifactFormatError(path, f"cannot read the archive: {exc}") from exc

@@ -125,7 +125,7 @@ def evaluate_model(
     precision = recall = ndcg = None
     ranked = 0
     if train is not None:
-        result = _ranking_metrics(model, holdout, train, k=k, threshold=relevance_threshold)
+        result = ranking_metrics(model, holdout, train, k=k, threshold=relevance_threshold)
         if result is not None:
             precision, recall, ndcg, ranked = result
     evaluation = Evaluation(
@@ -209,7 +209,7 @@ def _per_genre(
     }
 
 
-def _ranking_metrics(
+def ranking_metrics(
     model: TrainedModel, holdout: pd.DataFrame, train: pd.DataFrame, *, k: int, threshold: float
 ) -> tuple[float, float, float, int] | None:
     relevant = holdout[holdout["rating"] >= threshold]

@@ -21,6 +21,10 @@ from recommender.engine.checks import checked_float, checked_int
 
 RATING_MIN = 0.5
 RATING_MAX = 5.0
+# A ranking family's viewer bias is the viewer's mean offset shrunk by this many pseudo
+# ratings (n / (n + 10) of it kept), in training (engine.families) and fold-in alike, so a
+# viewer with three ratings is not calibrated to their own mean.
+VIEWER_BIAS_SHRINKAGE = 10.0
 
 # Pairs per block in `TrainedModel.predict`: two gathered (block x n_factors) float64 arrays,
 # about 100 MB at 100 factors, whatever the number of pairs asked for.
@@ -198,6 +202,18 @@ class TrainedModel(FactorArrays):
     global_mean: float
     rating_min: float = RATING_MIN
     rating_max: float = RATING_MAX
+    # Which family trained it (engine.families) and whether its scores are rating predictions.
+    # A ranking family (predicts_ratings False) is ranked by its raw score, never clipped to
+    # the rating scale (clipping would tie its best films), and its predicted rating is a
+    # calibration: mu + b_v + score_scale x (its own score), see engine.families.
+    family: str = "svd"
+    predicts_ratings: bool = True
+    # For ranking families, how a viewer the model was not trained on is folded in: the
+    # implicit-feedback least-squares solve with this confidence weight and regularisation,
+    # its factors then scaled by score_scale (serving.fold_in_viewers). Unused by SVD.
+    fold_in_alpha: float = 0.0
+    fold_in_reg: float = 0.0
+    score_scale: float = 1.0
     _viewers: IdIndex = field(init=False, repr=False)
     _films: IdIndex = field(init=False, repr=False)
 
@@ -209,6 +225,11 @@ class TrainedModel(FactorArrays):
         _set(self, "global_mean", float(self.global_mean))
         _set(self, "rating_min", float(self.rating_min))
         _set(self, "rating_max", float(self.rating_max))
+        for name in ("fold_in_alpha", "fold_in_reg", "score_scale"):
+            _set(self, name, checked_float(name, getattr(self, name), minimum=0))
+        if not isinstance(self.family, str) or not self.family:
+            raise ValueError(f"family must be a family's name, got {self.family!r}")
+        _set(self, "predicts_ratings", bool(self.predicts_ratings))
         self._check_shapes()
         if not self.rating_min < self.rating_max:
             raise ValueError(
@@ -302,24 +323,30 @@ class TrainedModel(FactorArrays):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TrainedModel):
             return NotImplemented
-        return (
-            self.global_mean == other.global_mean
-            and self.rating_min == other.rating_min
-            and self.rating_max == other.rating_max
-            and all(
-                np.array_equal(getattr(self, name), getattr(other, name)) for name in ARRAY_FIELDS
-            )
+        return all(getattr(self, name) == getattr(other, name) for name in SCALAR_FIELDS) and all(
+            np.array_equal(getattr(self, name), getattr(other, name)) for name in ARRAY_FIELDS
         )
 
     __hash__ = None  # type: ignore[assignment]  # equal models may be distinct objects
 
     def __repr__(self) -> str:
         return (
-            f"TrainedModel(n_viewers={self.n_viewers}, n_films={self.n_films}, "
+            f"TrainedModel(family={self.family!r}, n_viewers={self.n_viewers}, n_films={self.n_films}, "
             f"n_factors={self.n_factors}, global_mean={self.global_mean:.4f}, "
             f"rating_scale=({self.rating_min}, {self.rating_max}))"
         )
 
 
 ARRAY_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(FactorArrays))
-SCALAR_FIELDS: tuple[str, ...] = ("global_mean", "rating_min", "rating_max")
+# Stored as float64 scalars in a model file; FLAG_FIELDS as bool, TEXT_FIELDS as unicode.
+NUMBER_FIELDS: tuple[str, ...] = (
+    "global_mean",
+    "rating_min",
+    "rating_max",
+    "fold_in_alpha",
+    "fold_in_reg",
+    "score_scale",
+)
+FLAG_FIELDS: tuple[str, ...] = ("predicts_ratings",)
+TEXT_FIELDS: tuple[str, ...] = ("family",)
+SCALAR_FIELDS: tuple[str, ...] = NUMBER_FIELDS + FLAG_FIELDS + TEXT_FIELDS

@@ -260,6 +260,9 @@ class FilmSide:
     penalty: alpha x popularity per film, subtracted from the predictions; None when no
     penalty applies. film_ids: the model's film ids, in the columns' order.
     rating_min, rating_max: the model's rating scale, in the matrix's dtype.
+    clips_scores: whether scores are clipped to that scale before ranking: they are for a
+    family that predicts ratings (surprise's rule), not for a ranking family, whose raw score
+    orders its films (clipping would tie its best ones); its predicted ratings are clipped.
     """
 
     matrix_t: np.ndarray
@@ -267,6 +270,7 @@ class FilmSide:
     film_ids: np.ndarray
     rating_min: np.floating
     rating_max: np.floating
+    clips_scores: bool = True
 
     @classmethod
     def build(
@@ -290,6 +294,7 @@ class FilmSide:
             film_ids=model.film_ids,
             rating_min=dtype.type(model.rating_min),
             rating_max=dtype.type(model.rating_max),
+            clips_scores=model.predicts_ratings,
         )
 
     @property
@@ -334,13 +339,15 @@ def rank_block(
     column. A scoring run calls it per chunk of viewers (score_viewers), a server per request
     for one viewer (engine.serving.rank_one_viewer), so both make the same lists.
 
-    score = clip(prediction, rating_min, rating_max) - penalty; films at `seen_at` (block row,
+    score = clip(prediction, rating_min, rating_max) - penalty (unclipped for a ranking family:
+    see FilmSide.clips_scores); films at `seen_at` (block row,
     film column pairs) score -inf and are never listed. viewers: `viewer_side` rows in
     film_side's dtype. Returns film columns (rows, min(n, n_films)) int64, -1 where a viewer
     has fewer unseen films; ranking scores and predicted ratings, float32, NaN there.
     """
     block = viewers @ film_side.matrix_t
-    np.clip(block, film_side.rating_min, film_side.rating_max, out=block)
+    if film_side.clips_scores:
+        np.clip(block, film_side.rating_min, film_side.rating_max, out=block)
     penalty = film_side.penalty
     if penalty is not None:
         block -= penalty

@@ -7,7 +7,7 @@ viewer is the one a scoring run stores for them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ from recommender.engine.metrics import (
     genre_counts,
     personalization,
 )
-from recommender.engine.model import TrainedModel, UnknownViewerError
+from recommender.engine.model import VIEWER_BIAS_SHRINKAGE, TrainedModel, UnknownViewerError
 from recommender.engine.scoring import (
     FilmSide,
     PopularityPenalty,
@@ -85,7 +85,12 @@ def fold_in_viewers(
     appended: each one's bias and factors solve SVD's own objective for that viewer with the
     films held fixed, min sum_i (r_i - mu - b_i - b_u - p_u.q_i)^2 + reg * n_u * (b_u^2 + |p_u|^2)
     (surprise regularises once per rating, hence n_u). A ridge regression, solved exactly.
-    Ratings of viewers the model knows, or of films it does not know, are ignored."""
+    Ratings of viewers the model knows, or of films it does not know, are ignored.
+
+    A ranking family (model.predicts_ratings False) folds a viewer in by its own objective
+    instead: implicit_fold_in."""
+    if not model.predicts_ratings:
+        return implicit_fold_in(model, ratings)
     viewer_raw = ratings["viewer_id"].to_numpy(np.int64)
     film_rows = model.film_index(ratings["film_id"].to_numpy(np.int64))
     keep = (model.viewer_index(viewer_raw) < 0) & (film_rows >= 0)
@@ -119,6 +124,49 @@ def fold_in_viewers(
         film_factors=model.film_factors,
         rating_min=model.rating_min,
         rating_max=model.rating_max,
+    )
+
+
+def implicit_fold_in(model: TrainedModel, ratings: pd.DataFrame) -> TrainedModel:
+    """A ranking family's model with viewers it was not trained on appended: each one's
+    factors solve the implicit-feedback least squares with the films held fixed (implicit's
+    own user solve): (Y'Y + sum_i (c - 1) q_i q_i' + reg I) p = sum_i c q_i, c = fold_in_alpha
+    for every film the viewer rated, Y every film's factors. They are then scaled by the
+    calibration's score_scale, and the viewer's bias is their shrunk mean offset, as in
+    training (engine.families)."""
+    viewer_raw = ratings["viewer_id"].to_numpy(np.int64)
+    film_rows = model.film_index(ratings["film_id"].to_numpy(np.int64))
+    keep = (model.viewer_index(viewer_raw) < 0) & (film_rows >= 0)
+    if not keep.any():
+        return model
+    new_ids, owner = np.unique(viewer_raw[keep], return_inverse=True)
+    film_rows = film_rows[keep]
+    films = model.film_factors
+    confidence = model.fold_in_alpha
+    width = films.shape[1]
+    gram = np.broadcast_to(
+        films.T @ films + model.fold_in_reg * np.eye(width), (len(new_ids), width, width)
+    ).copy()
+    features = films[film_rows]
+    for start in range(0, len(film_rows), _FOLD_IN_BLOCK):
+        block = slice(start, start + _FOLD_IN_BLOCK)
+        np.add.at(
+            gram,
+            owner[block],
+            (confidence - 1.0) * features[block, :, None] * features[block, None, :],
+        )
+    rhs = np.zeros((len(new_ids), width))
+    np.add.at(rhs, owner, confidence * features)
+    factors = np.linalg.solve(gram, rhs[..., None])[..., 0]
+    offsets = np.bincount(
+        owner, weights=ratings["rating"].to_numpy(np.float64)[keep] - model.global_mean
+    )
+    counts = np.bincount(owner, minlength=len(new_ids))
+    return replace(
+        model,
+        viewer_ids=np.concatenate([model.viewer_ids, new_ids]),
+        viewer_bias=np.concatenate([model.viewer_bias, offsets / (counts + VIEWER_BIAS_SHRINKAGE)]),
+        viewer_factors=np.vstack([model.viewer_factors, model.score_scale * factors]),
     )
 
 

@@ -56,12 +56,42 @@ def test_saving_the_same_model_twice_keeps_one_file(tmp_path):
     assert len(list(tmp_path.iterdir())) == 2
 
 
-def test_the_file_holds_only_numeric_arrays_and_a_format_version(tmp_path):
+def test_the_file_holds_only_plain_arrays_and_a_format_version(tmp_path):
     saved = save_model(hand_model(), tmp_path)
 
     with np.load(saved.path, allow_pickle=False) as archive:
-        assert int(archive["format_version"]) == FORMAT_VERSION
-        assert all(archive[name].dtype.kind in "if" for name in archive.files)
+        assert int(archive["format_version"]) == FORMAT_VERSION == 2
+        kinds = {name: archive[name].dtype.kind for name in archive.files}
+    assert kinds.pop("family") == "U" and kinds.pop("predicts_ratings") == "b"
+    assert set(kinds.values()) <= {"i", "f"}
+
+
+def test_a_ranking_familys_fields_survive_the_round_trip(tmp_path):
+    model = dataclasses.replace(
+        hand_model(),
+        family="als",
+        predicts_ratings=False,
+        fold_in_alpha=2.0,
+        fold_in_reg=0.1,
+        score_scale=0.25,
+    )
+
+    saved = save_model(model, tmp_path)
+    loaded = load_model(saved.path, sha256=saved.sha256)
+
+    assert loaded == model
+    assert (loaded.family, loaded.predicts_ratings, loaded.score_scale) == ("als", False, 0.25)
+    assert loaded != hand_model()
+
+
+def test_a_version_1_file_loads_as_an_svd(tmp_path):
+    arrays = {name: value for name, value in valid_arrays().items() if name in VERSION_1}
+    digest = write_npz(tmp_path / "v1.npz", **{**arrays, "format_version": np.array(1)})
+
+    loaded = load_model(tmp_path / "v1.npz", sha256=digest)
+
+    assert loaded == hand_model()
+    assert (loaded.family, loaded.predicts_ratings) == ("svd", True)
 
 
 def test_one_changed_byte_is_refused_naming_the_path_and_both_hashes(tmp_path):
@@ -116,17 +146,23 @@ def write_object_array_npz(path) -> str:
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
+VERSION_1 = {"format_version", *ARRAY_FIELDS, "global_mean", "rating_min", "rating_max"}
+
+
 def valid_arrays():
     model = hand_model()
     arrays = {name: np.asarray(getattr(model, name)) for name in ARRAY_FIELDS}
     arrays.update(global_mean=np.array(3.0), rating_min=np.array(0.5), rating_max=np.array(5.0))
+    arrays.update(fold_in_alpha=np.array(0.0), fold_in_reg=np.array(0.0), score_scale=np.array(1.0))
+    arrays.update(family=np.array("svd"), predicts_ratings=np.array(True))
     return {"format_version": np.array(FORMAT_VERSION), **arrays}
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format_version": np.array(99)}, "format version .* is not the supported 1"),
+        ({"format_version": np.array(99)}, "format version .* is not one of the supported \\[1, 2\\]"),
+        ({"family": np.array(3.0)}, "family must be a scalar of kind 'U'"),
         ({"film_bias": np.zeros(2)}, r"film_bias has shape \(2,\), expected \(3,\)"),
         ({"viewer_ids": np.array([10.0, 20.0])}, "viewer_ids has dtype float64, expected int64"),
         ({"extra": np.zeros(1)}, "expected arrays .* found"),

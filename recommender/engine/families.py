@@ -1,0 +1,448 @@
+"""Model families: each trains on a ratings frame and exports the same `TrainedModel` (factors
+plus biases), so scoring, sharding, the API's on-the-fly lists and the simulation serve every
+family through the one ranking kernel (engine.scoring.rank_block).
+
+- `svd`: scikit-surprise's biased SVD on rating values (the original system's model).
+- `als`: implicit's alternating least squares on implicit feedback (every rating is an
+  interaction), Hu, Koren and Volinsky's weighted matrix factorisation.
+- `bpr`: implicit's Bayesian personalised ranking on the same interactions.
+- `genre-als`: `als` plus a metadata term: each viewer's genre affinity (a ridge regression
+  of the viewer's interactions on the films' genres) times the film's genres, weighted by
+  `genre_weight`; the "hybrid with metadata" family.
+
+A ranking family (als, bpr, genre-als) scores films but predicts no rating. It is exported
+as score = mu + b_v + s x (p_v . q_f): mu + b_v (the viewer's shrunk mean rating) is the same
+for all of a viewer's films, so its lists are exactly its own ranking, and the same number is
+its *calibrated* predicted rating, with one scale s fitted by least squares on the training
+ratings. Rating-based monitoring, the simulation's model truth and the review page's rating
+figures therefore work for every family; for a ranking family they measure that calibration,
+which is why the choice between families is made on ranking metrics (docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from recommender.engine.checks import checked_float, checked_int
+from recommender.engine.metrics import build_genre_matrix
+from recommender.engine.model import (
+    VIEWER_BIAS_SHRINKAGE,
+    EmptyRatingsError,
+    SVDConfig,
+    TrainedModel,
+)
+from recommender.engine.training import check_ratings, fit_svd
+
+logger = logging.getLogger(__name__)
+
+# The calibration's scale is kept above this: a non-positive least-squares slope would invert
+# the family's ranking if it were used, and a tiny one keeps it while predicting mu + b_v.
+_MIN_SCORE_SCALE = 1e-6
+# Ratings per block when computing the calibration's dot products.
+_CALIBRATION_BLOCK = 1 << 20
+
+
+def _set(instance: object, name: str, value: object) -> None:
+    object.__setattr__(instance, name, value)
+
+
+class _Config:
+    """as_dict / from_dict for a family's frozen configuration dataclass."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]):
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ALSConfig(_Config):
+    """implicit's AlternatingLeastSquares. Defaults chosen on benchmarks.quality (see
+    docs/evaluation.md): small factor counts rank best on MovieLens-sized data."""
+
+    factors: int = 16
+    regularization: float = 0.1
+    alpha: float = 2.0
+    iterations: int = 20
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _set(self, "factors", checked_int("factors", self.factors, minimum=1))
+        _set(self, "iterations", checked_int("iterations", self.iterations, minimum=1))
+        _set(self, "seed", checked_int("seed", self.seed, minimum=0, maximum=2**32 - 1))
+        _set(
+            self, "regularization", checked_float("regularization", self.regularization, minimum=0)
+        )
+        _set(self, "alpha", checked_float("alpha", self.alpha, above=0))
+
+
+@dataclass(frozen=True)
+class GenreALSConfig(ALSConfig):
+    """ALS plus genre affinity: genre_weight scales the metadata term against ALS's score;
+    genre_regularization is the ridge penalty of the viewers' genre regressions."""
+
+    genre_weight: float = 0.3
+    genre_regularization: float = 10.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _set(self, "genre_weight", checked_float("genre_weight", self.genre_weight, minimum=0))
+        _set(
+            self,
+            "genre_regularization",
+            checked_float("genre_regularization", self.genre_regularization, above=0),
+        )
+
+
+@dataclass(frozen=True)
+class BPRConfig(_Config):
+    """implicit's BayesianPersonalizedRanking."""
+
+    factors: int = 64
+    learning_rate: float = 0.05
+    regularization: float = 0.01
+    iterations: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _set(self, "factors", checked_int("factors", self.factors, minimum=1))
+        _set(self, "iterations", checked_int("iterations", self.iterations, minimum=1))
+        _set(self, "seed", checked_int("seed", self.seed, minimum=0, maximum=2**32 - 1))
+        _set(self, "learning_rate", checked_float("learning_rate", self.learning_rate, above=0))
+        _set(
+            self, "regularization", checked_float("regularization", self.regularization, minimum=0)
+        )
+
+
+# --- interactions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """The ratings as a binary (viewer x film) CSR matrix, with the raw ids of its rows and
+    columns (sorted ascending), as the implicit-feedback families consume them."""
+
+    matrix: sparse.csr_matrix
+    viewer_ids: np.ndarray
+    film_ids: np.ndarray
+    viewer_rows: np.ndarray
+    film_columns: np.ndarray
+
+    @classmethod
+    def from_ratings(cls, ratings: pd.DataFrame) -> Interactions:
+        check_ratings(ratings)
+        viewer_ids, rows = np.unique(ratings["viewer_id"].to_numpy(np.int64), return_inverse=True)
+        film_ids, columns = np.unique(ratings["film_id"].to_numpy(np.int64), return_inverse=True)
+        matrix = sparse.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, columns)),
+            shape=(len(viewer_ids), len(film_ids)),
+        )
+        # A pair rated twice is still one interaction.
+        matrix.sum_duplicates()
+        matrix.data[:] = 1.0
+        return cls(matrix, viewer_ids, film_ids, rows.ravel(), columns.ravel())
+
+
+def _implicit_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 1
+
+
+def _fit_implicit(
+    make_model: Callable[[], Any], interactions: Interactions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Build and fit an implicit model with BLAS held to one thread (implicit runs its own
+    threads; a BLAS pool inside each would oversubscribe the cores, and implicit warns about
+    it when built outside the limit). Returns float64 factors."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):
+        model = make_model()
+        model.fit(interactions.matrix, show_progress=False)
+    return (
+        np.asarray(model.user_factors, dtype=np.float64),
+        np.asarray(model.item_factors, dtype=np.float64),
+    )
+
+
+def _als_factors(interactions: Interactions, config: ALSConfig) -> tuple[np.ndarray, np.ndarray]:
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    return _fit_implicit(
+        lambda: AlternatingLeastSquares(
+            factors=config.factors,
+            regularization=config.regularization,
+            alpha=config.alpha,
+            iterations=config.iterations,
+            random_state=config.seed,
+            num_threads=_implicit_threads(),
+            calculate_training_loss=False,
+        ),
+        interactions,
+    )
+
+
+def _bpr_factors(interactions: Interactions, config: BPRConfig) -> tuple[np.ndarray, np.ndarray]:
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+    # implicit's BPR appends a film bias as the last factor (viewers hold a constant 1 there):
+    # kept as an ordinary factor, so the kernel's product includes it. One thread: BPR's
+    # threads update shared factors without locks, so several would make a seed irreproducible.
+    return _fit_implicit(
+        lambda: BayesianPersonalizedRanking(
+            factors=config.factors,
+            learning_rate=config.learning_rate,
+            regularization=config.regularization,
+            iterations=config.iterations,
+            random_state=config.seed,
+            num_threads=1,
+        ),
+        interactions,
+    )
+
+
+def _genre_affinity(
+    interactions: Interactions, film_genres: pd.DataFrame | None, config: GenreALSConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """(viewer affinity, film genres): each viewer's ridge regression of their interaction row
+    on the films' genre indicators, U = X G (G'G + lambda I)^-1, and G itself scaled so that a
+    film's genre vector has unit length (a film in five genres is not five times as likely)."""
+    if film_genres is None or film_genres.empty:
+        raise ValueError("genre-als needs film genres (film_genres has no rows)")
+    genres, _names = build_genre_matrix(interactions.film_ids, film_genres)
+    genres = genres.astype(np.float64)
+    lengths = np.sqrt(genres.sum(axis=1, keepdims=True))
+    genres = np.divide(genres, lengths, out=np.zeros_like(genres), where=lengths > 0)
+    gram = genres.T @ genres + config.genre_regularization * np.eye(genres.shape[1])
+    affinity = np.linalg.solve(gram, (interactions.matrix @ genres).T).T
+    return affinity, genres
+
+
+# --- calibration and export ------------------------------------------------------------------
+
+
+def _calibrated(
+    ratings: pd.DataFrame,
+    interactions: Interactions,
+    viewer_factors: np.ndarray,
+    film_factors: np.ndarray,
+    *,
+    family: str,
+    fold_in_alpha: float,
+    fold_in_reg: float,
+) -> TrainedModel:
+    """A ranking family's factors as a TrainedModel whose predictions are calibrated ratings:
+    mu + b_v + s x (p_v . q_f), b_v the viewer's shrunk mean offset, s the least-squares slope
+    of the remaining residual on the family's score over the training ratings."""
+    values = ratings["rating"].to_numpy(np.float64)
+    rows, columns = interactions.viewer_rows, interactions.film_columns
+    mu = float(values.mean())
+    n_viewers = len(interactions.viewer_ids)
+    offsets = np.bincount(rows, weights=values - mu, minlength=n_viewers)
+    counts = np.bincount(rows, minlength=n_viewers)
+    viewer_bias = offsets / (counts + VIEWER_BIAS_SHRINKAGE)
+    residual = values - mu - viewer_bias[rows]
+    score = np.empty(len(values))
+    for start in range(0, len(values), _CALIBRATION_BLOCK):
+        block = slice(start, start + _CALIBRATION_BLOCK)
+        score[block] = np.einsum(
+            "ij,ij->i", viewer_factors[rows[block]], film_factors[columns[block]]
+        )
+    denominator = float(score @ score)
+    scale = float(residual @ score) / denominator if denominator > 0 else 0.0
+    scale = max(scale, _MIN_SCORE_SCALE)
+    return TrainedModel(
+        global_mean=mu,
+        viewer_ids=interactions.viewer_ids,
+        film_ids=interactions.film_ids,
+        viewer_bias=viewer_bias,
+        film_bias=np.zeros(len(interactions.film_ids)),
+        viewer_factors=scale * viewer_factors,
+        film_factors=film_factors,
+        family=family,
+        predicts_ratings=False,
+        fold_in_alpha=fold_in_alpha,
+        fold_in_reg=fold_in_reg,
+        score_scale=scale,
+    )
+
+
+def fit_als(
+    ratings: pd.DataFrame, config: ALSConfig, *, film_genres: pd.DataFrame | None = None
+) -> TrainedModel:
+    interactions = Interactions.from_ratings(ratings)
+    viewer_factors, film_factors = _als_factors(interactions, config)
+    return _calibrated(
+        ratings,
+        interactions,
+        viewer_factors,
+        film_factors,
+        family="als",
+        fold_in_alpha=config.alpha,
+        fold_in_reg=config.regularization,
+    )
+
+
+def fit_genre_als(
+    ratings: pd.DataFrame, config: GenreALSConfig, *, film_genres: pd.DataFrame | None = None
+) -> TrainedModel:
+    interactions = Interactions.from_ratings(ratings)
+    affinity, genres = _genre_affinity(interactions, film_genres, config)
+    viewer_factors, film_factors = _als_factors(interactions, config)
+    # [p_v, w u_v] . [q_f, g_f] = p_v . q_f + w (u_v . g_f): one product, one kernel.
+    return _calibrated(
+        ratings,
+        interactions,
+        np.hstack([viewer_factors, config.genre_weight * affinity]),
+        np.hstack([film_factors, genres]),
+        family="genre-als",
+        fold_in_alpha=config.alpha,
+        fold_in_reg=config.regularization,
+    )
+
+
+def fit_bpr(
+    ratings: pd.DataFrame, config: BPRConfig, *, film_genres: pd.DataFrame | None = None
+) -> TrainedModel:
+    interactions = Interactions.from_ratings(ratings)
+    viewer_factors, film_factors = _bpr_factors(interactions, config)
+    return _calibrated(
+        ratings,
+        interactions,
+        viewer_factors,
+        film_factors,
+        family="bpr",
+        # BPR has no least-squares objective: a viewer it was not trained on is folded in by
+        # ALS's solve against BPR's film factors, with ALS's default weight (documented).
+        fold_in_alpha=ALSConfig.alpha,
+        fold_in_reg=max(config.regularization, 0.01),
+    )
+
+
+def fit_svd_family(
+    ratings: pd.DataFrame, config: SVDConfig, *, film_genres: pd.DataFrame | None = None
+) -> TrainedModel:
+    return fit_svd(ratings, config)
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: how to configure it, train it and search it."""
+
+    name: str
+    label: str
+    config_type: type
+    fit: Callable[..., TrainedModel]
+    predicts_ratings: bool
+    uses_metadata: bool
+    search_space: Mapping[str, tuple]
+
+    def config(self, values: Mapping[str, Any] | None = None, **overrides: Any):
+        """The family's configuration from stored values (unknown keys are an error) with
+        `overrides` on top."""
+        return self.config_type.from_dict({**(values or {}), **overrides})
+
+    def train(
+        self, ratings: pd.DataFrame, config, *, film_genres: pd.DataFrame | None = None
+    ) -> TrainedModel:
+        if not isinstance(config, self.config_type):
+            raise TypeError(
+                f"{self.name} needs a {self.config_type.__name__}, got {type(config).__name__}"
+            )
+        if ratings.empty:
+            raise EmptyRatingsError(f"no ratings to train {self.name} on")
+        return self.fit(ratings, config, film_genres=film_genres)
+
+
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (
+        Family(
+            name="svd",
+            label="SVD (surprise, rating values)",
+            config_type=SVDConfig,
+            fit=fit_svd_family,
+            predicts_ratings=True,
+            uses_metadata=False,
+            search_space={
+                "n_factors": (20, 50, 100, 150),
+                "n_epochs": (10, 20, 30),
+                "lr_all": (0.002, 0.005, 0.01),
+                "reg_all": (0.02, 0.05, 0.1),
+            },
+        ),
+        Family(
+            name="als",
+            label="ALS (implicit, interactions)",
+            config_type=ALSConfig,
+            fit=fit_als,
+            predicts_ratings=False,
+            uses_metadata=False,
+            search_space={
+                "factors": (8, 16, 32, 64),
+                "regularization": (0.01, 0.1, 1.0),
+                "alpha": (1.0, 2.0, 5.0, 10.0),
+                "iterations": (15, 30),
+            },
+        ),
+        Family(
+            name="bpr",
+            label="BPR (implicit, interactions)",
+            config_type=BPRConfig,
+            fit=fit_bpr,
+            predicts_ratings=False,
+            uses_metadata=False,
+            search_space={
+                "factors": (16, 32, 64, 128),
+                "learning_rate": (0.01, 0.05, 0.1),
+                "regularization": (0.001, 0.01, 0.1),
+                "iterations": (100, 300),
+            },
+        ),
+        Family(
+            name="genre-als",
+            label="ALS + genre affinity (implicit, interactions and genres)",
+            config_type=GenreALSConfig,
+            fit=fit_genre_als,
+            predicts_ratings=False,
+            uses_metadata=True,
+            search_space={
+                "factors": (8, 16, 32, 64),
+                "regularization": (0.01, 0.1, 1.0),
+                "alpha": (1.0, 2.0, 5.0, 10.0),
+                "genre_weight": (0.1, 0.3, 1.0),
+            },
+        ),
+    )
+}
+
+DEFAULT_FAMILY = "als"
+
+
+def family_named(name: str) -> Family:
+    """The family called `name`; ValueError naming the known ones otherwise."""
+    try:
+        return FAMILIES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}") from None
+
+
+def default_config(name: str, *, seed: int = 0):
+    """The family's default configuration with `seed`."""
+    return family_named(name).config(seed=seed)
