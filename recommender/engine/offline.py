@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -79,7 +79,7 @@ SERVED = "served"
 # The penalty sweep: both transforms the product offers, alpha from none to well past the
 # original system's 0.875 (the scores are on the rating scale, so alpha is in stars).
 SWEEP_TRANSFORMS: tuple[str, ...] = ("log", "minmax")
-SWEEP_ALPHAS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.875, 1.5)
+SWEEP_ALPHAS: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.875, 1.5)
 # Viewers per block of random scores in the random baseline: 4M float64 scores (32 MB).
 _RANDOM_BLOCK_ELEMENTS = 4_000_000
 
@@ -376,12 +376,15 @@ def served_lists(
 
 @dataclass(frozen=True)
 class Contender:
-    """A model family to evaluate: `fit` trains it on a protocol's training ratings."""
+    """A model family to evaluate: `train(ratings, config)` fits it with `config`; when
+    `search` is given, it picks the config from the protocol's training ratings first (so
+    the test part never informs the choice)."""
 
     name: str
-    fit: Callable[[pd.DataFrame], TrainedModel]
     predicts_ratings: bool
-    parameters: Mapping[str, Any] = field(default_factory=dict)
+    config: Any  # a frozen dataclass with as_dict()
+    train: Callable[[pd.DataFrame, Any], TrainedModel]
+    search: Callable[[pd.DataFrame], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -403,6 +406,8 @@ class Row:
     mae: float | None = None
     predicts_ratings: bool | None = None
     train_seconds: float | None = None
+    search_seconds: float | None = None
+    parameters: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -469,9 +474,15 @@ def baseline_rows(bed: Testbed, split: Split) -> list[Row]:
 
 
 def family_row(bed: Testbed, split: Split, contender: Contender) -> tuple[Row, TrainedModel]:
-    """Train one family on the split's training ratings and judge its unpenalised lists."""
+    """Train one family on the split's training ratings (its configuration searched there
+    first when it has a search) and judge its unpenalised lists."""
+    config, search_seconds = contender.config, None
+    if contender.search is not None:
+        started = time.perf_counter()
+        config = contender.search(split.train)
+        search_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    model = contender.fit(split.train)
+    model = contender.train(split.train, config)
     seconds = time.perf_counter() - started
     model = _on_scale(model, split.rating_scale)
     rmse, mae = _accuracy(model, split.test)
@@ -484,6 +495,8 @@ def family_row(bed: Testbed, split: Split, contender: Contender) -> tuple[Row, T
         mae=mae,
         predicts_ratings=contender.predicts_ratings,
         train_seconds=seconds,
+        search_seconds=search_seconds,
+        parameters=config.as_dict(),
     )
     logger.info("%s: NDCG@%d %.4f in %.1f s", contender.name, bed.k, row.ndcg_at_k, seconds)
     return row, model

@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 
+import pandas as pd
 from django.conf import settings
 
-from recommender.engine.model import SVDConfig
+from recommender.engine.families import DEFAULT_FAMILY, FAMILIES, default_config, family_named
 from recommender.engine.offline import (
     DEFAULT_SEEDS,
     PROTOCOLS,
@@ -18,42 +20,61 @@ from recommender.engine.offline import (
     OfflineEvaluation,
     evaluate_offline,
 )
-from recommender.engine.training import fit_svd
+from recommender.engine.search import search_families
 from recommender.models import Evaluation, Rating
 from recommender.progress import ProgressCallback, no_progress
-from recommender.selectors.ratings import ratings_frame
+from recommender.selectors.ratings import film_genres_frame, ratings_frame
 from recommender.services.scoring import default_penalty
 from recommender.tracking import track_run
 
 logger = logging.getLogger(__name__)
 
-FAMILY_NAMES: tuple[str, ...] = ("svd",)
-DEFAULT_FAMILY = "svd"
-
 
 def family_contenders(
-    names: Sequence[str] | None, *, protocol: str, seed: int, search: bool
+    names: Sequence[str] | None,
+    *,
+    protocol: str,
+    seed: int,
+    k: int,
+    search: bool,
+    film_genres: pd.DataFrame,
 ) -> list[Contender]:
-    """The families to evaluate (all of them when names is None), configured for `protocol`
-    with `seed`: under the recommenders protocol svd takes Microsoft's published parameters."""
-    names = list(FAMILY_NAMES) if names is None else list(names)
-    unknown = [name for name in names if name not in FAMILY_NAMES]
-    if unknown:
-        raise ValueError(
-            f"unknown model famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
-            f"known: {', '.join(FAMILY_NAMES)}"
+    """The families to evaluate (every registered one when names is None) with their default
+    configuration and `seed`; under the recommenders protocol svd takes Microsoft's published
+    parameters. search: each family's configuration is searched (engine.search, ranking
+    objective) on the protocol's training ratings instead."""
+    families = [family_named(name) for name in (FAMILIES if names is None else names)]
+    contenders = []
+    for family in families:
+        config = default_config(family.name, seed=seed)
+        if protocol == "recommenders" and family.name == "svd":
+            config = replace(config, **RECOMMENDERS_SVD_PARAMETERS)
+        contenders.append(
+            Contender(
+                name=family.name,
+                predicts_ratings=family.predicts_ratings,
+                config=config,
+                train=partial(family.train, film_genres=film_genres),
+                search=partial(_searched_config, family.name, film_genres, seed, k)
+                if search
+                else None,
+            )
         )
-    config = SVDConfig(seed=seed)
-    if protocol == "recommenders":
-        config = replace(config, **RECOMMENDERS_SVD_PARAMETERS)
-    return [
-        Contender(
-            name="svd",
-            fit=lambda train: fit_svd(train, config),
-            predicts_ratings=True,
-            parameters=config.as_dict(),
-        )
-    ]
+    return contenders
+
+
+def _searched_config(
+    family: str, film_genres: pd.DataFrame, seed: int, k: int, train: pd.DataFrame
+):
+    result = search_families(
+        train,
+        [family],
+        film_genres=film_genres,
+        n_iter=settings.RECOMMENDER["SEARCH_ITERATIONS"],
+        seed=seed,
+        k=k,
+    )
+    return result.best.config
 
 
 def evaluation_create(
@@ -73,10 +94,13 @@ def evaluation_create(
     progress = progress or no_progress
     progress("reading ratings", 0.0)
     ratings = ratings_frame(origin=Rating.Origin.ORIGINAL)
+    film_genres = film_genres_frame()
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     seed = DEFAULT_SEEDS[protocol] if seed is None else seed
-    contenders = family_contenders(families, protocol=protocol, seed=seed, search=search)
+    contenders = family_contenders(
+        families, protocol=protocol, seed=seed, k=k, search=search, film_genres=film_genres
+    )
     names = [c.name for c in contenders]
     penalty = default_penalty()
     result = evaluate_offline(
@@ -92,7 +116,8 @@ def evaluation_create(
         progress=progress,
     )
     parameters = {
-        "families": {c.name: dict(c.parameters) for c in contenders},
+        "families": {row.name: row.parameters for row in result.rows if row.kind == "family"},
+        "searched": search,
         "served": {
             "family": DEFAULT_FAMILY,
             "transform": penalty.transform,

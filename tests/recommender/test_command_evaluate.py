@@ -8,9 +8,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from recommender.engine.families import FAMILIES
 from recommender.engine.offline import BASELINES, SERVED, markdown_table
 from recommender.models import Evaluation
-from recommender.services.evaluation import FAMILY_NAMES
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def test_it_stores_an_evaluation_and_prints_every_row_under_the_headers(bundled_
     [evaluation] = Evaluation.objects.all()
     assert (evaluation.protocol, evaluation.k, evaluation.seed) == ("holdout", 5, 0)
     names = [row["name"] for row in evaluation.rows]
-    assert names == [*BASELINES, *FAMILY_NAMES, SERVED]
+    assert names == [*BASELINES, *FAMILIES, SERVED]
     header_line = next(line for line in printed.splitlines() if "NDCG@5" in line)
     assert all(f" {header} " in header_line for header in HEADERS)
     assert markdown_table(evaluation.rows, 5) in printed
@@ -36,6 +36,9 @@ def test_it_stores_an_evaluation_and_prints_every_row_under_the_headers(bundled_
     svd = evaluation.rows[names.index("svd")]
     assert 0 < svd["rmse"] < 1.5 and svd["train_seconds"] > 0
     assert evaluation.parameters["served"]["alpha"] == 0.875
+    assert set(evaluation.parameters["families"]) == set(FAMILIES)
+    # Ranking families' rating columns are calibrated ratings, and the table says so.
+    assert "* a calibrated rating" in printed
     # The random baseline covers far more of the catalogue than most popular's ten films.
     by_name = dict(zip(names, evaluation.rows, strict=True))
     assert by_name["random"]["coverage"] > 5 * by_name["most popular"]["coverage"]
@@ -54,7 +57,7 @@ def test_the_sweep_is_stored_for_every_transform_and_alpha(bundled_subset):
 
 
 def test_an_unknown_family_is_refused_naming_the_known_ones(bundled_subset):
-    with pytest.raises(CommandError, match="unknown model family knn; known: svd"):
+    with pytest.raises(CommandError, match="unknown model family 'knn'; known: svd, als"):
         call_command("evaluate", "--no-progress", "--families", "svd,knn", stdout=StringIO())
     assert not Evaluation.objects.exists()
 
