@@ -186,7 +186,7 @@ def novelty(film_rows: np.ndarray, film_counts: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
-class Testbed:
+class ListJudge:
     """What every row is judged against: the viewers ranked (sorted ids: test viewers with a
     training rating and at least one relevant test rating), the catalogue (sorted training
     film ids, the candidates), what each viewer rated in training (never listed), and the
@@ -201,7 +201,7 @@ class Testbed:
     n_relevant: np.ndarray
 
     @classmethod
-    def build(cls, split: Split, k: int) -> Testbed:
+    def build(cls, split: Split, k: int) -> ListJudge:
         k = checked_int("k", k, minimum=1)
         train, relevant = split.train, split.relevant
         catalogue, film_counts = np.unique(train["film_id"].to_numpy(), return_counts=True)
@@ -274,7 +274,7 @@ def _positions(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
 # --- the lists of each row --------------------------------------------------------------------
 
 
-def most_popular_lists(bed: Testbed) -> np.ndarray:
+def most_popular_lists(bed: ListJudge) -> np.ndarray:
     """Each viewer's k unseen training films with the most training ratings (ties: lower id)."""
     ranking = popularity_ranking(
         bed.catalogue,
@@ -287,7 +287,7 @@ def most_popular_lists(bed: Testbed) -> np.ndarray:
     return ranking.film_ids
 
 
-def fallback_lists(bed: Testbed, train: pd.DataFrame) -> np.ndarray:
+def fallback_lists(bed: ListJudge, train: pd.DataFrame) -> np.ndarray:
     """The product's cold-start fallback (count x mean rating, unseen) from the training
     ratings' FilmStats, as engine.serving serves it to a viewer the model does not know."""
     stats = FilmStats.from_ratings(train)
@@ -302,7 +302,7 @@ def fallback_lists(bed: Testbed, train: pd.DataFrame) -> np.ndarray:
     return ranking.film_ids
 
 
-def random_lists(bed: Testbed, seed: int) -> np.ndarray:
+def random_lists(bed: ListJudge, seed: int) -> np.ndarray:
     """k unseen training films per viewer uniformly at random, seeded; in blocks of viewers so
     the (viewers x films) draws stay bounded."""
     rng = np.random.default_rng([seed, 7])  # 7: this baseline's own stream of the seed
@@ -321,7 +321,7 @@ def random_lists(bed: Testbed, seed: int) -> np.ndarray:
 
 
 def model_lists(
-    bed: Testbed,
+    bed: ListJudge,
     model: TrainedModel,
     train: pd.DataFrame,
     *,
@@ -348,7 +348,7 @@ def model_lists(
 
 
 def served_lists(
-    bed: Testbed,
+    bed: ListJudge,
     model: TrainedModel,
     train: pd.DataFrame,
     *,
@@ -464,7 +464,7 @@ def _row(name: str, kind: str, figures: Mapping[str, Any], **extra: Any) -> Row:
     return Row(name=name, kind=kind, **figures, **extra)
 
 
-def baseline_rows(bed: Testbed, split: Split) -> list[Row]:
+def baseline_rows(bed: ListJudge, split: Split) -> list[Row]:
     """most popular, fallback and random, in that order."""
     return [
         _row("most popular", "baseline", bed.judge(most_popular_lists(bed))),
@@ -473,7 +473,7 @@ def baseline_rows(bed: Testbed, split: Split) -> list[Row]:
     ]
 
 
-def family_row(bed: Testbed, split: Split, contender: Contender) -> tuple[Row, TrainedModel]:
+def family_row(bed: ListJudge, split: Split, contender: Contender) -> tuple[Row, TrainedModel]:
     """Train one family on the split's training ratings (its configuration searched there
     first when it has a search) and judge its unpenalised lists."""
     config, search_seconds = contender.config, None
@@ -503,7 +503,7 @@ def family_row(bed: Testbed, split: Split, contender: Contender) -> tuple[Row, T
 
 
 def sweep_points(
-    bed: Testbed,
+    bed: ListJudge,
     train: pd.DataFrame,
     family: str,
     model: TrainedModel,
@@ -563,7 +563,7 @@ def evaluate_offline(
     threshold = checked_int("new_user_threshold", new_user_threshold, minimum=0)
     progress("splitting", 0.0)
     split = protocol_split(ratings, protocol, seed=seed)
-    bed = Testbed.build(split, k)
+    bed = ListJudge.build(split, k)
     steps = 1 + len(contenders) * (2 if sweep else 1) + (served_family is not None)
     progress("baselines", 0.0)
     rows = baseline_rows(bed, split)
@@ -599,7 +599,7 @@ def evaluate_offline(
     )
 
 
-def _dataset(ratings: pd.DataFrame, split: Split, bed: Testbed) -> dict[str, int]:
+def _dataset(ratings: pd.DataFrame, split: Split, bed: ListJudge) -> dict[str, int]:
     return {
         "ratings": len(ratings),
         "viewers": int(ratings["viewer_id"].nunique()),
