@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 HEADERS = ["RMSE", "P@5", "R@5", "NDCG@5", "MAP@5", "coverage", "novelty", "MAE", "train s"]
 
 
-def test_it_stores_an_evaluation_and_prints_every_row_under_the_headers(bundled_subset):
+def test_it_stores_an_evaluation_and_prints_every_row_under_the_headers(bundled_subset, settings):
     out = StringIO()
 
     call_command("evaluate", "--no-progress", "--k", "5", "--protocol", "holdout", stdout=out)
@@ -35,7 +35,7 @@ def test_it_stores_an_evaluation_and_prints_every_row_under_the_headers(bundled_
     assert evaluation.dataset["train"] == round(0.8 * bundled_subset.ratings)
     svd = evaluation.rows[names.index("svd")]
     assert 0 < svd["rmse"] < 1.5 and svd["train_seconds"] > 0
-    assert evaluation.parameters["served"]["alpha"] == 0.875
+    assert evaluation.parameters["served"]["alpha"] == settings.RECOMMENDER["POPULARITY_ALPHA"]
     assert set(evaluation.parameters["families"]) == set(FAMILIES)
     # Ranking families' rating columns are calibrated ratings, and the table says so.
     assert "* a calibrated rating" in printed
