@@ -567,16 +567,8 @@ def evaluate_offline(
     steps = 1 + len(contenders) * (2 if sweep else 1) + (served_family is not None)
     progress("baselines", 0.0)
     rows = baseline_rows(bed, split)
-    models: dict[str, TrainedModel] = {}
-    for done, contender in enumerate(contenders, start=1):
-        progress(f"training {contender.name}", done / steps)
-        row, models[contender.name] = family_row(bed, split, contender)
-        rows.append(row)
-    points: list[SweepPoint] = []
-    if sweep:
-        for done, contender in enumerate(contenders, start=1 + len(contenders)):
-            progress(f"sweeping {contender.name}", done / steps)
-            points += sweep_points(bed, split.train, contender.name, models[contender.name])
+    family_rows, models, points = _families(bed, split, contenders, sweep, steps, progress)
+    rows += family_rows
     if served_family is not None:
         progress("served lists", (steps - 1) / steps)
         lists = served_lists(
@@ -597,6 +589,29 @@ def evaluate_offline(
         sweep=points,
         seconds=time.perf_counter() - started,
     )
+
+
+def _families(
+    bed: ListJudge,
+    split: Split,
+    contenders: Sequence[Contender],
+    sweep: bool,
+    steps: int,
+    progress: Progress,
+) -> tuple[list[Row], dict[str, TrainedModel], list[SweepPoint]]:
+    """Each contender's row and model, then (sweep) its penalty sweep, reporting progress as
+    step i of `steps`."""
+    rows, models = [], {}
+    for done, contender in enumerate(contenders, start=1):
+        progress(f"training {contender.name}", done / steps)
+        row, models[contender.name] = family_row(bed, split, contender)
+        rows.append(row)
+    points: list[SweepPoint] = []
+    if sweep:
+        for done, contender in enumerate(contenders, start=1 + len(contenders)):
+            progress(f"sweeping {contender.name}", done / steps)
+            points += sweep_points(bed, split.train, contender.name, models[contender.name])
+    return rows, models, points
 
 
 def _dataset(ratings: pd.DataFrame, split: Split, bed: ListJudge) -> dict[str, int]:
