@@ -20,7 +20,7 @@ from recommender.engine.monitoring import (
     decide,
     decision_reason,
 )
-from recommender.engine.search import search_svd_config
+from recommender.engine.search import search_families
 from recommender.engine.training import split_recent_holdout, without_pairs
 from recommender.models import DriftReport, ModelVersion
 from recommender.progress import ProgressCallback, no_progress
@@ -166,9 +166,13 @@ def _train_challenger(
     config = SVDConfig(seed=seed)
     if search:
         progress("searching hyperparameters", 0.1)
-        config = search_svd_config(
-            training, config, n_iter=settings.RECOMMENDER["SEARCH_ITERATIONS"]
-        )
+        config = search_families(
+            training,
+            ["svd"],
+            objective="rmse",
+            n_iter=settings.RECOMMENDER["SEARCH_ITERATIONS"],
+            seed=seed,
+        ).best.config
     progress("training the challenger", 0.3)
     return model_version_train(
         actor=actor,
