@@ -6,8 +6,9 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from django.db.models import Max
+from django.db.models import Count, Max, Sum
 
+from recommender.engine.serving import FilmStats
 from recommender.models import Film, Genre, Rating, Viewer
 from recommender.selectors.arrays import queryset_arrays
 
@@ -29,6 +30,47 @@ def ratings_frame(*, origin: str | None = None, queryset=None) -> pd.DataFrame:
     return pd.DataFrame(
         {"viewer_id": viewer_ids, "film_id": film_ids, "rating": scores}, copy=False
     )
+
+
+def viewer_ratings_frame(
+    *, viewer_pk_max: int, rating_pk_max: int, source_id_from: int, source_id_to: int
+) -> pd.DataFrame:
+    """As `ratings_frame`, the ratings of one slice of a snapshot's viewers (source ids in
+    [source_id_from, source_id_to], primary key at most viewer_pk_max) up to rating_pk_max:
+    what one scoring shard reads, a range of the (viewer, film) index."""
+    return ratings_frame(
+        queryset=Rating.objects.filter(
+            pk__lte=rating_pk_max,
+            viewer_id__lte=viewer_pk_max,
+            viewer__source_id__gte=source_id_from,
+            viewer__source_id__lte=source_id_to,
+        )
+    )
+
+
+def film_stats(*, rating_pk_max: int | None = None) -> FilmStats:
+    """Rating count, sum and mean of every rated film over all ratings (or those up to
+    rating_pk_max, a snapshot), aggregated by the database: 45k rows instead of 26M."""
+    queryset = Rating.objects.all()
+    if rating_pk_max is not None:
+        queryset = queryset.filter(pk__lte=rating_pk_max)
+    rows = (
+        queryset.order_by()
+        .values("film__source_id")
+        .annotate(size=Count("pk"), total=Sum("score"))
+        .order_by("film__source_id")
+        .values_list("film__source_id", "size", "total")
+    )
+    return FilmStats.from_sums(*queryset_arrays(rows, ["i8", "i8", "f8"]))
+
+
+def ratings_after(rating_pk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Film source ids and scores of the ratings whose id is above `rating_pk`."""
+    rows = (
+        Rating.objects.filter(pk__gt=rating_pk).order_by().values_list("film__source_id", "score")
+    )
+    film_ids, scores = queryset_arrays(rows, ["i8", "f8"])
+    return film_ids, scores
 
 
 def latest_round_id() -> int | None:

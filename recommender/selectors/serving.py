@@ -1,6 +1,6 @@
 """Reads on the request path: what serving one viewer's list reads per request (their stored
-list, their rating activity, their ratings, the listed films) and the per-film statistics the
-service holds between new ratings.
+list, their rating activity, their ratings, the listed films). The per-film statistics the
+service holds between new ratings are read by selectors.ratings.film_stats.
 
 Plain SQL: these run on every request, and building the same statements through the ORM
 cost ten times as much as running them (measured on the bundled data, SQLite, one list
@@ -14,11 +14,8 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from django.db import connection
-from django.db.models import Avg, Count
 
-from recommender.engine.serving import FilmStats
 from recommender.models import Film, Genre, Rating, ScoredList, ScoringRun, Viewer
 from recommender.selectors.scoring import scored_list_arrays
 
@@ -182,20 +179,3 @@ def film_descriptions(*, film_ids: list[int]) -> dict[int, FilmDescription]:
         source_id: FilmDescription(title=title, year=year, genres=tuple(genres))
         for source_id, (title, year, genres) in found.items()
     }
-
-
-def film_stats() -> FilmStats:
-    """Rating count and mean of every rated film over all ratings (FilmStats.from_ratings's
-    figures), aggregated by the database. Runs when a new rating exists, not per request."""
-    rows = (
-        Rating.objects.values("film__source_id")
-        .annotate(size=Count("pk"), mean=Avg("score"))
-        .order_by("film__source_id")
-        .values_list("film__source_id", "size", "mean")
-    )
-    frame = pd.DataFrame.from_records(list(rows), columns=["film_id", "size", "mean"])
-    return FilmStats(
-        film_ids=frame["film_id"].to_numpy(np.int64),
-        counts=frame["size"].to_numpy(np.int64),
-        means=frame["mean"].to_numpy(np.float64),
-    )
