@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection
 
-from recommender.models import Film, Genre, Rating, ScoredList, ScoringRun, Viewer
+from recommender.models import Film, Genre, ModelVersion, Rating, ScoredList, ScoringRun, Viewer
 from recommender.selectors.scoring import scored_list_arrays
 
 
@@ -98,6 +98,16 @@ def _statements() -> dict[str, str]:
             f"WHERE r.{column(Rating, 'viewer')} = %s ORDER BY r.{column(Rating, 'id')}"
         ),
         "newest_rating": f"SELECT MAX({column(Rating, 'id')}) FROM {table(Rating)}",
+        # served_scoring_run's run, its champion and the newest rating, in one round trip.
+        "serving_state": (
+            f"SELECT c.{column(ModelVersion, 'id')}, (SELECT r.{column(ScoringRun, 'id')} "
+            f"FROM {table(ScoringRun)} r WHERE r.{column(ScoringRun, 'status')} = %s "
+            f"AND r.{column(ScoringRun, 'model_version')} = c.{column(ModelVersion, 'id')} "
+            f"ORDER BY r.{column(ScoringRun, 'finished_at')} DESC LIMIT 1), "
+            f"(SELECT MAX({column(Rating, 'id')}) FROM {table(Rating)}) "
+            f"FROM (SELECT 1 AS one) o LEFT JOIN {table(ModelVersion)} c "
+            f"ON c.{column(ModelVersion, 'status')} = %s"
+        ),
         "films": (
             f"SELECT f.{column(Film, 'source_id')}, f.{column(Film, 'title')}, "
             f"f.{column(Film, 'year')}, g.{column(Genre, 'name')} "
@@ -156,6 +166,29 @@ def viewer_ratings(*, viewer_pk: int) -> ViewerRatings:
         film_ids=np.array([film for film, _ in rows], dtype=np.int64),
         scores=np.array([score for _, score in rows], dtype=np.float64),
     )
+
+
+@dataclass(frozen=True)
+class ServingState:
+    """What every list served depends on besides the viewer: the champion, its served run
+    (served_scoring_run) and the newest rating. While all three are unchanged, a list once
+    answered is still the answer."""
+
+    champion_id: int | None
+    served_run_id: int | None
+    newest_rating_id: int | None
+
+
+def serving_state() -> ServingState:
+    """The champion's id, its served run's id and the newest rating id, in one query."""
+    rows = _fetch(
+        "serving_state", [ScoringRun.Status.COMPLETED.value, ModelVersion.Status.CHAMPION.value]
+    )
+    return ServingState(*rows[0])
+
+
+def scoring_run(run_pk: int) -> ScoringRun | None:
+    return ScoringRun.objects.filter(pk=run_pk).first()
 
 
 def newest_rating_id() -> int | None:
