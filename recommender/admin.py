@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
 from recommender.access import may_review
+from recommender.admin_paging import EstimatedCountPaginator
 from recommender.models import (
     DriftReport,
     Film,
@@ -19,13 +20,21 @@ from recommender.services.lifecycle import (
 )
 
 
+class LargeTableAdmin(admin.ModelAdmin):
+    """A change list over a table of millions of rows: an estimated row count instead of
+    COUNT(*) (admin_paging), and no second count of the unfiltered table."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+
 @admin.register(Genre)
 class GenreAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
 @admin.register(Film)
-class FilmAdmin(admin.ModelAdmin):
+class FilmAdmin(LargeTableAdmin):
     list_display = ["source_id", "title", "year", "tmdb_id", "imdb_id"]
     list_filter = ["genres"]
     search_fields = ["title", "source_id", "tmdb_id", "imdb_id"]
@@ -33,22 +42,22 @@ class FilmAdmin(admin.ModelAdmin):
 
 
 @admin.register(Viewer)
-class ViewerAdmin(admin.ModelAdmin):
+class ViewerAdmin(LargeTableAdmin):
     list_display = ["source_id", "origin", "account"]
     list_filter = ["origin"]
-    search_fields = ["source_id", "account__username"]
+    # An exact id (an index lookup), not a substring of every id cast to text.
+    search_fields = ["=source_id", "account__username"]
     raw_id_fields = ["account"]
 
 
 @admin.register(Rating)
-class RatingAdmin(admin.ModelAdmin):
+class RatingAdmin(LargeTableAdmin):
     list_display = ["viewer", "film", "score", "rated_at", "origin", "round"]
     list_filter = ["origin", "score"]
-    search_fields = ["viewer__source_id", "film__title"]
+    # Exact ids: index lookups (a substring search would read all 26M ratings).
+    search_fields = ["=viewer__source_id", "=film__source_id"]
     raw_id_fields = ["viewer", "film", "round"]
     list_select_related = ["viewer", "film", "round"]
-    # Counting 100k+ rows on every page view is the slow part of a large changelist.
-    show_full_result_count = False
 
 
 class ModelVersionEventInline(admin.TabularInline):
