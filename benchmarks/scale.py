@@ -300,6 +300,8 @@ def main(argv: list[str] | None = None) -> None:
         print("(skipping benchmarks.scale: PostgreSQL is needed)", file=sys.stderr)
         return
     steps = loop_steps(directory, url)
+    # Planner statistics after the round, as autovacuum gathers them (a round adds ~10 %).
+    psql_value(url, "ANALYZE")
     pages = page_latencies(url)
     load = api_latency(url, options.rate)
     print_tables(size, steps, pages, load)
