@@ -9,6 +9,7 @@ SUITES = [
     "benchmarks.simulation",
     "benchmarks.false_alarms",
     "benchmarks.api",
+    "benchmarks.scale",
     "benchmarks.quality",
 ]
 

@@ -168,3 +168,18 @@ def test_the_rating_list_counts_exactly_where_counting_is_cheap(client, superuse
 
     response = client.get(reverse("admin:recommender_rating_changelist"))
     assert response.context["cl"].result_count == Rating.objects.count()
+
+
+def test_the_rating_search_finds_a_viewer_s_and_a_film_s_ratings_by_id(
+    client, superuser, bundled_subset
+):
+    from django.db.models import Q
+
+    from recommender.models import Rating
+
+    response = client.get(reverse("admin:recommender_rating_changelist"), {"q": "15"})
+    expected = Rating.objects.filter(Q(viewer__source_id=15) | Q(film__source_id=15)).count()
+    assert expected > 0 and response.context["cl"].result_count == expected
+    for term in ("abc", "99999999999999999999"):
+        response = client.get(reverse("admin:recommender_rating_changelist"), {"q": term})
+        assert response.status_code == 200 and response.context["cl"].result_count == 0
