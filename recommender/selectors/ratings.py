@@ -13,15 +13,20 @@ from recommender.models import Film, Genre, Rating, Viewer
 from recommender.selectors.arrays import query_arrays, queryset_arrays
 
 
-def ratings_frame(*, origin: str | None = None, queryset=None) -> pd.DataFrame:
+def ratings_frame(
+    *, origin: str | None = None, queryset=None, selective: bool = False
+) -> pd.DataFrame:
     """Ratings as viewer_id, film_id (source ids), rating: all of them, those of one origin,
-    or those of the given Rating queryset. Read as arrays (selectors.arrays), in id order."""
+    or those of the given Rating queryset. Read as arrays (selectors.arrays), in id order.
+    selective: the queryset picks a small part through an index (read in one query)."""
     if queryset is None:
         queryset = Rating.objects.all() if origin is None else Rating.objects.filter(origin=origin)
     # The rating table's own columns: joining viewers and films in the database took 26 of the
     # 42 s of a 26M-rating COPY; their source ids are mapped here instead, once per table.
     rows = queryset.order_by().values_list("pk", "viewer_id", "film_id", "score")
-    pks, viewer_pks, film_pks_, scores = queryset_arrays(rows, ["i8", "i8", "i8", "f8"])
+    pks, viewer_pks, film_pks_, scores = queryset_arrays(
+        rows, ["i8", "i8", "i8", "f8"], in_blocks=not selective
+    )
     # In id order: models trained on the same ratings must see them in the same order (SVD's
     # epochs are order-dependent), and PostgreSQL returns a scan in no set order. Sorting the
     # ids here is an argsort of one int array; the database would sort all four columns.
@@ -76,7 +81,8 @@ def viewer_ratings_frame(
             viewer_id__lte=viewer_pk_max,
             viewer__source_id__gte=source_id_from,
             viewer__source_id__lte=source_id_to,
-        )
+        ),
+        selective=True,
     )
 
 
@@ -116,7 +122,7 @@ def latest_round_id() -> int | None:
 
 def round_ratings(round_id: int) -> pd.DataFrame:
     """The ratings of one simulated round, as `ratings_frame`."""
-    return ratings_frame(queryset=Rating.objects.filter(round_id=round_id))
+    return ratings_frame(queryset=Rating.objects.filter(round_id=round_id), selective=True)
 
 
 def simulated_ratings_since(moment: datetime) -> pd.DataFrame:

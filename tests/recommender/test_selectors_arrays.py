@@ -51,6 +51,9 @@ def test_filtered_frames_equal_the_orm_reading(bundled_subset):
     window = window_ratings(since=moment)  # original ratings, and those since: all of them
     pd.testing.assert_frame_equal(window, orm_ratings(Rating.objects.all()), check_exact=True)
     assert len(ratings_frame(queryset=some)) == some.count() > 1_000
+    pd.testing.assert_frame_equal(  # read in one query instead of blocks of ids
+        ratings_frame(queryset=some, selective=True), orm_ratings(some), check_exact=True
+    )
 
 
 def test_viewer_and_film_frames_equal_the_orm_reading(bundled_subset):
