@@ -98,7 +98,8 @@ def _packed_block(
     # A psycopg cursor binding on the server, for binary results: Django's own cursors bind
     # on the client, which returns a bytea as hex text (twice the bytes, then decoded).
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(statement, params, binary=True)
+        # prepare=False: no server-side prepared statement (safe behind PgBouncer).
+        cursor.execute(statement, params, binary=True, prepare=False)
         count, *columns = cursor.fetchone()
     if not count:
         return
