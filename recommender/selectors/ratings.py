@@ -109,7 +109,8 @@ def ratings_after(rating_pk: int) -> tuple[np.ndarray, np.ndarray]:
     rows = (
         Rating.objects.filter(pk__gt=rating_pk).order_by().values_list("film__source_id", "score")
     )
-    film_ids, scores = queryset_arrays(rows, ["i8", "f8"])
+    # One query through the primary key: the newest ratings, a round's at most.
+    film_ids, scores = queryset_arrays(rows, ["i8", "f8"], in_blocks=False)
     return film_ids, scores
 
 
