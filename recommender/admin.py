@@ -68,10 +68,29 @@ class ScoreFilter(admin.SimpleListFilter):
         return queryset
 
 
+class OriginFilter(admin.SimpleListFilter):
+    """Origin through the round: a rating is simulated exactly when it has a round (a check
+    constraint), and only ratings with a round are indexed (rating_round_idx), so "simulated"
+    is an index scan rather than a scan of 26M ratings (3.2 s measured)."""
+
+    title = "origin"
+    parameter_name = "origin__exact"
+
+    def lookups(self, request, model_admin):
+        return Rating.Origin.choices
+
+    def queryset(self, request, queryset):
+        if self.value() == Rating.Origin.SIMULATED:
+            return queryset.filter(round__isnull=False)
+        if self.value() == Rating.Origin.ORIGINAL:
+            return queryset.filter(round__isnull=True)
+        return queryset
+
+
 @admin.register(Rating)
 class RatingAdmin(LargeTableAdmin):
     list_display = ["viewer", "film", "score", "rated_at", "origin", "round"]
-    list_filter = ["origin", ScoreFilter]
+    list_filter = [OriginFilter, ScoreFilter]
     # A viewer's or a film's id (get_search_results); a substring search would read all
     # 26M ratings.
     search_fields = ["=viewer__source_id", "=film__source_id"]
