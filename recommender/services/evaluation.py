@@ -11,6 +11,7 @@ from functools import partial
 import pandas as pd
 from django.conf import settings
 
+from recommender.engine.checks import checked_int
 from recommender.engine.families import DEFAULT_FAMILY, FAMILIES, default_config, family_named
 from recommender.engine.offline import (
     DEFAULT_SEEDS,
@@ -38,11 +39,20 @@ def family_contenders(
     k: int,
     search: bool,
     film_genres: pd.DataFrame,
+    search_iterations: int | None = None,
 ) -> list[Contender]:
     """The families to evaluate (every registered one when names is None) with their default
     configuration and `seed`; under the recommenders protocol svd takes Microsoft's published
     parameters. search: each family's configuration is searched (engine.search, ranking
-    objective) on the protocol's training ratings instead."""
+    objective) on the protocol's training ratings instead, search_iterations candidates per
+    family (default: the SEARCH_ITERATIONS setting)."""
+    iterations = checked_int(
+        "search iterations",
+        settings.RECOMMENDER["SEARCH_ITERATIONS"]
+        if search_iterations is None
+        else search_iterations,
+        minimum=1,
+    )
     families = [family_named(name) for name in (FAMILIES if names is None else names)]
     contenders = []
     for family in families:
@@ -55,7 +65,7 @@ def family_contenders(
                 predicts_ratings=family.predicts_ratings,
                 config=config,
                 train=partial(family.train, film_genres=film_genres),
-                search=partial(_searched_config, family.name, film_genres, seed, k)
+                search=partial(_searched_config, family.name, film_genres, seed, k, iterations)
                 if search
                 else None,
             )
@@ -64,13 +74,18 @@ def family_contenders(
 
 
 def _searched_config(
-    family: str, film_genres: pd.DataFrame, seed: int, k: int, train: pd.DataFrame
+    family: str,
+    film_genres: pd.DataFrame,
+    seed: int,
+    k: int,
+    iterations: int,
+    train: pd.DataFrame,
 ):
     result = search_families(
         train,
         [family],
         film_genres=film_genres,
-        n_iter=settings.RECOMMENDER["SEARCH_ITERATIONS"],
+        n_iter=iterations,
         seed=seed,
         k=k,
     )
@@ -86,6 +101,7 @@ def evaluation_create(
     families: Sequence[str] | None = None,
     sweep: bool = False,
     search: bool = False,
+    search_iterations: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> Evaluation:
     """Evaluate every family (or the named ones) and the baselines on the stored original
@@ -99,7 +115,13 @@ def evaluation_create(
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     seed = DEFAULT_SEEDS[protocol] if seed is None else seed
     contenders = family_contenders(
-        families, protocol=protocol, seed=seed, k=k, search=search, film_genres=film_genres
+        families,
+        protocol=protocol,
+        seed=seed,
+        k=k,
+        search=search,
+        film_genres=film_genres,
+        search_iterations=search_iterations,
     )
     names = [c.name for c in contenders]
     penalty = default_penalty()
@@ -118,6 +140,9 @@ def evaluation_create(
     parameters = {
         "families": {row.name: row.parameters for row in result.rows if row.kind == "family"},
         "searched": search,
+        "search_iterations": search_iterations
+        if search_iterations is not None
+        else settings.RECOMMENDER["SEARCH_ITERATIONS"],
         "served": {
             "family": DEFAULT_FAMILY,
             "transform": penalty.transform,
