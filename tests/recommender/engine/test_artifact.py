@@ -161,7 +161,10 @@ def valid_arrays():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format_version": np.array(99)}, "format version .* is not one of the supported \\[1, 2\\]"),
+        (
+            {"format_version": np.array(99)},
+            "format version .* is not one of the supported \\[1, 2\\]",
+        ),
         ({"family": np.array(3.0)}, "family must be a scalar of kind 'U'"),
         ({"film_bias": np.zeros(2)}, r"film_bias has shape \(2,\), expected \(3,\)"),
         ({"viewer_ids": np.array([10.0, 20.0])}, "viewer_ids has dtype float64, expected int64"),
