@@ -297,7 +297,11 @@ def test_a_task_that_loses_its_database_connection_is_retried_and_completes(
         30,
         "the task to succeed",
     )
-    assert json.loads(result.result) == {"model_version": trained.pk, "status": "challenger"}
+    assert json.loads(result.result) == {
+        "model_version": trained.pk,
+        "family": "svd",
+        "status": "challenger",
+    }
     interrupted = ModelVersion.objects.filter(created_by=f"task:{task_id}").exclude(pk=trained.pk)
     assert [v.status for v in interrupted] == [Status.FAILED], "the first attempt is failed"
     assert ModelVersion.objects.get(status=Status.CHAMPION).pk == champion.pk

@@ -164,5 +164,8 @@ def test_the_retrain_command_prints_the_comparison_and_the_decision(drifted, cap
     champion = ModelVersion.objects.get(
         status__in=[Status.CHAMPION, Status.RETIRED], created_by="command:test"
     )
-    assert f"champion v{champion.pk} svd: n_factors=20, n_epochs=10" in out
+    [line] = [
+        line for line in out.splitlines() if line.startswith(f"champion v{champion.pk} svd: ")
+    ]
+    assert {"n_factors=20", "n_epochs=10", "seed=3"} <= set(line.split(": ", 1)[1].split(", "))
     assert "| model" in out and "recent NDCG@10" in out and "| challenger v" in out
