@@ -9,6 +9,7 @@ SUITES = [
     "benchmarks.simulation",
     "benchmarks.false_alarms",
     "benchmarks.api",
+    "benchmarks.quality",
 ]
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Strict readers for the two supported rating-data layouts (pandas only, no database).
+"""Strict readers for the supported rating-data layouts (pandas only, no database): MovieLens
+csv (latest, 20M, 25M, 32M), MovieLens 100k (u.data, u.item), MovieLens 1M and 10M (ratings.dat,
+movies.dat), and Kaggle's The Movies Dataset. A MovieLens folder's layout is recognised by its
+files; every MovieLens reader produces the same frames, so storing them is shared.
 
 Each reader returns a `ParsedDataset` of validated frames or raises `DatasetError` naming the
 file, the line and the field at fault, so that nothing is written when any row is bad.
@@ -6,6 +9,8 @@ file, the line and the field at fault, so that nothing is written when any row i
 Line numbers are physical lines in the file (the header is line 1). They are found by
 re-reading the file with the csv module only on the error path, so quoted fields that span
 several lines (common in movies_metadata.csv) still give the right line.
+The headerless files (u.data, u.item, u.genre, *.dat) have no header and no quoting: record N
+is the N-th non-empty line. They are read as UTF-8 when valid, else as Latin-1.
 
 What is accepted (issue 16; every refusal names file, line and field, and nothing is stored):
 - ids (userId, movieId, tmdbId, the metadata id) are whole numbers from 1 to the largest value
@@ -27,6 +32,7 @@ import codecs
 import csv
 import logging
 import re
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -214,6 +220,8 @@ def _records(handle) -> Iterable[tuple[int, list[str]]]:
 
 def record_line(path: Path, record_index: int) -> int:
     """Physical line where data record `record_index` (0-based, after the header) starts."""
+    if path.name in HEADERLESS_FILES:
+        return _headerless_record_line(path, record_index)
     with open(path, newline="", encoding="utf-8-sig") as handle:
         line = 1
         for index, (line, _) in enumerate(_records(handle)):
@@ -418,48 +426,72 @@ def split_title_year(titles: pd.Series) -> tuple[pd.Series, pd.Series]:
     return clean, pd.to_numeric(years, errors="coerce").astype("Int64")
 
 
-# --- ratings (shared by both layouts) ---------------------------------------------------------
+# --- ratings (shared by every layout) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RatingFields:
+    """What a ratings file calls its four fields (its header, or its README when it has none)."""
+
+    viewer: str
+    film: str
+    rating: str
+    timestamp: str
+
+    @property
+    def names(self) -> tuple[str, str, str, str]:
+        return (self.viewer, self.film, self.rating, self.timestamp)
+
+
+CSV_RATING_FIELDS = RatingFields("userId", "movieId", "rating", "timestamp")
+_RATING_DTYPES = ("int64", "int64", "float64", "int64")
 
 
 def read_ratings(
     path: Path, rating_filter: RatingFilter, known_films: pd.Series, films_file: str
 ) -> pd.DataFrame:
-    """Ratings, parsed numerically in one pass; the slower text pass runs only to say what failed."""
+    """Ratings of a CSV file, parsed numerically in one pass; the slower text pass runs only to
+    say what failed."""
     ratings = _read_ratings_as_numbers(path, rating_filter.max_rows)
     if ratings is None:
-        ratings = _read_ratings_as_text(path, rating_filter.max_rows)
+        frame = read_csv_text(path, CSV_RATING_FIELDS.names, nrows=rating_filter.max_rows)
+        ratings = ratings_from_text(path, frame, CSV_RATING_FIELDS)
+    return checked_ratings(path, ratings, rating_filter, known_films, films_file, CSV_RATING_FIELDS)
+
+
+def checked_ratings(
+    path: Path,
+    ratings: pd.DataFrame,
+    rating_filter: RatingFilter,
+    known_films: pd.Series,
+    films_file: str,
+    fields: RatingFields,
+) -> pd.DataFrame:
+    """The checks every layout's ratings pass (half stars, known films, one rating per viewer
+    and film), then the filter. `ratings` rows are the file's records in order."""
     off_scale = ~ratings["score"].isin(HALF_STARS)
     row = _first_bad(off_scale)
     if row is not None:
         raise _fail_at(
             path,
             row,
-            "rating",
+            fields.rating,
             f"{ratings['score'].iloc[row]} is not on the half-star scale 0.5, 1.0, ... 5.0",
         )
     unknown = ~ratings["film_id"].isin(known_films)
     row = _first_bad(unknown)
     if row is not None:
         raise _fail_at(
-            path, row, "movieId", f"film {ratings['film_id'].iloc[row]} is not in {films_file}"
+            path, row, fields.film, f"film {ratings['film_id'].iloc[row]} is not in {films_file}"
         )
     _reject_duplicates(
         path,
         ratings,
         ["viewer_id", "film_id"],
-        "movieId",
+        fields.film,
         "rating of viewer {viewer_id} for film {film_id}",
     )
     return rating_filter.apply(ratings).reset_index(drop=True)
-
-
-_RATING_COLUMNS = {"userId": "int64", "movieId": "int64", "rating": "float64", "timestamp": "int64"}
-_RATING_NAMES = {
-    "userId": "viewer_id",
-    "movieId": "film_id",
-    "rating": "score",
-    "timestamp": "timestamp",
-}
 
 
 def _read_ratings_as_numbers(path: Path, max_rows: int | None) -> pd.DataFrame | None:
@@ -467,61 +499,96 @@ def _read_ratings_as_numbers(path: Path, max_rows: int | None) -> pd.DataFrame |
     is off (unparsable, empty, an id or time out of range, or an id so large that a column
     read through floats could have rounded it): the text path then reads exactly and says
     what failed, showing the value as written."""
-    read_header(path, _RATING_COLUMNS)
+    read_header(path, CSV_RATING_FIELDS.names)
     try:
         frame = pd.read_csv(
             path,
-            usecols=list(_RATING_COLUMNS),
-            dtype=_RATING_COLUMNS,
+            usecols=list(CSV_RATING_FIELDS.names),
+            dtype=dict(zip(CSV_RATING_FIELDS.names, _RATING_DTYPES, strict=True)),
             encoding="utf-8-sig",
             nrows=max_rows,
         )
     except (ValueError, TypeError, OverflowError):
         return None
+    return numeric_ratings(frame[list(CSV_RATING_FIELDS.names)])
+
+
+def numeric_ratings(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Columns viewer, film, rating, timestamp (in that order) read as numbers -> the ratings
+    frame, or None when a value is missing or out of range (the text path then says which)."""
     if frame.empty or frame.isna().to_numpy().any():
         return None
-    bounds = {"userId": (1, _EXACT_IN_FLOAT - 1), "movieId": (1, _EXACT_IN_FLOAT - 1)}
+    ratings = frame.set_axis(["viewer_id", "film_id", "score", "timestamp"], axis=1)
+    bounds = {"viewer_id": (1, _EXACT_IN_FLOAT - 1), "film_id": (1, _EXACT_IN_FLOAT - 1)}
     bounds["timestamp"] = (TIMESTAMP_FIRST, TIMESTAMP_END - 1)
     for column, (low, high) in bounds.items():
-        values = frame[column].to_numpy()
+        values = ratings[column].to_numpy()
         if values.min() < low or values.max() > high:
             return None
-    return frame.rename(columns=_RATING_NAMES)[list(_RATING_NAMES.values())]
+    return ratings.reset_index(drop=True)
 
 
-def _read_ratings_as_text(path: Path, max_rows: int | None) -> pd.DataFrame:
-    frame = read_csv_text(path, list(_RATING_COLUMNS), nrows=max_rows)
+def ratings_from_text(path: Path, frame: pd.DataFrame, fields: RatingFields) -> pd.DataFrame:
+    """The text path: every field read exactly, the first bad one named with its line."""
     times = {"low": TIMESTAMP_FIRST, "high": TIMESTAMP_END - 1, "out_of_range": _TIMESTAMP_RULE}
     return pd.DataFrame(
         {
-            "viewer_id": parse_integer(path, frame, "userId"),
-            "film_id": parse_integer(path, frame, "movieId"),
-            "score": parse_rating(path, frame),
-            "timestamp": parse_integer(path, frame, "timestamp", **times),
+            "viewer_id": parse_integer(path, frame, fields.viewer),
+            "film_id": parse_integer(path, frame, fields.film),
+            "score": parse_rating(path, frame, fields.rating),
+            "timestamp": parse_integer(path, frame, fields.timestamp, **times),
         }
     )
 
 
-# --- MovieLens --------------------------------------------------------------------------------
+# --- MovieLens: the layouts and how a folder's is recognised -----------------------------------
+
+
+@dataclass(frozen=True)
+class MovieLensLayout:
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    read: Callable[[Path, RatingFilter], ParsedDataset]
+
+    def describe(self) -> str:
+        text = f"{self.name}: {' and '.join(self.required)}"
+        return text + (f" (optional: {', '.join(self.optional)})" if self.optional else "")
 
 
 def read_movielens(directory: Path, rating_filter: RatingFilter | None = None) -> ParsedDataset:
-    """ratings.csv + movies.csv (pipe-separated genres) + optional links.csv."""
+    """Any MovieLens folder: the layout is recognised by its files (movielens_layout)."""
     directory = Path(directory)
-    rating_filter = rating_filter or RatingFilter()
+    layout = movielens_layout(directory)
+    return layout.read(directory, rating_filter or RatingFilter())
+
+
+def movielens_layout(directory: Path) -> MovieLensLayout:
+    """The one layout whose required files the folder holds. A folder holding part of exactly
+    one layout is told which file is missing; any other folder is told every layout."""
+    if not directory.is_dir():
+        raise DatasetError(directory, f"not a folder ({directory})")
+    complete = [x for x in MOVIELENS_LAYOUTS if all((directory / f).is_file() for f in x.required)]
+    if len(complete) == 1:
+        return complete[0]
+    if len(complete) > 1:
+        found = "; ".join(x.describe() for x in complete)
+        raise DatasetError(directory, f"holds the files of several layouts ({found}): keep one")
+    partial = [x for x in MOVIELENS_LAYOUTS if any((directory / f).is_file() for f in x.required)]
+    if len(partial) == 1:
+        layout = partial[0]
+        missing = next(f for f in layout.required if not (directory / f).is_file())
+        raise DatasetError(directory / missing, f"file not found ({layout.describe()})")
+    every = "; ".join(x.describe() for x in MOVIELENS_LAYOUTS)
+    raise DatasetError(directory, f"not a MovieLens folder; a folder holds one layout: {every}")
+
+
+def read_movielens_csv(directory: Path, rating_filter: RatingFilter) -> ParsedDataset:
+    """ratings.csv + movies.csv (pipe-separated genres) + optional links.csv."""
     movies_path = directory / "movies.csv"
     movies = read_csv_text(movies_path, ["movieId", "title", "genres"])
-    films = pd.DataFrame({"source_id": parse_integer(movies_path, movies, "movieId")})
-    _reject_duplicates(movies_path, films, ["source_id"], "movieId", "film {source_id}")
-    row = _first_bad(movies["title"].str.strip() == "")
-    if row is not None:
-        raise _fail_at(movies_path, row, "title", "is empty")
+    films = _films_from_text(movies_path, movies, "movieId", "title")
     films["genres"] = _movielens_genres(movies_path, movies["genres"])
-    films["title"], films["year"] = split_title_year(movies["title"])
-    _check_text(movies_path, films["title"], "title", field_limits().title)
-    films["imdb_id"] = ""
-    films["tmdb_id"] = pd.array([pd.NA] * len(films), dtype="Int64")
-
     links_path = directory / "links.csv"
     if links_path.is_file():
         films = _attach_links(links_path, films)
@@ -531,11 +598,237 @@ def read_movielens(directory: Path, rating_filter: RatingFilter | None = None) -
     return ParsedDataset(films=films, ratings=ratings, source=f"movielens:{directory}")
 
 
-def _movielens_genres(path: Path, genres: pd.Series) -> list[tuple[str, ...]]:
+def _films_from_text(
+    path: Path, frame: pd.DataFrame, id_field: str, title_field: str
+) -> pd.DataFrame:
+    """Films (no genres yet) from a films file's id and title fields, both checked."""
+    films = pd.DataFrame({"source_id": parse_integer(path, frame, id_field)})
+    _reject_duplicates(path, films, ["source_id"], id_field, "film {source_id}")
+    row = _first_bad(frame[title_field].str.strip() == "")
+    if row is not None:
+        raise _fail_at(path, row, title_field, "is empty")
+    films["title"], films["year"] = split_title_year(frame[title_field])
+    _check_text(path, films["title"], title_field, field_limits().title)
+    films["imdb_id"] = ""
+    films["tmdb_id"] = pd.array([pd.NA] * len(films), dtype="Int64")
+    return films
+
+
+# --- MovieLens 100k, 1M and 10M: headerless files ----------------------------------------------
+
+# Files of the headerless layouts, known by name: one record per non-empty line, fields split by
+# a separator, no quoting (titles hold quotes as plain characters), no header.
+HEADERLESS_FILES = frozenset({"u.data", "u.item", "u.genre", "ratings.dat", "movies.dat"})
+# u.genre's order, from the 100k README: used when the folder has no u.genre.
+ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
+    "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+# The older releases' genre names, as the csv layout (MovieLens latest) spells them. "unknown"
+# (100k's flag for a film whose genre was not known) is the latest's "(no genres listed)".
+LATEST_GENRE_NAMES = {"Children's": "Children", "unknown": NO_GENRES}
+U_DATA_FIELDS = RatingFields("user id", "item id", "rating", "timestamp")
+U_ITEM_FIELDS = ("movie id", "movie title", "release date", "video release date", "IMDb URL")
+DAT_RATING_FIELDS = RatingFields("UserID", "MovieID", "Rating", "Timestamp")
+DAT_MOVIE_FIELDS = ("MovieID", "Title", "Genres")
+
+
+def read_movielens_100k(directory: Path, rating_filter: RatingFilter) -> ParsedDataset:
+    """u.data (tab-separated ratings) + u.item (pipe-separated films with genre flags) + optional
+    u.genre (the flags' order)."""
+    flag_genres = _read_u_genre(directory / "u.genre")
+    items_path = directory / "u.item"
+    fields = (*U_ITEM_FIELDS, *flag_genres)
+    items = read_headerless(items_path, "|", fields)
+    films = _films_from_text(items_path, items, "movie id", "movie title")
+    # A title without a year, e.g. "... (1995) (V)", takes its release date's.
+    released = pd.to_datetime(
+        items["release date"].str.strip(), format="%d-%b-%Y", errors="coerce"
+    ).dt.year.astype("Int64")
+    films["year"] = films["year"].fillna(released)
+    films["genres"] = _flagged_genres(items_path, items[list(flag_genres)], flag_genres)
+    ratings = read_headerless_ratings(
+        directory / "u.data", "\t", U_DATA_FIELDS, rating_filter, films["source_id"], "u.item"
+    )
+    return ParsedDataset(films=films, ratings=ratings, source=f"movielens-100k:{directory}")
+
+
+def read_movielens_dat(directory: Path, rating_filter: RatingFilter) -> ParsedDataset:
+    """ratings.dat + movies.dat, '::'-separated (MovieLens 1M and 10M)."""
+    movies_path = directory / "movies.dat"
+    movies = read_headerless(movies_path, "::", DAT_MOVIE_FIELDS)
+    films = _films_from_text(movies_path, movies, "MovieID", "Title")
+    genres = _movielens_genres(movies_path, movies["Genres"], "Genres")
+    films["genres"] = _latest_genre_names(genres)
+    ratings = read_headerless_ratings(
+        directory / "ratings.dat", "::", DAT_RATING_FIELDS, rating_filter, films["source_id"],
+        "movies.dat",
+    )  # fmt: skip
+    return ParsedDataset(films=films, ratings=ratings, source=f"movielens-dat:{directory}")
+
+
+def _latest_genre_names(genres: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Renamed as the latest release names them; "no genre" only when there is no other."""
+    renamed = [{LATEST_GENRE_NAMES.get(g, g) for g in names} for names in genres]
+    return [tuple(sorted(n - {NO_GENRES} or {NO_GENRES})) for n in renamed]
+
+
+def _read_u_genre(path: Path) -> tuple[str, ...]:
+    """u.genre's lines 'name|position': the genre of each flag column of u.item."""
+    if not path.is_file():
+        return ML100K_GENRES
+    frame = read_headerless(path, "|", ("genre", "position"))
+    last = len(frame) - 1
+    rule = f"{{value}} is not a flag position from 0 to {last} (u.genre has {len(frame)} genres)"
+    positions = parse_integer(path, frame, "position", low=0, high=last, out_of_range=rule)
+    genres = pd.DataFrame({"position": positions, "genre": frame["genre"].str.strip()})
+    _reject_duplicates(path, genres, ["position"], "position", "position {position}")
+    _reject_duplicates(path, genres, ["genre"], "genre", "genre {genre!r}")
+    row = _first_bad(genres["genre"] == "")
+    if row is not None:
+        raise _fail_at(path, row, "genre", "is empty")
+    _check_text(path, genres["genre"], "genre", field_limits().genre_name, what="genre name ")
+    return tuple(genres.sort_values("position")["genre"])
+
+
+def _flagged_genres(
+    path: Path, flags: pd.DataFrame, names: tuple[str, ...]
+) -> list[tuple[str, ...]]:
+    """One 0/1 column per genre -> each film's genre names (NO_GENRES when none is set)."""
+    values = flags.apply(lambda column: column.str.strip()).to_numpy(dtype=object)
+    bad = ~np.isin(values, ["0", "1"])
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise _fail_at(
+            path, row, names[column], f"{values[row, column]!r} is not a genre flag (0 or 1)"
+        )
+    films, columns = np.nonzero(values == "1")
+    named = pd.Series(np.asarray(names, dtype=object)[columns], index=films)
+    per_film = named.groupby(level=0).agg(tuple).reindex(range(len(flags)))
+    return _latest_genre_names(g if isinstance(g, tuple) else () for g in per_film)
+
+
+def _decoded(path: Path) -> str:
+    """UTF-8 when the whole file is valid UTF-8, else Latin-1, which the 100k and 1M files are
+    (their READMEs): Latin-1 text with accents is practically never valid UTF-8, and ASCII
+    reads the same either way."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def read_headerless(
+    path: Path, separator: str, fields: tuple[str, ...], *, nrows: int | None = None
+) -> pd.DataFrame:
+    """Every field as text, one row per non-empty line; a line with another number of fields is
+    refused naming its line. The slow, exact path (about 50 s on 10M lines)."""
+    if not path.is_file():
+        raise DatasetError(path, "file not found")
+    lines = pd.Series(_decoded(path).split("\n"), dtype=object).str.rstrip("\r")
+    lines = lines[lines != ""].reset_index(drop=True)
+    if nrows is not None:
+        lines = lines.iloc[:nrows]
+    if lines.empty:
+        raise DatasetError(path, "the file has no data lines")
+    parts = lines.str.split(separator, regex=False)
+    counts = parts.str.len().to_numpy()
+    row = _first_bad(counts != len(fields))
+    if row is not None:
+        shown = ", ".join(fields[:6]) + (f" and {len(fields) - 6} more" if len(fields) > 6 else "")
+        raise DatasetError(
+            path,
+            f"{counts[row]} field(s) separated by {separator!r}, expected {len(fields)} ({shown})",
+            line=record_line(path, row),
+        )
+    return pd.DataFrame(parts.tolist(), columns=list(fields), dtype=object)
+
+
+def _headerless_record_line(path: Path, record_index: int) -> int:
+    """Physical line of record `record_index` (0-based) of a headerless file."""
+    seen = -1
+    number = 0
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.rstrip(b"\n").rstrip(b"\r") != b"":
+                seen += 1
+                if seen == record_index:
+                    return number
+    return number
+
+
+def read_headerless_ratings(
+    path: Path,
+    separator: str,
+    fields: RatingFields,
+    rating_filter: RatingFilter,
+    known_films: pd.Series,
+    films_file: str,
+) -> pd.DataFrame:
+    if not path.is_file():
+        raise DatasetError(path, "file not found")
+    ratings = _read_headerless_ratings_as_numbers(path, separator, rating_filter.max_rows)
+    if ratings is None:
+        frame = read_headerless(path, separator, fields.names, nrows=rating_filter.max_rows)
+        ratings = ratings_from_text(path, frame, fields)
+    return checked_ratings(path, ratings, rating_filter, known_films, films_file, fields)
+
+
+def _read_headerless_ratings_as_numbers(
+    path: Path, separator: str, max_rows: int | None
+) -> pd.DataFrame | None:
+    """The fast path, as _read_ratings_as_numbers. pandas' C parser takes a one-character
+    separator only (its python engine read 10M lines of ratings.dat in 55 s, against 1.7 s
+    here): '::' is read as ':' with an empty column between fields, which must stay empty.
+    Any doubt (a missing, extra or non-numeric field, a blank line) returns None."""
+    gaps = len(separator) - 1
+    names: list[str] = []
+    dtypes: dict[str, str] = {}
+    for position, dtype in enumerate(_RATING_DTYPES):
+        for gap in range(gaps if position else 0):
+            names.append(f"gap {position}.{gap}")
+            dtypes[names[-1]] = "float64"
+        names.append(f"field {position}")
+        dtypes[names[-1]] = dtype
+    # index_col=False: never take leading fields for an index; pandas then warns (and drops
+    # data) when a line has more fields than named, which is made an error here.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path, sep=separator[0], header=None, names=names, dtype=dtypes, index_col=False,
+                quoting=csv.QUOTE_NONE, skip_blank_lines=False, encoding="latin-1",
+                nrows=max_rows,
+            )  # fmt: skip
+    except (ValueError, TypeError, OverflowError, pd.errors.ParserWarning):
+        return None
+    gap_columns = [name for name in names if name.startswith("gap")]
+    if frame[gap_columns].notna().to_numpy().any():
+        return None
+    return numeric_ratings(frame[[name for name in names if name.startswith("field")]])
+
+
+MOVIELENS_LAYOUTS = (
+    MovieLensLayout(
+        "csv (ml-latest, ml-latest-small, 20M, 25M, 32M)",
+        ("ratings.csv", "movies.csv"),
+        ("links.csv",),
+        read_movielens_csv,
+    ),
+    MovieLensLayout("100k", ("u.data", "u.item"), ("u.genre",), read_movielens_100k),
+    MovieLensLayout("1M and 10M", ("ratings.dat", "movies.dat"), (), read_movielens_dat),
+)
+
+
+def _movielens_genres(
+    path: Path, genres: pd.Series, field: str = "genres"
+) -> list[tuple[str, ...]]:
     """'Action|Drama' -> ('Action', 'Drama'); an empty field or an empty name is refused."""
     row = _first_bad(genres.str.strip() == "")
     if row is not None:
-        raise _fail_at(path, row, "genres", f"is empty (write {NO_GENRES!r} for none)")
+        raise _fail_at(path, row, field, f"is empty (write {NO_GENRES!r} for none)")
     names = genres.str.split("|").explode().str.strip()
     position = _first_bad(names == "")
     if position is not None:
@@ -543,11 +836,11 @@ def _movielens_genres(path: Path, genres: pd.Series) -> list[tuple[str, ...]]:
         raise _fail_at(
             path,
             row,
-            "genres",
+            field,
             f"{genres.iloc[row]!r} has an empty genre name "
             f"(names are separated by '|'; write {NO_GENRES!r} for none)",
         )
-    _check_text(path, names, "genres", field_limits().genre_name, what="genre name ")
+    _check_text(path, names, field, field_limits().genre_name, what="genre name ")
     return [tuple(sorted({g.strip() for g in s.split("|")})) for s in genres]
 
 

@@ -55,7 +55,7 @@ class PopularityPenalty:
     """
 
     transform: Transform = "log"
-    alpha: float = 0.875
+    alpha: float = 0.875  # the original system's setting; the product's default is a setting
 
     def __post_init__(self) -> None:
         if self.transform not in TRANSFORMS:

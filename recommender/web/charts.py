@@ -373,3 +373,54 @@ def heatmap(
             flagged_label=flagged_label if flagged else None,
         )
         return _to_svg(figure, title)
+
+
+@dataclass(frozen=True)
+class TradeOffCurve:
+    """One family's lists under one penalty transform, one point per alpha (in order)."""
+
+    label: str
+    alphas: Sequence[float]
+    quality: Sequence[float]
+    coverage: Sequence[float]
+    novelty: Sequence[float]
+
+
+def tradeoff_chart(
+    *, name: str, title: str, quality_label: str, curves: Sequence[TradeOffCurve]
+) -> str:
+    """Two panels sharing the y axis: ranking quality against catalogue coverage and against
+    novelty, one line per curve (points in alpha order, the first marked as "no penalty").
+    The points of curve I are `<g id="NAME-series-I">` in the coverage panel and
+    `<g id="NAME-novelty-I">` in the novelty panel. No curves: the placeholder."""
+    if not curves:
+        return empty_chart(
+            name=name, title=title, message="No sweep yet (manage.py evaluate --sweep)"
+        )
+    with _chart_style(name):
+        figure = _new_figure(LINE_HEIGHT + 0.6)
+        by_coverage, by_novelty = figure.subplots(1, 2, sharey=True)
+        for index, curve in enumerate(curves):
+            style = {**MEASURE_STYLE, "color": PALETTE[index % len(PALETTE)]}
+            by_coverage.plot(
+                curve.coverage,
+                curve.quality,
+                label=curve.label,
+                gid=f"{name}-series-{index}",
+                **style,
+            )
+            by_novelty.plot(curve.novelty, curve.quality, gid=f"{name}-novelty-{index}", **style)
+            by_coverage.plot(
+                curve.coverage[:1],
+                curve.quality[:1],
+                marker="s",
+                markersize=8,
+                color=style["color"],
+                linestyle="none",
+            )
+        by_coverage.set_xlabel("catalogue coverage")
+        by_coverage.set_ylabel(quality_label)
+        by_novelty.set_xlabel("novelty (bits)")
+        figure.suptitle(title, fontweight="bold")
+        figure.legend(loc="outside lower center", ncols=min(4, len(curves)), fontsize=9)
+        return _to_svg(figure, title)

@@ -100,9 +100,16 @@ def test_a_file_in_another_encoding_names_the_line(tmp_path):
 
 
 def test_a_missing_file_is_named(tmp_path):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(DatasetError, match=r"movies.csv: file not found"):
-        dataset_import_movielens(directory=tmp_path / "empty")
+    directory = write_movielens(tmp_path)
+    (directory / "movies.csv").unlink()
+
+    with pytest.raises(DatasetError) as error:
+        dataset_import_movielens(directory=directory)
+
+    assert str(error.value) == (
+        "movies.csv: file not found (csv (ml-latest, ml-latest-small, 20M, 25M, 32M): "
+        "ratings.csv and movies.csv (optional: links.csv))"
+    )
 
 
 MOVIES_DATASET_CASES = {

@@ -19,7 +19,7 @@ from recommender.services.imports import ImportSummary
 
 
 def add_filter_arguments(parser) -> None:
-    parser.add_argument("directory", help="folder holding the CSV files")
+    parser.add_argument("directory", help="folder holding the data files")
     parser.add_argument("--max-rows", type=integer, help="import only the first N ratings rows")
     parser.add_argument(
         "--viewers",

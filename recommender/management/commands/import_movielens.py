@@ -6,7 +6,11 @@ from recommender.services.imports import dataset_import_movielens
 
 
 class Command(BaseCommand):
-    help = "Import a MovieLens folder (ratings.csv, movies.csv, optional links.csv). Idempotent and atomic."
+    help = (
+        "Import a MovieLens folder: csv (ratings.csv, movies.csv, optional links.csv), "
+        "100k (u.data, u.item, optional u.genre) or 1M/10M (ratings.dat, movies.dat). "
+        "The layout is recognised by its files. Idempotent and atomic."
+    )
 
     def add_arguments(self, parser):
         add_filter_arguments(parser)

@@ -10,13 +10,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from recommender.models import ModelVersion
 from recommender.selectors import registry
+from recommender.selectors.evaluations import latest_evaluation
 from recommender.selectors.registry import VersionRecord
 from recommender.services.lifecycle import (
     IllegalTransitionError,
     model_version_approve,
     model_version_decline,
 )
-from recommender.web import presentation
+from recommender.web import charts, presentation
 from recommender.web.forms import ReviewForm
 from recommender.web.views.access import page, require_browser, require_reviewer
 
@@ -37,7 +38,31 @@ def model_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or None
     if status not in ModelVersion.Status.values:
         status = None
-    return render(request, "web/model_list.html", {"listing": registry.version_list(status=status)})
+    evaluation = latest_evaluation()
+    context = {
+        "listing": registry.version_list(status=status),
+        "evaluation": evaluation,
+        "sweep_chart": _sweep_chart(evaluation) if evaluation and evaluation.curves else None,
+    }
+    return render(request, "web/model_list.html", context)
+
+
+def _sweep_chart(evaluation) -> str:
+    return charts.tradeoff_chart(
+        name="penalty-sweep",
+        title=f"Popularity penalty: NDCG@{evaluation.k} against coverage and novelty",
+        quality_label=f"NDCG@{evaluation.k}",
+        curves=[
+            charts.TradeOffCurve(
+                label=f"{c.family}, {c.transform}",
+                alphas=c.alphas,
+                quality=c.ndcg,
+                coverage=c.coverage,
+                novelty=c.novelty,
+            )
+            for c in evaluation.curves
+        ],
+    )
 
 
 @page

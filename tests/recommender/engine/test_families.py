@@ -1,0 +1,257 @@
+"""Model families: each trains, exports the same arrays, ranks through the one kernel exactly
+as the family itself ranks, predicts a calibrated rating, folds new viewers in by its own
+solve, survives the model file, and the search picks among them by the objective."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from recommender.engine.artifact import load_model, save_model
+from recommender.engine.families import (
+    DEFAULT_FAMILY,
+    FAMILIES,
+    ALSConfig,
+    GenreALSConfig,
+    Interactions,
+    family_named,
+)
+from recommender.engine.model import VIEWER_BIAS_SHRINKAGE, EmptyRatingsError, SVDConfig
+from recommender.engine.scoring import build_seen_matrix, score_viewers
+from recommender.engine.search import Objective, candidate_configs, search_families
+from recommender.engine.serving import fold_in_viewers
+from recommender.engine.training import split_holdout
+
+DATA = Path(__file__).resolve().parents[3] / "data" / "ml-latest-small"
+FAST = {
+    "svd": {"n_factors": 10, "n_epochs": 5},
+    "als": {"factors": 8, "iterations": 5},
+    "bpr": {"factors": 8, "iterations": 10},
+    "genre-als": {"factors": 8, "iterations": 5},
+}
+
+
+@pytest.fixture(scope="module")
+def bundled() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The bundled ratings of the first 150 viewers, and every film's genres."""
+    ratings = pd.read_csv(DATA / "ratings.csv").rename(
+        columns={"userId": "viewer_id", "movieId": "film_id"}
+    )
+    movies = pd.read_csv(DATA / "movies.csv")
+    genres = (
+        movies.assign(genre=movies["genres"].str.split("|"))
+        .explode("genre")
+        .rename(columns={"movieId": "film_id"})[["film_id", "genre"]]
+    )
+    return ratings[ratings["viewer_id"] <= 150].reset_index(drop=True), genres
+
+
+def fast_config(name: str, **overrides):
+    return family_named(name).config(FAST[name], **overrides)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_every_family_exports_a_model_of_its_name_over_the_rated_viewers_and_films(bundled, name):
+    ratings, genres = bundled
+    family = family_named(name)
+
+    model = family.train(ratings, fast_config(name), film_genres=genres)
+
+    assert model.family == name
+    assert model.predicts_ratings is family.predicts_ratings
+    assert set(model.viewer_ids.tolist()) == set(ratings["viewer_id"])
+    assert set(model.film_ids.tolist()) == set(ratings["film_id"])
+    predicted = model.predict(ratings["viewer_id"], ratings["film_id"])
+    assert predicted.min() >= 0.5 and predicted.max() <= 5.0
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_the_same_seed_trains_the_same_model_and_the_file_keeps_it(bundled, tmp_path, name):
+    ratings, genres = bundled
+    family = family_named(name)
+
+    first = family.train(ratings, fast_config(name, seed=3), film_genres=genres)
+    again = family.train(ratings, fast_config(name, seed=3), film_genres=genres)
+    saved = save_model(first, tmp_path)
+
+    assert again == first
+    assert load_model(saved.path, sha256=saved.sha256) == first
+
+
+def implicit_als(ratings: pd.DataFrame, config: ALSConfig):
+    """implicit's own ALS fitted as the family fits it, to compare against."""
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    interactions = Interactions.from_ratings(ratings)
+    with threadpool_limits(1, "blas"):
+        als = AlternatingLeastSquares(
+            factors=config.factors,
+            regularization=config.regularization,
+            alpha=config.alpha,
+            iterations=config.iterations,
+            random_state=config.seed,
+            calculate_training_loss=False,
+        )
+        als.fit(interactions.matrix, show_progress=False)
+    return als, interactions
+
+
+def test_the_kernel_ranks_a_ranking_family_exactly_as_the_family_scores_its_films(bundled):
+    ratings, _ = bundled
+    config = fast_config("als")
+    als, interactions = implicit_als(ratings, config)
+
+    model = family_named("als").train(ratings, config)
+    viewers = model.viewer_ids[:40]
+    seen = build_seen_matrix(
+        viewers,
+        model.film_ids,
+        rated_viewer_ids=ratings["viewer_id"],
+        rated_film_ids=ratings["film_id"],
+    )
+    ranking = score_viewers(model, viewers, seen=seen, n=10)
+
+    raw = np.asarray(als.user_factors)[:40] @ np.asarray(als.item_factors).T
+    raw[seen.nonzero()] = -np.inf
+    expected = interactions.film_ids[np.argsort(-raw, axis=1, kind="stable")[:, :10]]
+    assert np.array_equal(ranking.film_ids, expected)
+    # Its scores are not clipped to the rating scale: the best films are not tied at 5.0.
+    assert (np.diff(ranking.scores, axis=1) < 0).all()
+
+
+def test_a_ranking_familys_rating_is_its_least_squares_calibration(bundled):
+    ratings, _ = bundled
+    model = family_named("als").train(ratings, fast_config("als"))
+    rows = model.viewer_index(ratings["viewer_id"])
+    values = ratings["rating"].to_numpy()
+    mu = values.mean()
+    counts = np.bincount(rows)
+    offsets = np.bincount(rows, weights=values - mu) / (counts + VIEWER_BIAS_SHRINKAGE)
+    baseline = mu + offsets[rows]
+
+    calibrated = model.predict(ratings["viewer_id"], ratings["film_id"])
+
+    assert model.global_mean == pytest.approx(mu)
+    np.testing.assert_allclose(model.viewer_bias, offsets)
+    assert model.score_scale > 0
+
+    # The fitted scale is the least-squares optimum, so it errs less than the offsets alone
+    # and less than twice or half the scale.
+    def error(predicted):
+        return float(np.mean((values - predicted) ** 2))
+
+    assert error(calibrated) < error(baseline)
+    assert error(calibrated) < error(baseline + 2 * (calibrated - baseline))
+    assert error(calibrated) < error(baseline + 0.5 * (calibrated - baseline))
+
+
+def test_a_new_viewer_folds_into_a_ranking_family_as_implicit_recalculates_them(bundled):
+    ratings, _ = bundled
+    config = fast_config("als")
+    als, interactions = implicit_als(ratings, config)
+    model = family_named("als").train(ratings, config)
+    theirs = ratings[ratings["viewer_id"] == 7]
+    arrival = theirs.assign(viewer_id=10_007)
+
+    folded = fold_in_viewers(model, arrival)
+
+    assert folded.viewer_ids[-1] == 10_007 and folded.n_viewers == model.n_viewers + 1
+    row = np.flatnonzero(interactions.viewer_ids == 7)[0]
+    with threadpool_limits(1, "blas"):
+        expected = np.asarray(als.recalculate_user(row, interactions.matrix[row]))
+    np.testing.assert_allclose(
+        folded.viewer_factors[-1] / model.score_scale, expected, rtol=1e-4, atol=1e-5
+    )
+    mean_offset = (theirs["rating"] - model.global_mean).sum()
+    assert folded.viewer_bias[-1] == pytest.approx(
+        mean_offset / (len(theirs) + VIEWER_BIAS_SHRINKAGE)
+    )
+
+
+def test_genre_als_adds_each_viewers_genre_affinity_to_als(bundled):
+    ratings, genres = bundled
+    plain = family_named("als").train(ratings, fast_config("als"))
+    hybrid_config = GenreALSConfig(**FAST["genre-als"], genre_weight=0.5)
+
+    hybrid = family_named("genre-als").train(ratings, hybrid_config, film_genres=genres)
+
+    n_genres = genres["genre"].nunique()
+    assert hybrid.film_factors.shape[1] == plain.film_factors.shape[1] + n_genres
+    # The ALS half is ALS's own (up to the calibration's scale); the rest is the genre term.
+    np.testing.assert_allclose(hybrid.film_factors[:, :8], plain.film_factors)
+    norms = np.linalg.norm(hybrid.film_factors[:, 8:], axis=1)
+    np.testing.assert_allclose(norms[norms > 0], 1.0)
+    with pytest.raises(ValueError, match="genre-als needs film genres"):
+        family_named("genre-als").train(ratings, hybrid_config)
+
+
+def test_a_family_refuses_another_familys_configuration_and_empty_ratings(bundled):
+    ratings, _ = bundled
+    with pytest.raises(TypeError, match="als needs a ALSConfig, got SVDConfig"):
+        family_named("als").train(ratings, SVDConfig())
+    with pytest.raises(EmptyRatingsError, match="no ratings to train bpr on"):
+        family_named("bpr").train(ratings.iloc[:0], family_named("bpr").config())
+
+
+def test_unknown_names_are_refused_naming_what_is_known():
+    with pytest.raises(ValueError, match="unknown model family 'knn'; known: svd, als, bpr"):
+        family_named("knn")
+    with pytest.raises(ValueError, match=r"unknown ALSConfig field\(s\) \['n_factors'\]"):
+        family_named("als").config({"n_factors": 3})
+    with pytest.raises(ValueError, match="alpha"):
+        ALSConfig(alpha=0)
+    assert DEFAULT_FAMILY in FAMILIES
+
+
+def test_candidates_start_with_the_default_and_are_distinct_points_of_the_space():
+    family = family_named("als")
+
+    candidates = candidate_configs(family, n_iter=6, seed=4)
+
+    assert candidates[0] == family.config(seed=4)
+    assert len({tuple(sorted(c.as_dict().items())) for c in candidates}) == 6
+    for config in candidates[1:]:
+        for name, values in family.search_space.items():
+            assert getattr(config, name) in values
+    assert candidate_configs(family, n_iter=6, seed=4) == candidates
+
+
+def test_the_search_picks_the_trial_with_the_best_objective_reproducibly(bundled):
+    ratings, genres = bundled
+    ranking = search_families(ratings, ["svd", "als"], film_genres=genres, n_iter=2, seed=1)
+    again = search_families(ratings, ["svd", "als"], film_genres=genres, n_iter=2, seed=1)
+    by_rmse = search_families(ratings, ["svd", "als"], n_iter=2, seed=1, objective="rmse")
+
+    assert ranking.objective is Objective.RANKING and len(ranking.trials) == 4
+    assert ranking.best.value == max(trial.value for trial in ranking.trials)
+    assert [t.value for t in again.trials] == [t.value for t in ranking.trials]
+    # On ranking, implicit feedback beats rating regression on these viewers by far; on RMSE
+    # the regression wins: the objective decides the family.
+    assert ranking.best.family == "als"
+    assert by_rmse.best.family == "svd"
+    assert by_rmse.best.value == max(trial.value for trial in by_rmse.trials) < 0
+
+
+def test_a_family_trained_on_part_of_the_ratings_ranks_its_holdout_above_chance(bundled):
+    ratings, genres = bundled
+    train, holdout = split_holdout(ratings, test_size=0.2, seed=0)
+    from recommender.engine.evaluation import ranking_metrics
+
+    for name in ("als", "genre-als"):
+        model = family_named(name).train(train, fast_config(name), film_genres=genres)
+        precision, _recall, ndcg, _viewers = ranking_metrics(
+            model, holdout, train, k=10, threshold=4.0
+        )
+        # Ten films drawn at random from about 5,000 would hit a relevant one about 0.1 % of
+        # the time; a model that learned anything does far better.
+        assert precision > 0.05 and ndcg > 0.05, name
+
+
+def test_replacing_a_config_field_rechecks_it():
+    with pytest.raises(ValueError, match="factors"):
+        dataclasses.replace(ALSConfig(), factors=0)
