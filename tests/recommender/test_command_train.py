@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from recommender.engine.families import FAMILIES
 from recommender.models import ModelVersion
 from tests.recommender.fixtures import write_movielens
 
@@ -40,9 +41,11 @@ def test_training_uses_the_model_family_setting_and_prints_family_and_hyperparam
     [version] = ModelVersion.objects.all()
     assert version.algorithm == "bpr"
     assert version.hyperparameters["iterations"] == 5 and version.hyperparameters["seed"] == 2
-    assert version.hyperparameters["factors"] == 64  # the family's default
+    default = FAMILIES["bpr"].config().factors
+    assert version.hyperparameters["factors"] == default  # the family's default
     printed = out.getvalue()
-    assert f"model v{version.pk} (champion): family bpr; hyperparameters factors=64" in printed
+    assert f"model v{version.pk} (champion): family bpr; hyperparameters " in printed
+    assert f"factors={default}" in printed
     assert "iterations=5" in printed and "NDCG@10 0." in printed
 
 

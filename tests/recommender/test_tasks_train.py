@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recommender import tasks
+from recommender.engine.families import FAMILIES
 from recommender.models import ModelVersion
 from recommender.services.registry import ModelSearch, TrainingError
 
@@ -18,7 +19,8 @@ def test_the_task_trains_the_named_family_with_the_given_hyperparameters(
 
     version = ModelVersion.objects.get(pk=result["model_version"])
     assert result["family"] == version.algorithm == "bpr"
-    assert version.hyperparameters["iterations"] == 5 and version.hyperparameters["factors"] == 64
+    assert version.hyperparameters["iterations"] == 5
+    assert version.hyperparameters["factors"] == FAMILIES["bpr"].config().factors
 
 
 def test_the_task_runs_a_search_given_as_json(bundled_subset, artifact_dir, settings):
