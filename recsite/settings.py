@@ -10,6 +10,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from recommender.engine.families import DEFAULT_FAMILY
 from recsite.environment import Environment
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -269,6 +270,9 @@ if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < _VISIBILITY_TI
 
 
 RECOMMENDER = {
+    # The model family `train` (and `retrain --family` by name) trains by default; see
+    # docs/evaluation.md for the evidence behind the default.
+    "MODEL_FAMILY": env.model_family("MODEL_FAMILY", default=DEFAULT_FAMILY),
     # A viewer with more than this many ratings is served by the model; the rest get the
     # popularity fallback.
     "NEW_USER_THRESHOLD": env.int("NEW_USER_THRESHOLD", default=5, minimum=1),
@@ -296,7 +300,8 @@ RECOMMENDER = {
     "RECENT_HOLDOUT_SHARE": env.float(
         "RECENT_HOLDOUT_SHARE", default=0.3, minimum=0.05, maximum=0.9
     ),
-    # Random points of the hyperparameter search space tried by `retrain --search`.
+    # Candidates per family (its default plus random points of its search space) tried by
+    # `train --search` and `retrain --search`.
     "SEARCH_ITERATIONS": env.int("SEARCH_ITERATIONS", default=8, minimum=1),
     # Lifetime of the model-work lease; a heartbeat renews it every third of that. A holder
     # killed outright frees the work after at most this long.

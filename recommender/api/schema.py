@@ -15,7 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
-from recommender.engine.model import SVDConfig
+from recommender.engine.families import FAMILIES
 from recommender.engine.monitoring import Decision, DriftThresholds
 from recommender.engine.segments import VIEWER_GROUPS
 from recommender.services.recommendations import (
@@ -127,7 +127,12 @@ def dataclass_serializer(config: type) -> type[serializers.Serializer]:
     return type(f"{config.__name__}Serializer", (serializers.Serializer,), declared)
 
 
-SVDConfigSerializer = dataclass_serializer(SVDConfig)
+def family_fields() -> str:
+    """Each model family's hyperparameters, as the champion's `config` documents them."""
+    return "; ".join(
+        f"`{name}`: {', '.join(f.name for f in dataclasses.fields(family.config_type))}"
+        for name, family in FAMILIES.items()
+    )
 
 
 class TrainingWindowSerializer(serializers.Serializer):
@@ -176,14 +181,18 @@ class BenchmarkSerializer(serializers.Serializer):
 class ChampionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField(help_text="`champion`.")
-    algorithm = serializers.CharField()
+    algorithm = serializers.ChoiceField(
+        choices=list(FAMILIES), help_text="The model family (docs/architecture.md)."
+    )
     trained_at = serializers.DateTimeField()
     trained_by = serializers.CharField()
     training_seconds = serializers.FloatField(allow_null=True)
     champion_since = serializers.DateTimeField(allow_null=True)
     made_champion_by = serializers.CharField()
     reason = serializers.CharField(help_text="Why it became champion.")
-    config = SVDConfigSerializer()
+    config = serializers.DictField(
+        help_text="The hyperparameters of the model's family (`algorithm`): " + family_fields()
+    )
     training_window = TrainingWindowSerializer()
     training_rows = serializers.IntegerField()
     holdout_rows = serializers.IntegerField()
