@@ -101,7 +101,6 @@ def contenders(
 def evaluate(ratings: pd.DataFrame, genres: pd.DataFrame, protocol: str, *, search=False):
     from django.conf import settings
 
-    from recommender.engine.families import DEFAULT_FAMILY
     from recommender.engine.offline import DEFAULT_SEEDS, evaluate_offline
     from recommender.services.scoring import default_penalty
 
@@ -109,7 +108,7 @@ def evaluate(ratings: pd.DataFrame, genres: pd.DataFrame, protocol: str, *, sear
         ratings,
         protocol=protocol,
         contenders=contenders(protocol, DEFAULT_SEEDS[protocol], genres, search=search),
-        served_family=DEFAULT_FAMILY,
+        served_family=settings.RECOMMENDER["MODEL_FAMILY"],
         served_penalty=default_penalty(),
         new_user_threshold=settings.RECOMMENDER["NEW_USER_THRESHOLD"],
         k=K,

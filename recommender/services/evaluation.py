@@ -12,7 +12,7 @@ import pandas as pd
 from django.conf import settings
 
 from recommender.engine.checks import checked_int
-from recommender.engine.families import DEFAULT_FAMILY, FAMILIES, default_config, family_named
+from recommender.engine.families import FAMILIES, default_config, family_named
 from recommender.engine.offline import (
     DEFAULT_SEEDS,
     PROTOCOLS,
@@ -21,6 +21,7 @@ from recommender.engine.offline import (
     OfflineEvaluation,
     evaluate_offline,
 )
+from recommender.engine.scoring import PopularityPenalty
 from recommender.engine.search import search_families
 from recommender.models import Evaluation, Rating
 from recommender.progress import ProgressCallback, no_progress
@@ -114,6 +115,8 @@ def evaluation_create(
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     seed = DEFAULT_SEEDS[protocol] if seed is None else seed
+    if search_iterations is None:
+        search_iterations = settings.RECOMMENDER["SEARCH_ITERATIONS"]
     contenders = family_contenders(
         families,
         protocol=protocol,
@@ -123,13 +126,14 @@ def evaluation_create(
         film_genres=film_genres,
         search_iterations=search_iterations,
     )
-    names = [c.name for c in contenders]
+    # The served row is the product's own lists: its family (MODEL_FAMILY) and penalty.
+    served = settings.RECOMMENDER["MODEL_FAMILY"]
     penalty = default_penalty()
     result = evaluate_offline(
         ratings,
         protocol=protocol,
         contenders=contenders,
-        served_family=DEFAULT_FAMILY if DEFAULT_FAMILY in names else None,
+        served_family=served if served in [c.name for c in contenders] else None,
         served_penalty=penalty,
         new_user_threshold=settings.RECOMMENDER["NEW_USER_THRESHOLD"],
         k=k,
@@ -137,22 +141,25 @@ def evaluation_create(
         sweep=sweep,
         progress=progress,
     )
-    parameters = {
+    searched = {"searched": search, "search_iterations": search_iterations}
+    evaluation = _store(result, _parameters(result, served, penalty, searched), actor)
+    _track(evaluation, result)
+    return evaluation
+
+
+def _parameters(
+    result: OfflineEvaluation, served: str, penalty: PopularityPenalty, searched: dict
+) -> dict:
+    return {
         "families": {row.name: row.parameters for row in result.rows if row.kind == "family"},
-        "searched": search,
-        "search_iterations": search_iterations
-        if search_iterations is not None
-        else settings.RECOMMENDER["SEARCH_ITERATIONS"],
+        **searched,
         "served": {
-            "family": DEFAULT_FAMILY,
+            "family": served,
             "transform": penalty.transform,
             "alpha": penalty.alpha,
             "new_user_threshold": settings.RECOMMENDER["NEW_USER_THRESHOLD"],
         },
     }
-    evaluation = _store(result, parameters, actor)
-    _track(evaluation, result)
-    return evaluation
 
 
 def _store(result: OfflineEvaluation, parameters: dict, actor: str) -> Evaluation:

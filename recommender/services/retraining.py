@@ -138,7 +138,7 @@ def model_version_retrain(
 
     progress("comparing on the recent holdout", 0.85)
     comparisons, ranking = _compare(
-        champion_arrays, challenger_arrays, holdout, training, degraded=set(report.degraded)
+        champion_arrays, challenger_arrays, holdout, degraded=set(report.degraded)
     )
     decision = decide(comparisons)
     reason = decision_reason(comparisons, decision)
@@ -164,11 +164,11 @@ def _compare(
     champion: TrainedModel,
     challenger: TrainedModel,
     holdout: pd.DataFrame,
-    seen: pd.DataFrame,
     *,
     degraded: set[str],
 ) -> tuple[tuple[MetricComparison, ...], RankingComparison]:
-    """R² per segment (compare_on_holdout) and both models' lists on the same holdout; when
+    """R² per segment (compare_on_holdout) and both models' order of the same held-out films
+    (rank_on_holdout); when
     either model predicts no ratings its R² is only a calibration, so the overall NDCG@10
     comparison is one more metric for the decision matrix."""
     tolerance = settings.RECOMMENDER["PROMOTION_TOLERANCE"]
@@ -181,7 +181,7 @@ def _compare(
         tolerance=tolerance,
         min_segment_size=settings.RECOMMENDER["MIN_SEGMENT_SIZE"],
     )
-    ranking = rank_on_holdout(champion, challenger, holdout, seen)
+    ranking = rank_on_holdout(champion, challenger, holdout)
     if not (champion.predicts_ratings and challenger.predicts_ratings):
         comparisons = (
             *comparisons,

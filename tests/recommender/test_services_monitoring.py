@@ -14,7 +14,9 @@ def play(**parameters):
     return simulation_run_execute(run=run).rounds.order_by("number").last()
 
 
-def test_a_strong_shift_marks_its_genre_degraded_and_requires_retraining(champion):
+def test_a_strong_shift_marks_its_genre_degraded_and_requires_retraining(
+    champion, original_penalty
+):
     round_ = play(rounds=1, seed=1, shift={"Action": 0.6})
 
     report = drift_report_create(actor="command:test")
@@ -28,7 +30,7 @@ def test_a_strong_shift_marks_its_genre_degraded_and_requires_retraining(champio
     assert action["ci_low"] <= action["drop"] <= action["ci_high"] and action["significant"]
 
 
-def test_an_unshifted_round_does_not_require_retraining(champion):
+def test_an_unshifted_round_does_not_require_retraining(champion, original_penalty):
     play(rounds=1, seed=2)
 
     report = drift_report_create(actor="command:test")

@@ -16,15 +16,6 @@ from simulation.services import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def original_penalty(settings):
-    """The original system's popularity penalty (log, 0.875). These tests measure R² on the
-    films a round served; the product's default (0.02) serves the model's best-predicted films,
-    a range-restricted population whose R² is near zero whatever the shift (issue 14), while
-    the original penalty spreads the lists over the rating scale as the figures here assume."""
-    settings.RECOMMENDER = {**settings.RECOMMENDER, "POPULARITY_ALPHA": 0.875}
-
-
 def simulate(**parameters) -> SimulationRun:
     run = simulation_run_create(parameters=SimulationParameters(**parameters), actor="test")
     return simulation_run_execute(run=run)
