@@ -23,12 +23,15 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from recommender.engine.checks import checked_int, finite_vector, is_real
-from recommender.engine.model import TrainedModel
+from recommender.engine.model import SVDConfig, TrainedModel
 from recommender.engine.scoring import Ranking
 from recommender.engine.serving import genre_matrix
 
 logger = logging.getLogger(__name__)
 
+# The oracle (truth="oracle") is an SVD the served model never sees: all original ratings,
+# its own seed and more factors, so simulated tastes are richer than what the model can learn.
+ORACLE_CONFIG = SVDConfig(n_factors=150, n_epochs=30, seed=7919)
 HALF_STARS = np.arange(1, 11) / 2  # 0.5, 1.0, ... 5.0
 PADDING = -1  # film id that fills a ranked list shorter than its row
 

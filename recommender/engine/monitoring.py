@@ -118,9 +118,23 @@ class MetricDrift:
     significant: bool
     n: int
     above_threshold: bool = False
+    # Filled by the reference rule (engine/drift.py); the benchmark rule fills only the
+    # round's RMSE and R². reference_rmse / current_rmse: root mean squared error on each side;
+    # round_r2: the round's R² at its own spread; p_value / p_adjusted: the one-sided test of
+    # "no rise in error" (drop <= 0), before and after the correction across segments.
+    reference_n: int | None = None
+    reference_rmse: float | None = None
+    current_rmse: float | None = None
+    round_r2: float | None = None
+    p_value: float | None = None
+    p_adjusted: float | None = None
 
     def __post_init__(self) -> None:
         check_metric_name("metric", self.metric)
+        for name in ("reference_rmse", "current_rmse", "round_r2", "p_value", "p_adjusted"):
+            value = getattr(self, name)
+            if value is not None:
+                checked_float(name, value, minimum=None if name == "round_r2" else 0)
         benchmark = _r2_value("benchmark_r2", self.benchmark_r2)
         current = _r2_value("current_r2", self.current_r2)
         drop = checked_float("drop", self.drop)
@@ -175,6 +189,12 @@ class MetricDrift:
             "significant": self.significant,
             "above_threshold": self.above_threshold,
             "n": int(self.n),
+            "reference_n": self.reference_n,
+            "reference_rmse": self.reference_rmse,
+            "current_rmse": self.current_rmse,
+            "round_r2": self.round_r2,
+            "p_value": self.p_value,
+            "p_adjusted": self.p_adjusted,
         }
 
 
@@ -506,6 +526,8 @@ def metric_drift(
         significant=low is not None and low > 0.0,
         n=segment.score.n,
         above_threshold=above_threshold,
+        current_rmse=segment.score.rmse,
+        round_r2=current,
     )
 
 

@@ -130,9 +130,9 @@ def test_arrivals_graduate_to_the_model_past_the_threshold(champion):
 
 
 def test_the_oracle_truth_measures_real_model_error(champion):
-    model_truth = simulate(rounds=1, seed=8, arrivals=0.0).rounds.get()
+    model_truth = simulate(rounds=1, seed=8, arrivals=0.0, truth="model").rounds.get()
     simulation_reset()
-    oracle_truth = simulate(rounds=1, seed=8, arrivals=0.0, truth="oracle").rounds.get()
+    oracle_truth = simulate(rounds=1, seed=8, arrivals=0.0).rounds.get()
 
     def overall(round_, metric):
         return round_.metrics["accuracy"]["existing"]["overall"][metric]
@@ -146,10 +146,12 @@ def test_the_oracle_truth_measures_real_model_error(champion):
     run = SimulationRun.objects.get(pk=oracle_truth.run_id)
     assert run.oracle_artifact_path and len(run.oracle_artifact_sha256) == 64
     assert "oracle" not in run.parameters, "run state has its own columns"
+    assert run.truth == "oracle", "oracle truth is the default (SIM_TRUTH)"
 
 
 def test_sigma_auto_is_calibrated_to_the_champions_holdout_r2(champion):
-    run = simulate(rounds=1, seed=9, sigma="auto", arrivals=0.0)
+    # Calibration targets the served predictions as truth: the model-truth mode.
+    run = simulate(rounds=1, seed=9, sigma="auto", arrivals=0.0, truth="model")
 
     sigma = SimulationRun.objects.get(pk=run.pk).sigma_calibrated
     assert 0.3 < sigma < 1.0
@@ -211,7 +213,7 @@ def test_a_played_rounds_metrics_round_trip_through_round_metrics(champion):
 
 
 def test_run_state_is_kept_in_columns_and_the_parameters_hold_only_what_was_asked(champion):
-    run = simulate(rounds=1, seed=1, arrivals=0.0)
+    run = simulate(rounds=1, seed=1, arrivals=0.0, truth="model")
 
     run = SimulationRun.objects.get(pk=run.pk)
     assert set(run.parameters) == set(SimulationParameters.__dataclass_fields__)
