@@ -193,10 +193,11 @@ def _genre_per_list(world: World, model, ratings: pd.DataFrame) -> float:
     return float(np.isin(films, list(action)).sum() / films.shape[0])
 
 
-def _decide(world, challenger, holdout, degraded, everything, outcome: RuleOutcome) -> None:
-    from recommender.engine.monitoring import compare_on_holdout, decide
+def _decide(world, challenger, holdout, degraded, everything, outcome, seed: int) -> None:
+    from recommender.engine.comparison import paired_on_holdout
+    from recommender.engine.monitoring import decide
 
-    comparisons = compare_on_holdout(
+    comparisons = paired_on_holdout(
         world.champion,
         challenger,
         holdout,
@@ -204,6 +205,7 @@ def _decide(world, challenger, holdout, degraded, everything, outcome: RuleOutco
         degraded=set(degraded),
         tolerance=0.05,
         min_segment_size=100,
+        seed=seed,
     )
     outcome.decision = decide(comparisons).value
     if outcome.decision == "promote":
@@ -249,7 +251,7 @@ def _advance(world: World, played: Played, number: int, seed: int, truth: str, s
             if number not in played.challengers:
                 played.challengers[number] = _retrain(world, played.rounds, number, seed)
             challenger, holdout, everything = played.challengers[number]
-            _decide(world, challenger, holdout, degraded, everything, outcome)
+            _decide(world, challenger, holdout, degraded, everything, outcome, seed + number)
 
 
 def run_seed(task: tuple[int, str]) -> tuple[tuple, dict]:

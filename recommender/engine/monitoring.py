@@ -627,9 +627,22 @@ class MetricComparison:
     champion_r2: float
     challenger_r2: float
     outcome: Outcome
+    # From the paired comparison (engine/comparison.py): the 95 % paired-bootstrap interval of
+    # challenger_r2 - champion_r2, both models' RMSE and the held-out ratings in the segment.
+    ci_low: float | None = None
+    ci_high: float | None = None
+    champion_rmse: float | None = None
+    challenger_rmse: float | None = None
+    n: int | None = None
 
     def __post_init__(self) -> None:
         check_metric_name("metric", self.metric)
+        if (self.ci_low is None) != (self.ci_high is None):
+            raise ValueError("ci_low and ci_high must both be numbers or both None")
+        if self.ci_low is not None and not checked_float("ci_low", self.ci_low) <= checked_float(
+            "ci_high", self.ci_high
+        ):
+            raise ValueError(f"ci_low {self.ci_low!r} must not exceed ci_high {self.ci_high!r}")
         if not isinstance(self.was_degraded, bool):
             raise ValueError(f"was_degraded must be True or False, got {self.was_degraded!r}")
         _r2_value("champion_r2", self.champion_r2)
@@ -657,6 +670,12 @@ class MetricComparison:
             "was_degraded": self.was_degraded,
             "champion_r2": float(self.champion_r2),
             "challenger_r2": float(self.challenger_r2),
+            "difference": float(self.challenger_r2 - self.champion_r2),
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "champion_rmse": self.champion_rmse,
+            "challenger_rmse": self.challenger_rmse,
+            "n": self.n,
             "outcome": self.outcome.value,
         }
 
@@ -819,6 +838,16 @@ def decide(comparisons: Sequence[MetricComparison]) -> Decision:
     return DECISION_MATRIX[_matrix_key(comparisons)]
 
 
+def _change(comparison: MetricComparison) -> str:
+    """R² before -> after, and the 95 % interval of the difference when it was measured."""
+    text = f"{comparison.champion_r2:.2f} -> {comparison.challenger_r2:.2f}"
+    if comparison.ci_low is None:
+        return text
+    return (
+        f"{text}, 95 % CI of the difference {comparison.ci_low:+.3f} to {comparison.ci_high:+.3f}"
+    )
+
+
 def decision_reason(comparisons: Sequence[MetricComparison], decision: Decision) -> str:
     """One sentence for reviewers and the audit trail, e.g.
     "promote: genre:Action improved (0.05 -> 0.21); no stable metric degraded"."""
@@ -827,9 +856,7 @@ def decision_reason(comparisons: Sequence[MetricComparison], decision: Decision)
         return f"{decision.value}: no metric could be compared"
 
     def listed(items: list[MetricComparison], verb: str) -> str:
-        return ", ".join(
-            f"{c.metric} {verb} ({c.champion_r2:.2f} -> {c.challenger_r2:.2f})" for c in items
-        )
+        return ", ".join(f"{c.metric} {verb} ({_change(c)})" for c in items)
 
     improved = [c for c in comparisons if c.was_degraded and c.outcome is Outcome.IMPROVED]
     further = [c for c in comparisons if c.was_degraded and c.outcome is Outcome.DEGRADED]

@@ -12,11 +12,11 @@ import pandas as pd
 from django.conf import settings
 
 from recommender.engine.artifact import load_model
+from recommender.engine.comparison import paired_on_holdout
 from recommender.engine.model import SVDConfig
 from recommender.engine.monitoring import (
     Decision,
     MetricComparison,
-    compare_on_holdout,
     decide,
     decision_reason,
 )
@@ -36,7 +36,11 @@ from recommender.services.lifecycle import (
     model_version_reject,
     model_version_send_to_review,
 )
-from recommender.services.monitoring import NothingToMonitorError, drift_report_create
+from recommender.services.monitoring import (
+    NothingToMonitorError,
+    change_test,
+    drift_report_create,
+)
 from recommender.services.registry import model_version_train
 from recommender.services.scoring import champion_model
 from recommender.tracking import track_run
@@ -102,7 +106,8 @@ def model_version_retrain(
     challenger_arrays = load_model(challenger.artifact_path, sha256=challenger.artifact_sha256)
 
     progress("comparing on the recent holdout", 0.85)
-    comparisons = compare_on_holdout(
+    # Paired: both models on the same held-out ratings, each difference with its interval.
+    comparisons = paired_on_holdout(
         champion_arrays,
         challenger_arrays,
         holdout,
@@ -110,6 +115,8 @@ def model_version_retrain(
         degraded=set(report.degraded),
         tolerance=settings.RECOMMENDER["PROMOTION_TOLERANCE"],
         min_segment_size=settings.RECOMMENDER["MIN_SEGMENT_SIZE"],
+        seed=seed,
+        test=change_test(),
     )
     decision = decide(comparisons)
     reason = decision_reason(comparisons, decision)

@@ -14,18 +14,37 @@ from recommender.management.tables import format_table
 from recommender.services.retraining import TrainingWindow, model_version_retrain
 
 
+def _interval(comparison: dict) -> str:
+    if comparison.get("ci_low") is None:
+        return "-"
+    return f"[{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}]"
+
+
 def comparison_table(comparisons: list[dict]) -> str:
+    """Per metric both R² on the shared holdout, their difference and its paired-bootstrap
+    95 % interval, and the outcome."""
     rows = [
         (
             c["metric"],
             "degraded" if c["was_degraded"] else "stable",
             c["champion_r2"],
             c["challenger_r2"],
+            f"{c['challenger_r2'] - c['champion_r2']:+.3f}",
+            _interval(c),
             c["outcome"],
         )
         for c in comparisons
     ]
-    return format_table(["metric", "before", "champion R²", "challenger R²", "outcome"], rows)
+    headers = [
+        "metric",
+        "before",
+        "champion R²",
+        "challenger R²",
+        "difference",
+        "95% CI",
+        "outcome",
+    ]
+    return format_table(headers, rows)
 
 
 class Command(BaseCommand):
