@@ -48,6 +48,7 @@ from simulation.engine import (
     TasteShift,
     count_arrivals,
     play_round,
+    round_experience,
 )
 from simulation.metrics import GroupAccuracy, ListFigures, RoundMetrics
 from simulation.models import SimulationRound, SimulationRun
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DAY = 86_400
+TOP = 10  # the top of a list whose hits a round's experience counts
 
 
 class SimulationParameterError(ValueError):
@@ -191,11 +193,12 @@ def simulation_round_play(
         scored = score_and_store(actor=f"simulation:{run.pk}", penalty=parameters.penalty())
 
         progress("choosing", 0.6)
+        film_genres = film_genres_frame()
         draw = play_round(
             scored.ranking,
             **_round_inputs(run, parameters, scored),
             round_number=number,
-            film_genres=film_genres_frame(),
+            film_genres=film_genres,
             rng=rng,
             window=window,
             calibration_seed=run.seed,
@@ -217,7 +220,7 @@ def simulation_round_play(
         _store_ratings(round_, draw)
 
         progress("metrics", 0.9)
-        metrics = _round_metrics(draw, scored, seconds=time.perf_counter() - started)
+        metrics = _round_metrics(draw, scored, film_genres, seconds=time.perf_counter() - started)
         round_.metrics = metrics.to_json()
         round_.save(update_fields=["metrics"])
     _track_round(run, round_, scored)
@@ -255,9 +258,11 @@ def _keep_calibrated_sigma(run: SimulationRun, sigma: float, *, target_r2: float
     logger.info("simulation %s: calibrated sigma %.4f for R² %.4f", run.pk, sigma, target_r2)
 
 
-def _round_metrics(draw: RoundDraw, scored: ScoringOutcome, *, seconds: float) -> RoundMetrics:
-    """How well the served predictions matched the simulated ratings, per viewer group, and
-    the scoring run's figures of the lists served this round."""
+def _round_metrics(
+    draw: RoundDraw, scored: ScoringOutcome, film_genres: pd.DataFrame, *, seconds: float
+) -> RoundMetrics:
+    """How well the served predictions matched the simulated ratings, per viewer group, the
+    scoring run's figures of the lists served this round, and what viewers experienced."""
     rows_of = {"all": slice(None), "existing": draw.from_model, "new": ~draw.from_model}
     accuracy = {
         group: GroupAccuracy.from_json(
@@ -275,6 +280,7 @@ def _round_metrics(draw: RoundDraw, scored: ScoringOutcome, *, seconds: float) -
         accuracy=accuracy,
         lists={group: ListFigures.from_json(x) for group, x in scored.run.metrics.items()},
         seconds=seconds,
+        experience=round_experience(draw, scored.ranking.film_ids[:, :TOP], film_genres),
     )
 
 

@@ -206,7 +206,11 @@ def test_a_played_rounds_metrics_round_trip_through_round_metrics(champion):
 
     assert metrics.to_json() == stored, "the stored JSON is exactly what RoundMetrics writes"
     assert RoundMetrics.from_json(metrics.to_json()) == metrics
-    assert set(stored) == {"sigma", "accuracy", "lists", "seconds"}
+    assert set(stored) == {"sigma", "accuracy", "lists", "seconds", "experience"}
+    experience = metrics.experience["overall"]
+    assert experience["n"] == round_.interactions
+    assert 0.5 <= experience["mean_true_rating"] <= 5.0 and 0 <= experience["liked_share"] <= 1
+    assert 0 < experience["top_hit_rate"] <= 1
     assert set(metrics.accuracy) == set(metrics.lists) == {"all", "existing", "new"}
     assert metrics.sigma == pytest.approx(0.545) and metrics.cycle is None
     assert metrics.lists["new"].viewers == round_.arrivals > 0
