@@ -165,10 +165,18 @@ def score(self, transform: str | None = None, alpha: float | None = None) -> dic
 
 @shared_task(bind=True, name="recommender.monitor", **RETRY_OPTIONS)
 def monitor(
-    self, round_id: int | None = None, require_significance: bool | None = None, seed: int = 0
+    self,
+    round_id: int | None = None,
+    require_significance: bool | None = None,
+    seed: int = 0,
+    rule: str | None = None,
 ) -> dict:
     report = drift_report_create(
-        **run_by(self), round_id=round_id, require_significance=require_significance, seed=seed
+        **run_by(self),
+        round_id=round_id,
+        require_significance=require_significance,
+        rule=rule,
+        seed=seed,
     )
     return {"drift_report": report.pk, "retraining_required": report.retraining_required}
 

@@ -293,7 +293,23 @@ RECOMMENDER = {
     # named option (POPULARITY_ALPHA=0.875): it buried every list in obscure films.
     "POPULARITY_ALPHA": env.float("POPULARITY_ALPHA", default=0.02, minimum=0.0, maximum=100.0),
     "HOLDOUT_SHARE": env.float("HOLDOUT_SHARE", default=0.2, minimum=0.01, maximum=0.9),
-    # Retraining needs only the threshold (as the original system), or also a bootstrap-
+    # Which rule judges a round (docs/architecture.md, "Drift"): "reference", the champion's
+    # own earlier rounds with a bootstrap test and multiple-testing control; or "benchmark",
+    # the original system's training benchmark and thresholds.
+    "DRIFT_RULE": env.choice("DRIFT_RULE", default="reference", choices=("reference", "benchmark")),
+    # The reference: the first K clean rounds the champion served, or the K most recent.
+    "DRIFT_REFERENCE_ROUNDS": env.int("DRIFT_REFERENCE_ROUNDS", default=3, minimum=1, maximum=100),
+    "DRIFT_REFERENCE_WINDOW": env.choice(
+        "DRIFT_REFERENCE_WINDOW", default="first", choices=("first", "rolling")
+    ),
+    # Error rate of a round's verdict and its control across segments (family-wise: holm;
+    # false discovery rate: bh), and the bootstrap's replicates.
+    "DRIFT_ALPHA": env.float("DRIFT_ALPHA", default=0.05, above=0.0, maximum=0.5),
+    "DRIFT_CORRECTION": env.choice("DRIFT_CORRECTION", default="holm", choices=("holm", "bh")),
+    "DRIFT_BOOTSTRAP_SAMPLES": env.int(
+        "DRIFT_BOOTSTRAP_SAMPLES", default=1000, minimum=20, maximum=100_000
+    ),
+    # Benchmark rule only: the threshold alone (as the original system), or also a bootstrap-
     # significant drop.
     "DRIFT_REQUIRE_SIGNIFICANCE": env.bool("DRIFT_REQUIRE_SIGNIFICANCE", default=False),
     # Share of the recent round held out to compare challenger and champion on.
@@ -316,6 +332,9 @@ SIMULATION = {
     "CHOICE_DECAY": env.float("SIM_CHOICE_DECAY", default=0.1, minimum=0.0, maximum=10.0),
     "RATING_SIGMA": env.float("SIM_RATING_SIGMA", default=0.545, minimum=0.001, maximum=10.0),
     "ARRIVAL_SHARE": env.float("SIM_ARRIVAL_SHARE", default=0.05, minimum=0.0, maximum=1.0),
+    # Where a simulated viewer's true rating comes from: "oracle", an SVD the served model
+    # never sees; "model", the served prediction itself (the original, self-referential mode).
+    "TRUTH": env.choice("SIM_TRUTH", default="oracle", choices=("oracle", "model")),
 }
 
 LOGGING = {

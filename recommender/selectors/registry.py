@@ -159,6 +159,8 @@ class ComparisonRow:
     change: float
     outcome: str
     tone: str  # good / bad / neutral: how the outcome reads for the challenger
+    ci_low: float | None = None  # paired-bootstrap 95 % interval of the change
+    ci_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,8 @@ def _comparison_row(metric: dict[str, Any]) -> ComparisonRow:
         change=metric["challenger_r2"] - metric["champion_r2"],
         outcome=metric["outcome"],
         tone=OUTCOME_TONE.get(metric["outcome"], "neutral"),
+        ci_low=metric.get("ci_low"),
+        ci_high=metric.get("ci_high"),
     )
 
 

@@ -17,12 +17,12 @@ import pandas as pd
 from django.conf import settings
 
 from recommender.engine.artifact import load_model
+from recommender.engine.comparison import paired_on_holdout
 from recommender.engine.families import FAMILIES, family_named
 from recommender.engine.model import TrainedModel
 from recommender.engine.monitoring import (
     Decision,
     MetricComparison,
-    compare_on_holdout,
     decide,
     decision_reason,
 )
@@ -46,7 +46,11 @@ from recommender.services.lifecycle import (
     model_version_reject,
     model_version_send_to_review,
 )
-from recommender.services.monitoring import NothingToMonitorError, drift_report_create
+from recommender.services.monitoring import (
+    NothingToMonitorError,
+    change_test,
+    drift_report_create,
+)
 from recommender.services.registry import ModelSearch, model_version_train
 from recommender.services.scoring import champion_model
 from recommender.tracking import track_run
@@ -138,7 +142,7 @@ def model_version_retrain(
 
     progress("comparing on the recent holdout", 0.85)
     comparisons, ranking = _compare(
-        champion_arrays, challenger_arrays, holdout, degraded=set(report.degraded)
+        champion_arrays, challenger_arrays, holdout, degraded=set(report.degraded), seed=seed
     )
     decision = decide(comparisons)
     reason = decision_reason(comparisons, decision)
@@ -166,13 +170,14 @@ def _compare(
     holdout: pd.DataFrame,
     *,
     degraded: set[str],
+    seed: int,
 ) -> tuple[tuple[MetricComparison, ...], RankingComparison]:
-    """R² per segment (compare_on_holdout) and both models' order of the same held-out films
-    (rank_on_holdout); when
-    either model predicts no ratings its R² is only a calibration, so the overall NDCG@10
-    comparison is one more metric for the decision matrix."""
+    """R² per segment, paired (both models on the same held-out ratings, each difference with
+    its bootstrap interval), and both models' order of the same held-out films
+    (rank_on_holdout); when either model predicts no ratings its R² is only a calibration, so
+    the overall NDCG@10 comparison is one more metric for the decision matrix."""
     tolerance = settings.RECOMMENDER["PROMOTION_TOLERANCE"]
-    comparisons = compare_on_holdout(
+    comparisons = paired_on_holdout(
         champion,
         challenger,
         holdout,
@@ -180,6 +185,8 @@ def _compare(
         degraded=degraded,
         tolerance=tolerance,
         min_segment_size=settings.RECOMMENDER["MIN_SEGMENT_SIZE"],
+        seed=seed,
+        test=change_test(),
     )
     ranking = rank_on_holdout(champion, challenger, holdout)
     if not (champion.predicts_ratings and challenger.predicts_ratings):

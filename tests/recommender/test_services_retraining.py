@@ -18,12 +18,13 @@ def drifted(bundled_subset, artifact_dir):
     for seed in (1, 2, 3):
         run = simulation_run_create(
             parameters=SimulationParameters(
-                rounds=1, seed=seed, shift={"Action": 0.6}, arrivals=0.0
+                rounds=1, seed=seed, truth="model", shift={"Action": 0.6}, arrivals=0.0
             ),
             actor="test",
         )
         simulation_run_execute(run=run)
-    report = drift_report_create(actor="command:test")
+    # Every round is shifted, so there is no clean reference: the original rule judges.
+    report = drift_report_create(actor="command:test", rule="benchmark")
     assert report.retraining_required
     return champion, report
 

@@ -17,7 +17,15 @@ from recommender.management.tables import described_hyperparameters, format_tabl
 from recommender.services.retraining import AUTO_FAMILY, TrainingWindow, model_version_retrain
 
 
+def _interval(comparison: dict) -> str:
+    if comparison.get("ci_low") is None:
+        return "-"
+    return f"[{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}]"
+
+
 def comparison_table(comparisons: list[dict]) -> str:
+    """Per metric both R² on the shared holdout, their difference and its paired-bootstrap
+    95 % interval, and the outcome."""
     rows = [
         (
             c["metric"],
@@ -27,11 +35,22 @@ def comparison_table(comparisons: list[dict]) -> str:
             "degraded" if c["was_degraded"] else "stable",
             c["champion_r2"],
             c["challenger_r2"],
+            f"{c['challenger_r2'] - c['champion_r2']:+.3f}",
+            _interval(c),
             c["outcome"],
         )
         for c in comparisons
     ]
-    headers = ["metric", "measure", "before", "champion", "challenger", "outcome"]
+    headers = [
+        "metric",
+        "measure",
+        "before",
+        "champion",
+        "challenger",
+        "difference",
+        "95% CI",
+        "outcome",
+    ]
     return format_table(headers, rows)
 
 
