@@ -45,7 +45,9 @@ def test_a_round_found_degraded_never_joins_the_reference(champion):
     assert "genre:Action" in report.degraded
 
 
-def test_a_strong_shift_marks_its_genre_degraded_under_the_original_rule(champion):
+def test_a_strong_shift_marks_its_genre_degraded_under_the_original_rule(
+    champion, original_penalty
+):
     round_ = play(rounds=1, seed=1, truth="model", shift={"Action": 0.6})
 
     report = drift_report_create(actor="command:test", rule="benchmark")

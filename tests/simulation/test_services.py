@@ -86,7 +86,7 @@ def test_reset_removes_everything_simulated_and_leaves_original_ratings_byte_for
     )
 
 
-def test_a_taste_shift_lowers_the_r2_of_the_shifted_genre_only(champion):
+def test_a_taste_shift_lowers_the_r2_of_the_shifted_genre_only(champion, original_penalty):
     shifted = simulate(rounds=1, seed=3, shift={"Action": 0.8}, arrivals=0.0).rounds.get()
     simulation_reset()
     plain = simulate(rounds=1, seed=3, arrivals=0.0).rounds.get()
@@ -129,7 +129,7 @@ def test_arrivals_graduate_to_the_model_past_the_threshold(champion):
     assert last.metrics["lists"]["existing"]["viewers"] >= 120 + len(graduated) - last.arrivals
 
 
-def test_the_oracle_truth_measures_real_model_error(champion):
+def test_the_oracle_truth_measures_real_model_error(champion, original_penalty):
     model_truth = simulate(rounds=1, seed=8, arrivals=0.0, truth="model").rounds.get()
     simulation_reset()
     oracle_truth = simulate(rounds=1, seed=8, arrivals=0.0).rounds.get()
@@ -149,7 +149,7 @@ def test_the_oracle_truth_measures_real_model_error(champion):
     assert run.truth == "oracle", "oracle truth is the default (SIM_TRUTH)"
 
 
-def test_sigma_auto_is_calibrated_to_the_champions_holdout_r2(champion):
+def test_sigma_auto_is_calibrated_to_the_champions_holdout_r2(champion, original_penalty):
     # Calibration targets the served predictions as truth: the model-truth mode.
     run = simulate(rounds=1, seed=9, sigma="auto", arrivals=0.0, truth="model")
 
