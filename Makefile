@@ -31,9 +31,6 @@ demo: install
 	@# drift reference), then Action rated 10 % lower from round 3: drift, a challenger, a
 	@# decision (the emails to reviewers print to the console by default).
 	$(PY) manage.py cycle --rounds 5 --shift Action=0.9 --shift-start 3 --truth oracle --seed 1
-	@# The champion is the default family (MODEL_FAMILY, als); an SVD challenger is judged beside
-	@# it on the same recent holdout: its review page shows the two families side by side.
-	$(PY) manage.py retrain --family svd --seed 1
 	$(PY) manage.py create_demo_login
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
