@@ -9,6 +9,7 @@ SUITES = [
     "benchmarks.simulation",
     "benchmarks.judgements",
     "benchmarks.api",
+    "benchmarks.scale",
     "benchmarks.quality",
 ]
 

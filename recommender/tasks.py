@@ -29,6 +29,7 @@ from recommender.services.cycle import monitor_and_retrain as monitor_and_retrai
 from recommender.services.imports import dataset_import_movielens, dataset_import_movies_dataset
 from recommender.services.leases import AlreadyRunningError, exclusive_model_work
 from recommender.services.monitoring import drift_report_create
+from recommender.services.pruning import scoring_runs_prune
 from recommender.services.registry import ModelSearch, model_version_train
 from recommender.services.retraining import AUTO_FAMILY, TrainingWindow, model_version_retrain
 from recommender.services.scoring import (
@@ -287,3 +288,10 @@ def score_failed(request=None, exc=None, traceback=None, *, run_id: int) -> dict
     reason = f"{type(exc).__name__}: {exc}" if exc is not None else f"task {request} failed"
     run = scoring_run_fail(run_id=run_id, error=f"sharded scoring failed: {reason}")
     return {"scoring_run": run_id, "status": run.status if run else "missing"}
+
+
+@shared_task(bind=True, name="recommender.prune_runs", **RETRY_OPTIONS)
+def prune_runs(self, keep: int | None = None) -> dict:
+    """Delete scoring runs nobody is served from (beat runs it daily; services.pruning)."""
+    outcome = scoring_runs_prune(keep=keep, actor=task_actor(self))
+    return {"served_run": outcome.served_run_id, "deleted_runs": outcome.deleted_run_ids}

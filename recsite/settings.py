@@ -322,6 +322,9 @@ RECOMMENDER = {
     # Lifetime of the model-work lease; a heartbeat renews it every third of that. A holder
     # killed outright frees the work after at most this long.
     "LEASE_SECONDS": env.int("LEASE_SECONDS", default=120, minimum=1),
+    # Completed scoring runs kept before the served one by the pruning task (each run is one
+    # list per viewer: 436 MB at 270k viewers); the served run and newer ones are always kept.
+    "KEEP_SCORING_RUNS": env.int("KEEP_SCORING_RUNS", default=2, minimum=0, maximum=1000),
     # Tests of worker failure only: long work waits at a known point while this file exists.
     "TEST_GATE_FILE": env.str("RECOMMENDER_TEST_GATE_FILE", default=""),
     "ARTIFACT_DIR": Path(env.str("ARTIFACT_DIR", default=str(VAR_DIR / "models"))),

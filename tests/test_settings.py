@@ -86,6 +86,10 @@ def test_the_embedded_default_needs_no_environment():
             "AXES_FAILURE_LIMIT='0' is not allowed: a whole number >= 1 and <= 1000",
         ),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not allowed: one of DEBUG, INFO, WARNING"),
+        (
+            {"KEEP_SCORING_RUNS": "-1"},
+            "KEEP_SCORING_RUNS='-1' is not allowed: a whole number >= 0 and <= 1000",
+        ),
     ],
 )
 def test_a_bad_setting_stops_start_up_and_is_named(env, message):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import Resolver404, resolve
 from drf_spectacular.utils import extend_schema
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from recommender import access
 from recommender.api import schema, serializers
+from recommender.api.authentication import HeldTokenAuthentication
 from recommender.api.errors import BadQueryParameter, api_exception_handler
 from recommender.engine.checks import parse_int
 from recommender.selectors import monitoring, registry
@@ -38,7 +39,7 @@ class ApiView(APIView):
     # Token first: an anonymous request is then told 401 with `WWW-Authenticate: Token`
     # (with session authentication first, DRF can only answer 403). Browsers logged in to
     # the site still get in through their session.
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [HeldTokenAuthentication, SessionAuthentication]
     # Set here as well as in settings, so neither who may read nor the error shape can change
     # with them. Every endpoint is for browsers unless it says otherwise (recommender.access).
     permission_classes = [MayBrowse]

@@ -38,20 +38,48 @@ from recommender.engine.segments import VIEWER_GROUPS
 
 @dataclass(frozen=True)
 class FilmStats:
-    """Per rated film: source id (sorted), rating count and mean rating."""
+    """Per rated film: source id (sorted), rating count, mean rating and the sum of its
+    ratings (so ratings added later update the figures without reading the others again)."""
 
     film_ids: np.ndarray
     counts: np.ndarray
     means: np.ndarray
+    sums: np.ndarray
 
     @classmethod
     def from_ratings(cls, ratings: pd.DataFrame) -> FilmStats:
-        grouped = ratings.groupby("film_id")["rating"].agg(["size", "mean"]).sort_index()
-        return cls(
-            film_ids=grouped.index.to_numpy(np.int64),
-            counts=grouped["size"].to_numpy(np.int64),
-            means=grouped["mean"].to_numpy(np.float64),
+        grouped = ratings.groupby("film_id")["rating"].agg(["size", "sum"]).sort_index()
+        return cls.from_sums(
+            grouped.index.to_numpy(np.int64),
+            grouped["size"].to_numpy(np.int64),
+            grouped["sum"].to_numpy(np.float64),
         )
+
+    @classmethod
+    def from_sums(cls, film_ids: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> FilmStats:
+        """From per-film counts and sums (e.g. aggregated by a database), films sorted by id.
+        The mean is sum / count, as pandas' own mean: the same figures whoever summed."""
+        counts = np.asarray(counts, dtype=np.int64)
+        sums = np.asarray(sums, dtype=np.float64)
+        return cls(
+            film_ids=np.asarray(film_ids, dtype=np.int64),
+            counts=counts,
+            means=sums / counts,
+            sums=sums,
+        )
+
+    def with_ratings(self, film_ids: np.ndarray, scores: np.ndarray) -> FilmStats:
+        """The figures once the given ratings are added (films new to the figures included)."""
+        film_ids = np.asarray(film_ids, dtype=np.int64)
+        all_ids = np.union1d(self.film_ids, film_ids)
+        counts = np.zeros(len(all_ids), dtype=np.int64)
+        sums = np.zeros(len(all_ids), dtype=np.float64)
+        held = np.searchsorted(all_ids, self.film_ids)
+        counts[held], sums[held] = self.counts, self.sums
+        added = np.searchsorted(all_ids, film_ids)
+        np.add.at(counts, added, 1)
+        np.add.at(sums, added, np.asarray(scores, dtype=np.float64))
+        return FilmStats.from_sums(all_ids, counts, sums)
 
     def counts_of(self, film_ids: np.ndarray) -> np.ndarray:
         """The rating count of each of `film_ids` (0 for a film nobody rated), in their order:
@@ -179,10 +207,16 @@ def rank_every_viewer(
     n: int,
     penalty: PopularityPenalty | None,
     progress=None,
+    film_stats: FilmStats | None = None,
 ) -> Ranking:
     """Existing viewers (more than `new_user_threshold` ratings) get the model's top n, those it
     was not trained on (graduated arrivals) after fold_in_viewers; cold-start viewers get the
-    popularity fallback minus what they have seen."""
+    popularity fallback minus what they have seen.
+
+    `ratings` must hold every rating of `viewer_ids`; popularity (the penalty and the
+    fallback) is over `film_stats` when given, so a caller ranking a slice of the viewers
+    passes only their ratings and the statistics of all of them (FilmStats.from_ratings of
+    `ratings` otherwise)."""
     viewer_ids = np.unique(np.asarray(viewer_ids, dtype=np.int64))
     counts = ratings.groupby("viewer_id").size()
     rating_counts = counts.reindex(viewer_ids, fill_value=0).to_numpy()
@@ -190,7 +224,7 @@ def rank_every_viewer(
     graduates = viewer_ids[existing & (model.viewer_index(viewer_ids) < 0)]
     if graduates.size:
         model = fold_in_viewers(model, ratings[ratings["viewer_id"].isin(graduates)])
-    stats = FilmStats.from_ratings(ratings)
+    stats = FilmStats.from_ratings(ratings) if film_stats is None else film_stats
 
     parts = []
     existing_ids = viewer_ids[existing]

@@ -1,6 +1,6 @@
 """Reads on the request path: what serving one viewer's list reads per request (their stored
-list, their rating activity, their ratings, the listed films) and the per-film statistics the
-service holds between new ratings.
+list, their rating activity, their ratings, the listed films). The per-film statistics the
+service holds between new ratings are read by selectors.ratings.film_stats.
 
 Plain SQL: these run on every request, and building the same statements through the ORM
 cost ten times as much as running them (measured on the bundled data, SQLite, one list
@@ -14,12 +14,9 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from django.db import connection
-from django.db.models import Avg, Count
 
-from recommender.engine.serving import FilmStats
-from recommender.models import Film, Genre, Rating, ScoredList, ScoringRun, Viewer
+from recommender.models import Film, Genre, ModelVersion, Rating, ScoredList, ScoringRun, Viewer
 from recommender.selectors.scoring import scored_list_arrays
 
 
@@ -101,6 +98,16 @@ def _statements() -> dict[str, str]:
             f"WHERE r.{column(Rating, 'viewer')} = %s ORDER BY r.{column(Rating, 'id')}"
         ),
         "newest_rating": f"SELECT MAX({column(Rating, 'id')}) FROM {table(Rating)}",
+        # served_scoring_run's run, its champion and the newest rating, in one round trip.
+        "serving_state": (
+            f"SELECT c.{column(ModelVersion, 'id')}, (SELECT r.{column(ScoringRun, 'id')} "
+            f"FROM {table(ScoringRun)} r WHERE r.{column(ScoringRun, 'status')} = %s "
+            f"AND r.{column(ScoringRun, 'model_version')} = c.{column(ModelVersion, 'id')} "
+            f"ORDER BY r.{column(ScoringRun, 'finished_at')} DESC LIMIT 1), "
+            f"(SELECT MAX({column(Rating, 'id')}) FROM {table(Rating)}) "
+            f"FROM (SELECT 1 AS one) o LEFT JOIN {table(ModelVersion)} c "
+            f"ON c.{column(ModelVersion, 'status')} = %s"
+        ),
         "films": (
             f"SELECT f.{column(Film, 'source_id')}, f.{column(Film, 'title')}, "
             f"f.{column(Film, 'year')}, g.{column(Genre, 'name')} "
@@ -161,6 +168,29 @@ def viewer_ratings(*, viewer_pk: int) -> ViewerRatings:
     )
 
 
+@dataclass(frozen=True)
+class ServingState:
+    """What every list served depends on besides the viewer: the champion, its served run
+    (served_scoring_run) and the newest rating. While all three are unchanged, a list once
+    answered is still the answer."""
+
+    champion_id: int | None
+    served_run_id: int | None
+    newest_rating_id: int | None
+
+
+def serving_state() -> ServingState:
+    """The champion's id, its served run's id and the newest rating id, in one query."""
+    rows = _fetch(
+        "serving_state", [ScoringRun.Status.COMPLETED.value, ModelVersion.Status.CHAMPION.value]
+    )
+    return ServingState(*rows[0])
+
+
+def scoring_run(run_pk: int) -> ScoringRun | None:
+    return ScoringRun.objects.filter(pk=run_pk).first()
+
+
 def newest_rating_id() -> int | None:
     """The highest rating id (None without ratings): ratings are only ever added, or deleted
     newest first (a simulation reset), so it says whether any rating changed."""
@@ -182,20 +212,3 @@ def film_descriptions(*, film_ids: list[int]) -> dict[int, FilmDescription]:
         source_id: FilmDescription(title=title, year=year, genres=tuple(genres))
         for source_id, (title, year, genres) in found.items()
     }
-
-
-def film_stats() -> FilmStats:
-    """Rating count and mean of every rated film over all ratings (FilmStats.from_ratings's
-    figures), aggregated by the database. Runs when a new rating exists, not per request."""
-    rows = (
-        Rating.objects.values("film__source_id")
-        .annotate(size=Count("pk"), mean=Avg("score"))
-        .order_by("film__source_id")
-        .values_list("film__source_id", "size", "mean")
-    )
-    frame = pd.DataFrame.from_records(list(rows), columns=["film_id", "size", "mean"])
-    return FilmStats(
-        film_ids=frame["film_id"].to_numpy(np.int64),
-        counts=frame["size"].to_numpy(np.int64),
-        means=frame["mean"].to_numpy(np.float64),
-    )

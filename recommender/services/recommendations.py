@@ -19,14 +19,21 @@ ratings after, so the on-the-fly path is a normal path, not a rare one, and is k
   so an on-the-fly list is the list a fresh scoring run would store for that viewer.
 
 Each path reads as load (selectors) -> compute (engine) -> describe.
+
+Every request first reads the serving state (the champion, its served run and the newest
+rating id: one query). A list answered under the same state is answered again from memory
+(`ChampionCache.held_list`): with the token and permission lookups held too
+(recommender.api.authentication), a repeated request costs that one query.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from types import EllipsisType
 
 import numpy as np
 from django.conf import settings
@@ -37,14 +44,16 @@ from recommender.engine.model import TrainedModel, UnknownViewerError
 from recommender.engine.scoring import FilmSide, PopularityPenalty
 from recommender.engine.serving import FilmStats, popular_for_one_viewer, rank_one_viewer
 from recommender.models import ScoringRun
+from recommender.selectors.ratings import film_stats, ratings_after
 from recommender.selectors.registry import current_champion
-from recommender.selectors.scoring import served_scoring_run
 from recommender.selectors.serving import (
+    ServingState,
     StoredList,
     film_descriptions,
-    film_stats,
     newest_rating_id,
     rating_activity,
+    scoring_run,
+    serving_state,
     stored_list,
     viewer_pk_by_source_id,
     viewer_ratings,
@@ -57,6 +66,8 @@ SOURCE_MODEL = "model"
 SOURCE_FALLBACK = "fallback"
 COMPUTED_FROM_RUN = "scoring_run"
 COMPUTED_ON_THE_FLY = "on_the_fly"
+# Lists held per process (about 2 kB each for 10 films): enough for the viewers active at once.
+HELD_LISTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -97,18 +108,23 @@ def viewer_recommendations(*, viewer_id: int, n: int = 10) -> Recommendations:
     # Ids past 64 bits cannot be stored, so no viewer has them (and SQLite would overflow).
     if not is_int(viewer_id) or not -(2**63) <= viewer_id < 2**63:
         raise UnknownViewerError.not_found(viewer_id)
-    run = served_scoring_run()
+    state = serving_state()
+    held = champion_cache.held_list(state, viewer_id, n)
+    if held is not None:
+        return held
+    run = champion_cache.run(state.served_run_id)
     scored = stored_list(run_pk=run.pk, viewer_id=viewer_id) if run is not None else None
-    if scored is not None:
-        stored = _stored_list(run, scored, n)
-        if stored is not None:
-            return stored
-        pk = scored.viewer_pk
-    else:
-        pk = viewer_pk_by_source_id(viewer_id=viewer_id)
-        if pk is None:
-            raise UnknownViewerError.not_found(viewer_id)
-    return _computed_list(pk, viewer_id, run, n)
+    result = _stored_list(run, scored, n) if scored is not None else None
+    if result is None:
+        if scored is not None:
+            pk = scored.viewer_pk
+        else:
+            pk = viewer_pk_by_source_id(viewer_id=viewer_id)
+            if pk is None:
+                raise UnknownViewerError.not_found(viewer_id)
+        result = _computed_list(pk, viewer_id, run, n, state)
+    champion_cache.hold_list(state, viewer_id, n, result)
+    return result
 
 
 # --- the served run ---------------------------------------------------------------------------
@@ -148,14 +164,14 @@ def _new_user_threshold() -> int:
 
 
 def _computed_list(
-    viewer_pk: int, viewer_id: int, run: ScoringRun | None, n: int
+    viewer_pk: int, viewer_id: int, run: ScoringRun | None, n: int, state: ServingState
 ) -> Recommendations:
     """What a fresh scoring run would store for this viewer, top n, ranked now: the model
     (folded in if it was not trained on the viewer) past the new-user threshold, the
     popularity fallback below it; films already rated are never listed."""
     champion = champion_cache.champion(run)
     rated = viewer_ratings(viewer_pk=viewer_pk)
-    stats = champion_cache.film_stats()
+    stats = champion_cache.film_stats(newest=state.newest_rating_id)
     from_model = len(rated.film_ids) > _new_user_threshold()
     if from_model:
         film_ids, scores, predicted = rank_one_viewer(
@@ -218,8 +234,10 @@ class _HeldPenalised:
 class ChampionCache:
     """What serving a list on the fly needs that is costly to rebuild per request, held per
     process: the champion (loaded and integrity-checked once, kept until the champion
-    changes), the per-film rating figures (kept until a newer rating exists) and the film
-    side with the popularity penalty over those figures. `clear()` drops it all (tests, whose
+    changes), the per-film rating figures (kept until a newer rating exists, then updated
+    with the new ratings), the film side with the popularity penalty over those figures, the
+    served run, and the lists answered (kept while the serving state is unchanged, the
+    HELD_LISTS most recently asked). `clear()` drops it all (tests, whose
     databases reuse ids; a process that must free memory).
 
     Reads never block; loading is serialised, so two threads that miss at once load the file
@@ -229,8 +247,12 @@ class ChampionCache:
         self._champion: HeldChampion | None = None
         self._stats: HeldStats | None = None
         self._penalised: _HeldPenalised | None = None
+        self._run: ScoringRun | None = None
+        self._lists: OrderedDict[tuple[int, int], Recommendations] = OrderedDict()
+        self._lists_state: ServingState | None = None
         self._champion_lock = threading.Lock()
         self._stats_lock = threading.Lock()
+        self._lists_lock = threading.Lock()
 
     @property
     def held_champion(self) -> HeldChampion | None:
@@ -259,18 +281,28 @@ class ChampionCache:
                 logger.info("serving model v%s held in memory (%s)", version.pk, model)
         return held
 
-    def film_stats(self) -> HeldStats:
+    def film_stats(self, *, newest: int | None | EllipsisType = ...) -> HeldStats:
         """Rating count and mean of every rated film over all ratings. Ratings are only ever
         added, or deleted newest first (a simulation reset), so the newest rating id, one
-        index lookup, says whether the held figures are still the current ones."""
-        newest = newest_rating_id()
+        index lookup, says whether the held figures are still the current ones; when ratings
+        were added, only those are read and added to the held figures (at 26M ratings the
+        full aggregate takes seconds, the new ratings of a round a fraction of that).
+        newest: the newest rating id when the caller has just read it."""
+        if newest is ...:
+            newest = newest_rating_id()
         held = self._stats
         if held is not None and held.newest_rating == newest:
             return held
         with self._stats_lock:
             held = self._stats
-            if held is None or held.newest_rating != newest:
-                held = self._stats = HeldStats(newest_rating=newest, stats=film_stats())
+            if held is not None and held.newest_rating == newest:
+                return held
+            if held is not None and newest is not None and (held.newest_rating or 0) < newest:
+                added = ratings_after(held.newest_rating or 0)
+                held = HeldStats(newest_rating=newest, stats=held.stats.with_ratings(*added))
+            else:
+                held = HeldStats(newest_rating=newest, stats=film_stats(rating_pk_max=newest))
+            self._stats = held
         return held
 
     def film_side(
@@ -294,12 +326,50 @@ class ChampionCache:
         self._penalised = _HeldPenalised(champion, stats, penalty, film_side)
         return film_side
 
+    def run(self, run_id: int | None) -> ScoringRun | None:
+        """The served run by id, held: a completed run never changes (pruning deletes only
+        runs nobody is served from)."""
+        if run_id is None:
+            return None
+        held = self._run
+        if held is None or held.pk != run_id:
+            held = self._run = scoring_run(run_id)
+        return held
+
+    def held_list(self, state: ServingState, viewer_id: int, n: int) -> Recommendations | None:
+        """The list answered before for (viewer, n), if the champion, the served run and the
+        newest rating are still those it was answered under. A new rating by anyone, a new
+        run or a promotion drops every held list (conservative: most lists would still be
+        right, but telling which costs the queries the cache saves)."""
+        with self._lists_lock:
+            if self._lists_state != state:
+                return None
+            held = self._lists.get((viewer_id, n))
+            if held is not None:
+                self._lists.move_to_end((viewer_id, n))
+            return held
+
+    def hold_list(
+        self, state: ServingState, viewer_id: int, n: int, recommendations: Recommendations
+    ) -> None:
+        with self._lists_lock:
+            if self._lists_state != state:
+                self._lists.clear()
+                self._lists_state = state
+            self._lists[(viewer_id, n)] = recommendations
+            if len(self._lists) > HELD_LISTS:
+                self._lists.popitem(last=False)
+
     def clear(self) -> None:
         with self._champion_lock:
             self._champion = None
             self._penalised = None
+            self._run = None
         with self._stats_lock:
             self._stats = None
+        with self._lists_lock:
+            self._lists.clear()
+            self._lists_state = None
 
 
 champion_cache = ChampionCache()

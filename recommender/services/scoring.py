@@ -26,12 +26,14 @@ from recommender.engine.checks import is_int
 from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty, Ranking
 from recommender.engine.serving import FilmStats, list_metrics, rank_every_viewer
-from recommender.models import ModelVersion, Rating, ScoredList, ScoringRun
+from recommender.models import ModelVersion, ScoredList, ScoringRun
 from recommender.progress import ProgressCallback, no_progress
 from recommender.selectors.ratings import (
     film_genres_frame,
+    film_stats,
     ratings_frame,
     snapshot_bounds,
+    viewer_ratings_frame,
     viewers_frame,
 )
 from recommender.selectors.registry import current_champion
@@ -120,15 +122,19 @@ def score_and_store(
         wait_at_test_gate("scoring")
         ratings = ratings_frame()
         viewers = viewers_frame()
+        # Once per snapshot: the penalty, the fallback and the metrics' catalogue share them.
+        stats = FilmStats.from_ratings(ratings)
         ranking = _rank(
             run,
             model,
             ratings,
             viewers,
+            stats,
             progress=lambda f: progress("scoring", 0.05 + 0.75 * f),
         )
+        del ratings
         progress("metrics", 0.8)
-        metrics = _run_metrics(run, ranking, model, FilmStats.from_ratings(ratings).film_ids)
+        metrics = _run_metrics(run, ranking, model, stats.film_ids)
         progress("storing lists", 0.9)
         with transaction.atomic():
             _store_lists(run, ranking, viewers)
@@ -210,8 +216,9 @@ def scoring_shard_store(
     *, run_id: int, shard: int, shards: int, progress: ProgressCallback | None = None
 ) -> int:
     """Rank the viewers of one shard (viewers sorted by id, split into `shards` nearly equal
-    slices) against all the run's ratings and store their lists in one transaction; return how
-    many. Safe to deliver twice: the shard replaces its own rows. A run that is no longer
+    slices) and store their lists in one transaction; return how many. The shard reads only
+    its viewers' ratings, plus the per-film statistics of the whole snapshot (one GROUP BY),
+    so its memory is proportional to its slice. Safe to deliver twice: the shard replaces its own rows. A run that is no longer
     running (completed, failed or reaped) is left alone and 0 is returned."""
     progress = progress or no_progress
     run = ScoringRun.objects.select_related("model_version").filter(pk=run_id).first()
@@ -231,8 +238,9 @@ def scoring_shard_store(
         ranking = _rank(
             run,
             _version_model(run.model_version),
-            _run_ratings(run),
+            _shard_ratings(run, viewers),
             viewers,
+            _run_film_stats(run),
             progress=lambda f: progress("scoring", 0.1 + 0.8 * f),
         )
         progress("storing lists", 0.9)
@@ -274,7 +282,7 @@ def scoring_run_complete(*, run_id: int) -> ScoringRun | None:
         )
     model = _version_model(run.model_version)
     ranking = _stored_ranking(run)
-    metrics = _run_metrics(run, ranking, model, _run_catalogue(run))
+    metrics = _run_metrics(run, ranking, model, _run_film_stats(run).film_ids)
     # Completed only if still running: a reaper that marked it failed meanwhile wins.
     ScoringRun.objects.filter(pk=run_id, status=ScoringRun.Status.RUNNING).update(
         status=ScoringRun.Status.COMPLETED,
@@ -315,11 +323,13 @@ def _rank(
     model: TrainedModel,
     ratings: pd.DataFrame,
     viewers: pd.DataFrame,
+    film_stats: FilmStats,
     *,
     progress,
 ) -> Ranking:
-    """Rank `viewers` (a slice or all of them) against all `ratings` with the run's
-    parameters: popularity and the fold-in need every rating, whatever the slice."""
+    """Rank `viewers` (a slice or all of them) with the run's parameters: `ratings` holds at
+    least every rating of theirs, `film_stats` are those of every rating of the snapshot
+    (popularity is over all viewers, whatever the slice)."""
     parameters = run.parameters
     return rank_every_viewer(
         model,
@@ -329,6 +339,7 @@ def _rank(
         n=parameters["list_length"] + parameters["buffer"],
         penalty=PopularityPenalty(**parameters["penalty"]),
         progress=progress,
+        film_stats=film_stats,
     )
 
 
@@ -402,18 +413,22 @@ def _shards(run: ScoringRun) -> list[pd.DataFrame]:
     return [viewers.iloc[start:stop] for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _run_ratings_queryset(run: ScoringRun):
-    return Rating.objects.filter(pk__lte=run.parameters["snapshot"]["rating_pk_max"])
+def _shard_ratings(run: ScoringRun, viewers: pd.DataFrame) -> pd.DataFrame:
+    """The snapshot's ratings of one shard's viewers (a slice sorted by source id, so a range
+    of source ids)."""
+    snapshot = run.parameters["snapshot"]
+    return viewer_ratings_frame(
+        viewer_pk_max=snapshot["viewer_pk_max"],
+        rating_pk_max=snapshot["rating_pk_max"],
+        source_id_from=int(viewers["viewer_id"].iloc[0]),
+        source_id_to=int(viewers["viewer_id"].iloc[-1]),
+    )
 
 
-def _run_ratings(run: ScoringRun) -> pd.DataFrame:
-    return ratings_frame(queryset=_run_ratings_queryset(run))
-
-
-def _run_catalogue(run: ScoringRun) -> np.ndarray:
-    """The rated films of the run's snapshot (sorted source ids): what could be recommended."""
-    ids = _run_ratings_queryset(run).values_list("film__source_id", flat=True).distinct()
-    return np.unique(np.fromiter(ids.iterator(chunk_size=50_000), dtype=np.int64))
+def _run_film_stats(run: ScoringRun) -> FilmStats:
+    """Per-film count and mean over the run's snapshot; its film ids (sorted) are the rated
+    films, what could be recommended."""
+    return film_stats(rating_pk_max=run.parameters["snapshot"]["rating_pk_max"])
 
 
 def _stored_ranking(run: ScoringRun) -> Ranking:

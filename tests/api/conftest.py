@@ -1,1 +1,1 @@
-from tests.champions import monitored_rounds  # noqa: F401 (fixture)
+from tests.champions import champion, monitored_rounds  # noqa: F401 (fixtures)

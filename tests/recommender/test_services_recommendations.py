@@ -235,21 +235,35 @@ def test_the_champion_is_loaded_once_and_again_after_a_promotion(champion, monke
     assert promoted.n_factors == 10
 
 
-def test_film_figures_are_read_again_only_after_a_new_rating_and_clear_drops_everything(
+def test_film_figures_are_aggregated_once_then_updated_by_new_ratings_alone(
     served_run, monkeypatch
 ):
+    """The full aggregate runs once; a new rating is added to the held figures, which stay
+    equal to a full aggregate; a deletion (a simulation reset) and clear() aggregate again."""
     reads = []
     real_film_stats = recommendations.film_stats
-    monkeypatch.setattr(recommendations, "film_stats", lambda: reads.append(1) or real_film_stats())
+    monkeypatch.setattr(
+        recommendations,
+        "film_stats",
+        lambda **kwargs: reads.append(1) or real_film_stats(**kwargs),
+    )
     rate(90_003, [1])  # not in the served run: computed on the fly, with the figures
 
     viewer_recommendations(viewer_id=90_003)
     viewer_recommendations(viewer_id=90_003)
     assert len(reads) == 1
-    rate(90_003, [2])
+    rate(90_003, [2], score=2.5)
+    rate(90_004, [164_979], score=0.5)  # a film none of the bundled subset's viewers rated
     assert 2 not in [f.film_id for f in viewer_recommendations(viewer_id=90_003).films]
-    assert len(reads) == 2
+    assert len(reads) == 1
+    held, full = champion_cache.film_stats().stats, real_film_stats()
+    for name in ("film_ids", "counts", "sums", "means"):
+        np.testing.assert_array_equal(getattr(held, name), getattr(full, name))
+    assert held.counts[held.film_ids == 164_979].tolist() == [1]
 
+    Rating.objects.filter(viewer__source_id=90_004).delete()
+    viewer_recommendations(viewer_id=90_003)
+    assert len(reads) == 2
     champion_cache.clear()
     assert champion_cache.held_champion is None
     viewer_recommendations(viewer_id=90_003)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -52,8 +55,32 @@ def metrics(request: HttpRequest) -> HttpResponse:
             messages.warning(request, f"{exc}; showing every run instead.")
     history = presentation.metric_history(run_id=run_id)
     return render(
-        request, "web/metrics.html", {"history": history, "charts": history_charts(history)}
+        request, "web/metrics.html", {"history": history, "charts": held_history_charts(history)}
     )
+
+
+# Chart sets held per process: drawing the six charts with matplotlib takes about a second,
+# and they change only when a round, a report or a promotion is added.
+HELD_CHART_SETS = 16
+_held_charts: OrderedDict[str, list[dict]] = OrderedDict()
+_held_charts_lock = threading.Lock()
+
+
+def held_history_charts(history: presentation.MetricHistory) -> list[dict]:
+    """history_charts, drawn once per distinct history (its full repr is the key: the same
+    figures draw the same charts)."""
+    key = repr(history)
+    with _held_charts_lock:
+        held = _held_charts.get(key)
+        if held is not None:
+            _held_charts.move_to_end(key)
+            return held
+    built = history_charts(history)
+    with _held_charts_lock:
+        _held_charts[key] = built
+        while len(_held_charts) > HELD_CHART_SETS:
+            _held_charts.popitem(last=False)
+    return built
 
 
 def history_charts(history: presentation.MetricHistory) -> list[dict]:

@@ -1,0 +1,55 @@
+"""Lists held per process: a repeated request costs one query (the serving state), and a new
+rating (by anyone), a new scoring run or a promotion drops every held list."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from recommender.models import Rating
+from recommender.services.recommendations import (
+    COMPUTED_FROM_RUN,
+    COMPUTED_ON_THE_FLY,
+    viewer_recommendations,
+)
+from recommender.services.scoring import scoring_run_create
+from tests.recommender.test_services_recommendations import rate
+
+
+def answered(viewer_id: int, n: int = 10):
+    with CaptureQueriesContext(connection) as queries:
+        result = viewer_recommendations(viewer_id=viewer_id, n=n)
+    return result, len(queries)
+
+
+def test_a_repeated_request_is_answered_from_memory_with_one_query(served_run):
+    first, first_queries = answered(15)
+    again, again_queries = answered(15)
+    assert first.computed == COMPUTED_FROM_RUN and first_queries >= 3
+    assert again == first and again_queries == 1
+    other_n, other_queries = answered(15, n=5)  # another n is another list
+    assert other_queries > 1 and other_n.films == first.films[:5]
+
+
+def test_a_new_rating_drops_the_held_lists(served_run):
+    before, _ = answered(15)
+    after_other, queries = answered(15)
+    assert queries == 1
+    rate(90_005, [1])  # anyone's rating changes the state
+    after_other, queries = answered(15)
+    assert queries > 1 and after_other == before
+    top = before.films[0].film_id
+    rate(15, [top])  # the viewer's own: the film is no longer listed
+    after_own, queries = answered(15)
+    assert queries > 1 and after_own.computed == COMPUTED_ON_THE_FLY
+    assert top not in [film.film_id for film in after_own.films]
+    assert Rating.objects.filter(viewer__source_id=15, film__source_id=top).exists()
+
+
+def test_a_new_run_drops_the_held_lists(served_run):
+    before, _ = answered(15)
+    assert before.scoring_run_id == served_run.pk
+    newer = scoring_run_create(actor="test")
+    after, queries = answered(15)
+    assert queries > 1 and after.scoring_run_id == newer.pk
+    assert after.films == before.films  # same model, same ratings: the same list
