@@ -27,9 +27,10 @@ demo: install
 	$(PY) manage.py reset_simulation
 	$(PY) manage.py train
 	$(PY) manage.py score
-	@# Three rounds with Action rated 10 % lower, each monitored: drift, a challenger, a decision
-	@# (the emails to reviewers print to the console by default).
-	$(PY) manage.py cycle --rounds 3 --shift Action=0.9 --seed 1
+	@# Five monitored rounds, true ratings from the oracle: two clean rounds (the champion's
+	@# drift reference), then Action rated 10 % lower from round 3: drift, a challenger, a
+	@# decision (the emails to reviewers print to the console by default).
+	$(PY) manage.py cycle --rounds 5 --shift Action=0.9 --shift-start 3 --truth oracle --seed 1
 	$(PY) manage.py create_demo_login
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(PY) manage.py runserver $(HOST):$(PORT)

@@ -7,7 +7,7 @@ SUITES = [
     "benchmarks.imports",
     "benchmarks.scoring",
     "benchmarks.simulation",
-    "benchmarks.false_alarms",
+    "benchmarks.judgements",
     "benchmarks.api",
     "benchmarks.scale",
     "benchmarks.quality",

@@ -23,7 +23,6 @@ from celery.canvas import Signature
 from django.db import InterfaceError, OperationalError
 
 from recommender.datasets import RatingFilter
-from recommender.engine.model import SVDConfig
 from recommender.engine.scoring import PopularityPenalty
 from recommender.progress import ProgressCallback
 from recommender.services.cycle import monitor_and_retrain as monitor_and_retrain_service
@@ -31,8 +30,8 @@ from recommender.services.imports import dataset_import_movielens, dataset_impor
 from recommender.services.leases import AlreadyRunningError, exclusive_model_work
 from recommender.services.monitoring import drift_report_create
 from recommender.services.pruning import scoring_runs_prune
-from recommender.services.registry import model_version_train
-from recommender.services.retraining import TrainingWindow, model_version_retrain
+from recommender.services.registry import ModelSearch, model_version_train
+from recommender.services.retraining import AUTO_FAMILY, TrainingWindow, model_version_retrain
 from recommender.services.scoring import (
     default_penalty,
     penalty_with,
@@ -133,10 +132,20 @@ def import_dataset(
 
 
 @shared_task(bind=True, name="recommender.train", **RETRY_OPTIONS)
-def train(self, config: dict | None = None) -> dict:
+def train(
+    self, config: dict | None = None, family: str | None = None, search: dict | None = None
+) -> dict:
+    """`family` (MODEL_FAMILY by default) with the hyperparameters in `config` (the family's
+    defaults for the rest); or, with `search` (ModelSearch.as_dict()), what a search picks."""
+
     def work() -> dict:
-        version = model_version_train(**run_by(self), config=SVDConfig(**(config or {})))
-        return {"model_version": version.pk, "status": version.status}
+        version = model_version_train(
+            **run_by(self),
+            family=family,
+            config=config or {},
+            search=ModelSearch.from_dict(search) if search else None,
+        )
+        return {"model_version": version.pk, "family": version.algorithm, "status": version.status}
 
     return exclusively(self, "training", work)
 
@@ -157,10 +166,18 @@ def score(self, transform: str | None = None, alpha: float | None = None) -> dic
 
 @shared_task(bind=True, name="recommender.monitor", **RETRY_OPTIONS)
 def monitor(
-    self, round_id: int | None = None, require_significance: bool | None = None, seed: int = 0
+    self,
+    round_id: int | None = None,
+    require_significance: bool | None = None,
+    seed: int = 0,
+    rule: str | None = None,
 ) -> dict:
     report = drift_report_create(
-        **run_by(self), round_id=round_id, require_significance=require_significance, seed=seed
+        **run_by(self),
+        round_id=round_id,
+        require_significance=require_significance,
+        rule=rule,
+        seed=seed,
     )
     return {"drift_report": report.pk, "retraining_required": report.retraining_required}
 
@@ -172,12 +189,21 @@ def retrain(
     seed: int = 0,
     last_rounds: int | None = None,
     since: str | None = None,
+    family: str = AUTO_FAMILY,
+    objective: str = "ranking",
 ) -> dict:
     def work() -> dict:
         window = TrainingWindow(
             last_rounds=last_rounds, since=datetime.fromisoformat(since) if since else None
         )
-        outcome = model_version_retrain(**run_by(self), window=window, search=search, seed=seed)
+        outcome = model_version_retrain(
+            **run_by(self),
+            window=window,
+            search=search,
+            family=family,
+            objective=objective,
+            seed=seed,
+        )
         return {"challenger": outcome.challenger.pk, "decision": outcome.decision.value}
 
     return exclusively(self, "retraining", work)

@@ -23,7 +23,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 class Environment:
     """env.int("NAME", default=..., minimum=...), env.float, env.bool, env.str, env.choice,
-    env.list, env.db_url, env.email_url: each returns the default when the variable is unset
+    env.model_family, env.list, env.db_url, env.email_url: each returns the default when the variable is unset
     or empty, and raises ImproperlyConfigured naming the variable otherwise."""
 
     def __init__(self, source: dict[str, str] | None = None) -> None:
@@ -83,6 +83,16 @@ class Environment:
         value = self.str(name, default=default)
         if value not in choices:
             raise self._refuse(name, value, f"one of {', '.join(choices)}")
+        return value
+
+    def model_family(self, name: str, *, default: str) -> str:
+        """A model family's name (recommender.engine.families.FAMILIES); an unknown one is
+        refused with the known families listed."""
+        from recommender.engine.families import FAMILIES
+
+        value = self.str(name, default=default)
+        if value not in FAMILIES:
+            raise self._refuse(name, value, f"a model family, one of {', '.join(FAMILIES)}")
         return value
 
     def list(self, name: str, *, default: list[str]) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from recommender.engine.families import DEFAULT_FAMILY
 from recsite.environment import Environment
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -269,6 +270,9 @@ if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < _VISIBILITY_TI
 
 
 RECOMMENDER = {
+    # The model family `train` (and `retrain --family` by name) trains by default; see
+    # docs/evaluation.md for the evidence behind the default.
+    "MODEL_FAMILY": env.model_family("MODEL_FAMILY", default=DEFAULT_FAMILY),
     # A viewer with more than this many ratings is served by the model; the rest get the
     # popularity fallback.
     "NEW_USER_THRESHOLD": env.int("NEW_USER_THRESHOLD", default=5, minimum=1),
@@ -289,14 +293,31 @@ RECOMMENDER = {
     # named option (POPULARITY_ALPHA=0.875): it buried every list in obscure films.
     "POPULARITY_ALPHA": env.float("POPULARITY_ALPHA", default=0.02, minimum=0.0, maximum=100.0),
     "HOLDOUT_SHARE": env.float("HOLDOUT_SHARE", default=0.2, minimum=0.01, maximum=0.9),
-    # Retraining needs only the threshold (as the original system), or also a bootstrap-
+    # Which rule judges a round (docs/architecture.md, "Drift"): "reference", the champion's
+    # own earlier rounds with a bootstrap test and multiple-testing control; or "benchmark",
+    # the original system's training benchmark and thresholds.
+    "DRIFT_RULE": env.choice("DRIFT_RULE", default="reference", choices=("reference", "benchmark")),
+    # The reference: the first K clean rounds the champion served, or the K most recent.
+    "DRIFT_REFERENCE_ROUNDS": env.int("DRIFT_REFERENCE_ROUNDS", default=3, minimum=1, maximum=100),
+    "DRIFT_REFERENCE_WINDOW": env.choice(
+        "DRIFT_REFERENCE_WINDOW", default="first", choices=("first", "rolling")
+    ),
+    # Error rate of a round's verdict and its control across segments (family-wise: holm;
+    # false discovery rate: bh), and the bootstrap's replicates.
+    "DRIFT_ALPHA": env.float("DRIFT_ALPHA", default=0.05, above=0.0, maximum=0.5),
+    "DRIFT_CORRECTION": env.choice("DRIFT_CORRECTION", default="holm", choices=("holm", "bh")),
+    "DRIFT_BOOTSTRAP_SAMPLES": env.int(
+        "DRIFT_BOOTSTRAP_SAMPLES", default=1000, minimum=20, maximum=100_000
+    ),
+    # Benchmark rule only: the threshold alone (as the original system), or also a bootstrap-
     # significant drop.
     "DRIFT_REQUIRE_SIGNIFICANCE": env.bool("DRIFT_REQUIRE_SIGNIFICANCE", default=False),
     # Share of the recent round held out to compare challenger and champion on.
     "RECENT_HOLDOUT_SHARE": env.float(
         "RECENT_HOLDOUT_SHARE", default=0.3, minimum=0.05, maximum=0.9
     ),
-    # Random points of the hyperparameter search space tried by `retrain --search`.
+    # Candidates per family (its default plus random points of its search space) tried by
+    # `train --search` and `retrain --search`.
     "SEARCH_ITERATIONS": env.int("SEARCH_ITERATIONS", default=8, minimum=1),
     # Lifetime of the model-work lease; a heartbeat renews it every third of that. A holder
     # killed outright frees the work after at most this long.
@@ -314,6 +335,9 @@ SIMULATION = {
     "CHOICE_DECAY": env.float("SIM_CHOICE_DECAY", default=0.1, minimum=0.0, maximum=10.0),
     "RATING_SIGMA": env.float("SIM_RATING_SIGMA", default=0.545, minimum=0.001, maximum=10.0),
     "ARRIVAL_SHARE": env.float("SIM_ARRIVAL_SHARE", default=0.05, minimum=0.0, maximum=1.0),
+    # Where a simulated viewer's true rating comes from: "oracle", an SVD the served model
+    # never sees; "model", the served prediction itself (the original, self-referential mode).
+    "TRUTH": env.choice("SIM_TRUTH", default="oracle", choices=("oracle", "model")),
 }
 
 LOGGING = {

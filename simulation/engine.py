@@ -23,12 +23,16 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from recommender.engine.checks import checked_int, finite_vector, is_real
-from recommender.engine.model import TrainedModel
+from recommender.engine.model import SVDConfig, TrainedModel
 from recommender.engine.scoring import Ranking
+from recommender.engine.segments import OVERALL, genre_metric
 from recommender.engine.serving import genre_matrix
 
 logger = logging.getLogger(__name__)
 
+# The oracle (truth="oracle") is an SVD the served model never sees: all original ratings,
+# its own seed and more factors, so simulated tastes are richer than what the model can learn.
+ORACLE_CONFIG = SVDConfig(n_factors=150, n_epochs=30, seed=7919)
 HALF_STARS = np.arange(1, 11) / 2  # 0.5, 1.0, ... 5.0
 PADDING = -1  # film id that fills a ranked list shorter than its row
 
@@ -371,6 +375,8 @@ class RoundDraw:
     sigma: float  # the rating noise the round was played with
     sigma_calibrated: bool  # True when sigma was calibrated in this round (keep it for the next)
     shift_active: bool
+    true_ratings: np.ndarray | None = None  # what each chosen film was truly worth (after a shift)
+    ranks: np.ndarray | None = None  # 0-based position of each chosen film in its list
 
 
 def play_round(
@@ -426,7 +432,47 @@ def play_round(
         sigma=float(behaviour.sigma),
         sigma_calibrated=calibrate_to_r2 is not None,
         shift_active=shift_active,
+        true_ratings=true_ratings,
+        ranks=choices.rank,
     )
+
+
+def round_experience(
+    draw: RoundDraw,
+    top_films: np.ndarray,
+    film_genres: pd.DataFrame,
+    *,
+    liked: float = 4.0,
+) -> dict[str, dict[str, float | int | None]]:
+    """What viewers experienced in the round, overall and per genre of the film:
+
+    - mean_true_rating: the mean true rating of the films they consumed (what the films were
+      worth to them, before the rating noise);
+    - liked_share: the share of consumed films they rated `liked` or more;
+    - top_hit_rate: the share of the slots of their top lists (`top_films`: (viewers, k) film
+      ids, -1 padding) whose film they consumed and rated `liked` or more.
+    n is the number of consumed films in the segment; a segment with none has None figures.
+    """
+    slots = top_films[top_films != PADDING]
+    membership, names = genre_matrix(film_genres, np.concatenate([draw.film_ids, slots]))
+    segments = np.column_stack([np.ones(len(membership), dtype=bool), membership])
+    # As floats: a product of boolean matrices is a logical "any", not a count.
+    segments = segments.astype(np.float64)
+    consumed, offered = segments[: len(draw.film_ids)], segments[len(draw.film_ids) :]
+    counts = consumed.sum(axis=0)
+    loved = (draw.ratings >= liked).astype(np.float64)
+    hits = (loved * (draw.ranks < top_films.shape[1])) @ consumed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        figures = {
+            "mean_true_rating": draw.true_ratings @ consumed / counts,
+            "liked_share": loved @ consumed / counts,
+            "top_hit_rate": hits / offered.sum(axis=0),
+        }
+    result = {}
+    for j, metric in enumerate([OVERALL, *(genre_metric(g) for g in names)]):
+        row = {k: float(v[j]) if np.isfinite(v[j]) else None for k, v in figures.items()}
+        result[metric] = {"n": int(counts[j]), **row}
+    return result
 
 
 def oracle_truth(oracle: TrainedModel, viewer_ids: np.ndarray, film_ids: np.ndarray) -> np.ndarray:

@@ -79,6 +79,10 @@ class RoundMetrics:
     lists: dict[str, ListFigures]  # per viewer group
     seconds: float | None  # wall time to play the round
     cycle: CycleOutcome | None = None  # what the monitor-and-retrain cycle did on the round
+    # What viewers experienced, per segment ("overall", "genre:NAME"): n consumed films,
+    # mean_true_rating, liked_share (rated 4 or more), top_hit_rate (share of top-10 slots
+    # consumed and liked); see simulation.engine.round_experience. Empty for older rounds.
+    experience: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> RoundMetrics:
@@ -92,6 +96,7 @@ class RoundMetrics:
             lists={g: ListFigures.from_json(x) for g, x in (data.get("lists") or {}).items()},
             seconds=data.get("seconds"),
             cycle=CycleOutcome(**cycle) if cycle else None,
+            experience=dict(data.get("experience") or {}),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -101,6 +106,8 @@ class RoundMetrics:
             "lists": {g: x.to_json() for g, x in self.lists.items()},
             "seconds": self.seconds,
         }
+        if self.experience:
+            data["experience"] = self.experience
         if self.cycle is not None:
             data["cycle"] = self.cycle.as_dict()
         return data

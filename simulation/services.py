@@ -17,7 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from recommender.engine.artifact import load_model, save_model
-from recommender.engine.model import SVDConfig, TrainedModel
+from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty
 from recommender.engine.segments import VIEWER_GROUPS
 from recommender.engine.training import fit_svd
@@ -41,7 +41,15 @@ from recommender.services.monitoring import accuracy_by_segment, drift_report_cr
 from recommender.services.retraining import model_version_retrain
 from recommender.services.scoring import NoChampionError, ScoringOutcome, score_and_store
 from recommender.tracking import track_run
-from simulation.engine import BehaviourConfig, RoundDraw, TasteShift, count_arrivals, play_round
+from simulation.engine import (
+    ORACLE_CONFIG,
+    BehaviourConfig,
+    RoundDraw,
+    TasteShift,
+    count_arrivals,
+    play_round,
+    round_experience,
+)
 from simulation.metrics import GroupAccuracy, ListFigures, RoundMetrics
 from simulation.models import SimulationRound, SimulationRun
 from simulation.shifts import unknown_genre_problems
@@ -51,10 +59,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The oracle (truth="oracle") is an SVD the served model never sees: all original ratings,
-# its own seed and more factors, so simulated tastes are richer than what the model can learn.
-ORACLE_CONFIG = SVDConfig(n_factors=150, n_epochs=30, seed=7919)
 DAY = 86_400
+TOP = 10  # the top of a list whose hits a round's experience counts
 
 
 class SimulationParameterError(ValueError):
@@ -65,7 +71,10 @@ class SimulationParameterError(ValueError):
 class SimulationParameters:
     rounds: int = 1
     seed: int = 0
-    truth: str = SimulationRun.Truth.MODEL
+    # None: the SIM_TRUTH setting ("oracle" by default). "model" is the original system's
+    # self-referential mode: the champion's prediction is the true rating, so on an unshifted
+    # segment no challenger can beat it.
+    truth: str | None = None
     shift: dict[str, float] = field(default_factory=dict)
     shift_start: int = 1
     arrivals: float | None = None
@@ -81,6 +90,7 @@ class SimulationParameters:
         sim, rec = settings.SIMULATION, settings.RECOMMENDER
         values = asdict(self)
         defaults = {
+            "truth": sim["TRUTH"],
             "arrivals": sim["ARRIVAL_SHARE"],
             "popularity_transform": rec["POPULARITY_TRANSFORM"],
             "popularity_alpha": rec["POPULARITY_ALPHA"],
@@ -183,11 +193,12 @@ def simulation_round_play(
         scored = score_and_store(actor=f"simulation:{run.pk}", penalty=parameters.penalty())
 
         progress("choosing", 0.6)
+        film_genres = film_genres_frame()
         draw = play_round(
             scored.ranking,
             **_round_inputs(run, parameters, scored),
             round_number=number,
-            film_genres=film_genres_frame(),
+            film_genres=film_genres,
             rng=rng,
             window=window,
             calibration_seed=run.seed,
@@ -209,7 +220,7 @@ def simulation_round_play(
         _store_ratings(round_, draw)
 
         progress("metrics", 0.9)
-        metrics = _round_metrics(draw, scored, seconds=time.perf_counter() - started)
+        metrics = _round_metrics(draw, scored, film_genres, seconds=time.perf_counter() - started)
         round_.metrics = metrics.to_json()
         round_.save(update_fields=["metrics"])
     _track_round(run, round_, scored)
@@ -247,9 +258,11 @@ def _keep_calibrated_sigma(run: SimulationRun, sigma: float, *, target_r2: float
     logger.info("simulation %s: calibrated sigma %.4f for R² %.4f", run.pk, sigma, target_r2)
 
 
-def _round_metrics(draw: RoundDraw, scored: ScoringOutcome, *, seconds: float) -> RoundMetrics:
-    """How well the served predictions matched the simulated ratings, per viewer group, and
-    the scoring run's figures of the lists served this round."""
+def _round_metrics(
+    draw: RoundDraw, scored: ScoringOutcome, film_genres: pd.DataFrame, *, seconds: float
+) -> RoundMetrics:
+    """How well the served predictions matched the simulated ratings, per viewer group, the
+    scoring run's figures of the lists served this round, and what viewers experienced."""
     rows_of = {"all": slice(None), "existing": draw.from_model, "new": ~draw.from_model}
     accuracy = {
         group: GroupAccuracy.from_json(
@@ -267,6 +280,7 @@ def _round_metrics(draw: RoundDraw, scored: ScoringOutcome, *, seconds: float) -
         accuracy=accuracy,
         lists={group: ListFigures.from_json(x) for group, x in scored.run.metrics.items()},
         seconds=seconds,
+        experience=round_experience(draw, scored.ranking.film_ids[:, :TOP], film_genres),
     )
 
 
@@ -460,14 +474,14 @@ def experiment_genre_shift(
     *,
     genre: str,
     multiplier: float,
-    truth: str = SimulationRun.Truth.MODEL,
+    truth: str | None = None,
     shifted_rounds: int = 3,
     seed: int = 0,
     approve_as=None,
     progress: ProgressCallback | None = None,
 ) -> GenreShiftExperiment:
     """The original system's experiment: a baseline round, rounds with one genre's true
-    ratings multiplied, a drift check, retraining and a decision, then a new round under the
+    ratings multiplied, a drift check on each round, retraining and a decision, then a new round under the
     new champion (if promoted), comparing how often each genre is recommended before and
     after. `approve_as`: a reviewer account that approves a challenger sent to review."""
     progress = progress or no_progress
@@ -483,10 +497,8 @@ def experiment_genre_shift(
         SimulationParameters(rounds=shifted_rounds, shift=shift, **{**common, "seed": seed + 1}),
         actor=actor,
     )
-    progress("drift check", 0.5)
-    drift = drift_report_create(
-        actor=actor, round_id=shifted.rounds.order_by("number").last().pk, seed=seed
-    )
+    progress("drift checks", 0.5)
+    drift = _judge_rounds([baseline, shifted], actor=actor, seed=seed)
     decision, reason, status = None, "no drift detected: nothing to retrain", None
     if drift.retraining_required:
         progress("retraining", 0.6)
@@ -514,6 +526,17 @@ def experiment_genre_shift(
         genre_counts_before=before,
         genre_counts_after=None if after is None else _genre_counts(after),
     )
+
+
+def _judge_rounds(runs: list[SimulationRun], *, actor: str, seed: int):
+    """A drift report on every round of the runs, in play order, as the cycle makes them: the
+    reference rule builds its reference from the rounds judged clean before (the baseline),
+    never from a shifted round that was not judged. Returns the last report."""
+    report = None
+    for run in runs:
+        for round_ in run.rounds.order_by("number"):
+            report = drift_report_create(actor=actor, round_id=round_.pk, seed=seed)
+    return report
 
 
 def _play(parameters: SimulationParameters, *, actor: str) -> SimulationRun:

@@ -151,3 +151,13 @@ def users(plain, viewer, staff, reviewer) -> dict:
         "staff": staff,
         "reviewer": reviewer,
     }
+
+
+@pytest.fixture
+def original_penalty(settings):
+    """The original system's popularity penalty (log, 0.875) for tests that measure R² on the
+    films a round served: the product's default (0.02) serves each viewer's best-predicted
+    films, a range-restricted population whose R² is low and noisy whatever the shift (issue
+    14), while the original penalty spreads the lists over the rating scale as their figures
+    assume."""
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "POPULARITY_ALPHA": 0.875}

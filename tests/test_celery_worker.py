@@ -166,7 +166,7 @@ def test_a_worker_killed_mid_training_leaves_the_champion_serving_and_the_redeli
     }
     first = celery_processes("worker", RECOMMENDER_TEST_GATE_FILE=str(gate), **fast_redelivery)
 
-    call_command("train", "--async", "--factors", "5", "--epochs", "5")
+    call_command("train", "--async", "--family", "svd", "--factors", "5", "--epochs", "5")
     task_id = queued_task_id(capsys.readouterr().out)
     wait_for(lambda: (tmp_path / "gate.reached").exists(), 120, "training to reach the gate")
     interrupted = ModelVersion.objects.get(status=Status.TRAINING)
@@ -277,7 +277,7 @@ def test_a_task_that_loses_its_database_connection_is_retried_and_completes(
     gate.touch()
     celery_processes("worker", RECOMMENDER_TEST_GATE_FILE=str(gate))
 
-    call_command("train", "--async", "--factors", "5", "--epochs", "5")
+    call_command("train", "--async", "--family", "svd", "--factors", "5", "--epochs", "5")
     task_id = queued_task_id(capsys.readouterr().out)
     wait_for(lambda: (tmp_path / "gate.reached").exists(), 120, "training to reach the gate")
     with connection.cursor() as cursor:
@@ -297,7 +297,11 @@ def test_a_task_that_loses_its_database_connection_is_retried_and_completes(
         30,
         "the task to succeed",
     )
-    assert json.loads(result.result) == {"model_version": trained.pk, "status": "challenger"}
+    assert json.loads(result.result) == {
+        "model_version": trained.pk,
+        "family": "svd",
+        "status": "challenger",
+    }
     interrupted = ModelVersion.objects.filter(created_by=f"task:{task_id}").exclude(pk=trained.pk)
     assert [v.status for v in interrupted] == [Status.FAILED], "the first attempt is failed"
     assert ModelVersion.objects.get(status=Status.CHAMPION).pk == champion.pk

@@ -45,6 +45,10 @@ def test_the_embedded_default_needs_no_environment():
         ({"DEBUG": "0", "SECRET_KEY": "k" * 60}, "ALLOWED_HOSTS must be set when DEBUG=0"),
         ({"NEW_USER_THRESHOLD": "0"}, "NEW_USER_THRESHOLD='0' is not allowed: a whole number >= 1"),
         (
+            {"MODEL_FAMILY": "knn"},
+            "MODEL_FAMILY='knn' is not allowed: a model family, one of svd, als, bpr, genre-als",
+        ),
+        (
             {"NEW_USER_THRESHOLD": "abc"},
             "NEW_USER_THRESHOLD='abc' is not allowed: a whole number >= 1",
         ),

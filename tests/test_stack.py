@@ -82,7 +82,18 @@ def test_make_stack_serves_logs_in_runs_a_cycle_through_the_worker_and_stops(
 
     manage("migrate", "--noinput", "-v0")
     manage("import_movielens", "data/ml-latest-small", "--max-viewers", "120", "--no-progress")
-    manage("train", "--factors", "20", "--epochs", "10", "--seed", "3", "--no-progress")
+    manage(
+        "train",
+        "--family",
+        "svd",
+        "--factors",
+        "20",
+        "--epochs",
+        "10",
+        "--seed",
+        "3",
+        "--no-progress",
+    )
     manage("create_reviewer", "stacky", "--password", PASSWORD)
 
     pids: dict[str, int] = {}

@@ -15,7 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
-from recommender.engine.model import SVDConfig
+from recommender.engine.families import FAMILIES
 from recommender.engine.monitoring import Decision, DriftThresholds
 from recommender.engine.segments import VIEWER_GROUPS
 from recommender.services.recommendations import (
@@ -127,7 +127,12 @@ def dataclass_serializer(config: type) -> type[serializers.Serializer]:
     return type(f"{config.__name__}Serializer", (serializers.Serializer,), declared)
 
 
-SVDConfigSerializer = dataclass_serializer(SVDConfig)
+def family_fields() -> str:
+    """Each model family's hyperparameters, as the champion's `config` documents them."""
+    return "; ".join(
+        f"`{name}`: {', '.join(f.name for f in dataclasses.fields(family.config_type))}"
+        for name, family in FAMILIES.items()
+    )
 
 
 class TrainingWindowSerializer(serializers.Serializer):
@@ -176,14 +181,18 @@ class BenchmarkSerializer(serializers.Serializer):
 class ChampionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField(help_text="`champion`.")
-    algorithm = serializers.CharField()
+    algorithm = serializers.ChoiceField(
+        choices=list(FAMILIES), help_text="The model family (docs/architecture.md)."
+    )
     trained_at = serializers.DateTimeField()
     trained_by = serializers.CharField()
     training_seconds = serializers.FloatField(allow_null=True)
     champion_since = serializers.DateTimeField(allow_null=True)
     made_champion_by = serializers.CharField()
     reason = serializers.CharField(help_text="Why it became champion.")
-    config = SVDConfigSerializer()
+    config = serializers.DictField(
+        help_text="The hyperparameters of the model's family (`algorithm`): " + family_fields()
+    )
     training_window = TrainingWindowSerializer()
     training_rows = serializers.IntegerField()
     holdout_rows = serializers.IntegerField()
@@ -240,6 +249,19 @@ class RoundRetrainingSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class ExperienceSerializer(serializers.Serializer):
+    n = serializers.IntegerField(help_text="Films consumed in the segment.")
+    mean_true_rating = serializers.FloatField(
+        allow_null=True, help_text="Mean true rating of the consumed films (before noise)."
+    )
+    liked_share = serializers.FloatField(
+        allow_null=True, help_text="Share of the consumed films rated 4 or more."
+    )
+    top_hit_rate = serializers.FloatField(
+        allow_null=True, help_text="Share of top-10 slots consumed and rated 4 or more."
+    )
+
+
 class SimulationRoundSerializer(serializers.Serializer):
     round_id = serializers.IntegerField(help_text="The round's own id (drift reports name it).")
     simulation_run_id = serializers.IntegerField()
@@ -256,6 +278,11 @@ class SimulationRoundSerializer(serializers.Serializer):
     )
     accuracy = AccuracyByGroupSerializer()
     lists = ListsByGroupSerializer()
+    experience = serializers.DictField(
+        child=ExperienceSerializer(),
+        help_text="What viewers experienced, per segment ('overall', 'genre:NAME'); "
+        "empty for rounds played before it was measured.",
+    )
     drift = RoundDriftSerializer(allow_null=True, help_text="Null for a round not monitored.")
     retraining = RoundRetrainingSerializer(
         allow_null=True, help_text="Null unless the cycle retrained on this round."
@@ -296,15 +323,36 @@ class DriftReportListSerializer(serializers.Serializer):
     drift_reports = DriftReportSummarySerializer(many=True, help_text="Newest first.")
 
 
+class DriftReferenceSerializer(serializers.Serializer):
+    rounds = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Round ids, in play order."
+    )
+    wanted = serializers.IntegerField(help_text="DRIFT_REFERENCE_ROUNDS.")
+    kind = serializers.ChoiceField(choices=["first", "rolling"])
+    ratings = serializers.IntegerField(help_text="Their ratings by viewers the champion knows.")
+
+
 class DriftWindowSerializer(serializers.Serializer):
     round = serializers.IntegerField(help_text="The round whose interactions were judged.")
     ratings = serializers.IntegerField()
     existing_viewer_ratings = serializers.IntegerField(
         help_text="Those by viewers the champion was trained on (the ones judged)."
     )
+    reference = DriftReferenceSerializer(
+        required=False, help_text="The reference rule's reference rounds (absent otherwise)."
+    )
 
 
-DriftThresholdsSerializer = dataclass_serializer(DriftThresholds)
+class DriftThresholdsSerializer(dataclass_serializer(DriftThresholds)):
+    rule = serializers.ChoiceField(
+        choices=["reference", "benchmark"],
+        required=False,
+        help_text="Which rule judged: the champion's earlier rounds, or its training benchmark.",
+    )
+    alpha = serializers.FloatField(required=False, help_text="Reference rule: error rate.")
+    correction = serializers.ChoiceField(
+        choices=["holm", "bh"], required=False, help_text="Reference rule: across segments."
+    )
 
 
 class MetricDriftSerializer(serializers.Serializer):
@@ -319,6 +367,18 @@ class MetricDriftSerializer(serializers.Serializer):
     significant = serializers.BooleanField()
     above_threshold = serializers.BooleanField()
     n = serializers.IntegerField()
+    reference_n = serializers.IntegerField(allow_null=True, required=False)
+    reference_rmse = serializers.FloatField(allow_null=True, required=False)
+    current_rmse = serializers.FloatField(allow_null=True, required=False)
+    round_r2 = serializers.FloatField(
+        allow_null=True, required=False, help_text="The round's R² at its own spread."
+    )
+    p_value = serializers.FloatField(
+        allow_null=True, required=False, help_text="Reference rule: one-sided, no rise."
+    )
+    p_adjusted = serializers.FloatField(
+        allow_null=True, required=False, help_text="After the correction across segments."
+    )
 
 
 class DriftReportSerializer(DriftReportSummarySerializer):

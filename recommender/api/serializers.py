@@ -91,6 +91,7 @@ def simulation_round(round_: RoundRecord) -> dict[str, Any]:
         "champion_version_id": round_.served_by,
         "accuracy": {g: _accuracy(accuracy[g]) for g in VIEWER_GROUPS if g in accuracy},
         "lists": {g: _lists(lists[g]) for g in VIEWER_GROUPS if g in lists},
+        "experience": round_.metrics.experience,
         # The round's verdict: the first report on it (a later re-check does not change it).
         "drift": _drift_summary(round_.verdict) if round_.verdict is not None else None,
         "retraining": fields(

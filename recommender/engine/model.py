@@ -296,6 +296,17 @@ class TrainedModel(FactorArrays):
         The two inputs broadcast against each other; unknown ids fall back to the biases that
         are known (both unknown: the global mean). Result float64 in [rating_min, rating_max].
         """
+        estimates = self._estimates(viewer_ids, film_ids)
+        return np.clip(estimates, self.rating_min, self.rating_max, out=estimates)
+
+    def ranking_scores(self, viewer_ids: npt.ArrayLike, film_ids: npt.ArrayLike) -> np.ndarray:
+        """What the ranking kernel orders films by, per pair: the predicted rating for a family
+        that predicts ratings, the unclipped score for a ranking family (engine.scoring)."""
+        if self.predicts_ratings:
+            return self.predict(viewer_ids, film_ids)
+        return self._estimates(viewer_ids, film_ids)
+
+    def _estimates(self, viewer_ids: npt.ArrayLike, film_ids: npt.ArrayLike) -> np.ndarray:
         viewers, films = np.broadcast_arrays(
             self.viewer_index(viewer_ids), self.film_index(film_ids)
         )
@@ -315,7 +326,6 @@ class TrainedModel(FactorArrays):
                 "ij,ij->i", self.film_factors[f[both]], self.viewer_factors[v[both]]
             )
             estimates[start : start + len(v)] = est
-        np.clip(estimates, self.rating_min, self.rating_max, out=estimates)
         return estimates.reshape(shape)
 
     # -- comparison --

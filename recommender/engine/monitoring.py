@@ -118,9 +118,23 @@ class MetricDrift:
     significant: bool
     n: int
     above_threshold: bool = False
+    # Filled by the reference rule (engine/drift.py); the benchmark rule fills only the
+    # round's RMSE and R². reference_rmse / current_rmse: root mean squared error on each side;
+    # round_r2: the round's R² at its own spread; p_value / p_adjusted: the one-sided test of
+    # "no rise in error" (drop <= 0), before and after the correction across segments.
+    reference_n: int | None = None
+    reference_rmse: float | None = None
+    current_rmse: float | None = None
+    round_r2: float | None = None
+    p_value: float | None = None
+    p_adjusted: float | None = None
 
     def __post_init__(self) -> None:
         check_metric_name("metric", self.metric)
+        for name in ("reference_rmse", "current_rmse", "round_r2", "p_value", "p_adjusted"):
+            value = getattr(self, name)
+            if value is not None:
+                checked_float(name, value, minimum=None if name == "round_r2" else 0)
         benchmark = _r2_value("benchmark_r2", self.benchmark_r2)
         current = _r2_value("current_r2", self.current_r2)
         drop = checked_float("drop", self.drop)
@@ -175,6 +189,12 @@ class MetricDrift:
             "significant": self.significant,
             "above_threshold": self.above_threshold,
             "n": int(self.n),
+            "reference_n": self.reference_n,
+            "reference_rmse": self.reference_rmse,
+            "current_rmse": self.current_rmse,
+            "round_r2": self.round_r2,
+            "p_value": self.p_value,
+            "p_adjusted": self.p_adjusted,
         }
 
 
@@ -506,6 +526,8 @@ def metric_drift(
         significant=low is not None and low > 0.0,
         n=segment.score.n,
         above_threshold=above_threshold,
+        current_rmse=segment.score.rmse,
+        round_r2=current,
     )
 
 
@@ -605,9 +627,22 @@ class MetricComparison:
     champion_r2: float
     challenger_r2: float
     outcome: Outcome
+    # From the paired comparison (engine/comparison.py): the 95 % paired-bootstrap interval of
+    # challenger_r2 - champion_r2, both models' RMSE and the held-out ratings in the segment.
+    ci_low: float | None = None
+    ci_high: float | None = None
+    champion_rmse: float | None = None
+    challenger_rmse: float | None = None
+    n: int | None = None
 
     def __post_init__(self) -> None:
         check_metric_name("metric", self.metric)
+        if (self.ci_low is None) != (self.ci_high is None):
+            raise ValueError("ci_low and ci_high must both be numbers or both None")
+        if self.ci_low is not None and not checked_float("ci_low", self.ci_low) <= checked_float(
+            "ci_high", self.ci_high
+        ):
+            raise ValueError(f"ci_low {self.ci_low!r} must not exceed ci_high {self.ci_high!r}")
         if not isinstance(self.was_degraded, bool):
             raise ValueError(f"was_degraded must be True or False, got {self.was_degraded!r}")
         _r2_value("champion_r2", self.champion_r2)
@@ -635,6 +670,12 @@ class MetricComparison:
             "was_degraded": self.was_degraded,
             "champion_r2": float(self.champion_r2),
             "challenger_r2": float(self.challenger_r2),
+            "difference": float(self.challenger_r2 - self.champion_r2),
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "champion_rmse": self.champion_rmse,
+            "challenger_rmse": self.challenger_rmse,
+            "n": self.n,
             "outcome": self.outcome.value,
         }
 
@@ -797,6 +838,16 @@ def decide(comparisons: Sequence[MetricComparison]) -> Decision:
     return DECISION_MATRIX[_matrix_key(comparisons)]
 
 
+def _change(comparison: MetricComparison) -> str:
+    """R² before -> after, and the 95 % interval of the difference when it was measured."""
+    text = f"{comparison.champion_r2:.2f} -> {comparison.challenger_r2:.2f}"
+    if comparison.ci_low is None:
+        return text
+    return (
+        f"{text}, 95 % CI of the difference {comparison.ci_low:+.3f} to {comparison.ci_high:+.3f}"
+    )
+
+
 def decision_reason(comparisons: Sequence[MetricComparison], decision: Decision) -> str:
     """One sentence for reviewers and the audit trail, e.g.
     "promote: genre:Action improved (0.05 -> 0.21); no stable metric degraded"."""
@@ -805,9 +856,7 @@ def decision_reason(comparisons: Sequence[MetricComparison], decision: Decision)
         return f"{decision.value}: no metric could be compared"
 
     def listed(items: list[MetricComparison], verb: str) -> str:
-        return ", ".join(
-            f"{c.metric} {verb} ({c.champion_r2:.2f} -> {c.challenger_r2:.2f})" for c in items
-        )
+        return ", ".join(f"{c.metric} {verb} ({_change(c)})" for c in items)
 
     improved = [c for c in comparisons if c.was_degraded and c.outcome is Outcome.IMPROVED]
     further = [c for c in comparisons if c.was_degraded and c.outcome is Outcome.DEGRADED]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recommender.engine.checks import checked_int
 from recommender.engine.evaluation import ranking_metrics
 from recommender.engine.families import Family, family_named
 from recommender.engine.model import EmptyRatingsError, TrainedModel
@@ -131,6 +132,7 @@ def search_families(
     if ratings.empty:
         raise EmptyRatingsError("no ratings to search models on")
     objective = Objective(objective)
+    n_iter = checked_int("search iterations", n_iter, minimum=1)
     families = [family_named(name) for name in family_names]
     train, validation = split_holdout(
         ratings, test_size=VALIDATION_SHARE, seed=np.random.default_rng([seed, 1])

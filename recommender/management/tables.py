@@ -15,6 +15,11 @@ def format_value(value) -> str:
     return str(value)
 
 
+def described_hyperparameters(values: dict) -> str:
+    """A model version's hyperparameters on one line: "factors=16, alpha=2.0, ..."."""
+    return ", ".join(f"{name}={value}" for name, value in values.items())
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
     cells = [[format_value(v) for v in row] for row in rows]
     widths = [

@@ -10,7 +10,7 @@ from typing import Any
 
 from recommender.attributes import record_from
 from recommender.engine.segments import OVERALL, metric_label
-from recommender.models import DriftReport, ModelVersion
+from recommender.models import DriftReport, ModelVersion, Rating
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,30 @@ def round_verdict_report(round_id: int) -> DriftReport | None:
 def newest_report_on(version: ModelVersion) -> DriftReport | None:
     """The newest drift report on a model version, None when it was never monitored."""
     return version.drift_reports.order_by("-created_at", "-pk").first()
+
+
+def reference_round_ids(
+    version: ModelVersion, *, before_round_id: int, count: int, rolling: bool
+) -> list[int]:
+    """The rounds that form `version`'s drift reference for the round `before_round_id`: rounds
+    whose lists it served (scored by it), played before that round, and that no verdict on it
+    found degraded; the first `count` of them, or with `rolling` the `count` most recent, in
+    play order."""
+    served = (
+        Rating.objects.filter(
+            round__scoring_run__model_version=version, round_id__lt=before_round_id
+        )
+        .values_list("round_id", flat=True)
+        .distinct()
+        .order_by("round_id")
+    )
+    degraded = set(
+        DriftReport.objects.filter(
+            model_version=version, round_id__lt=before_round_id, retraining_required=True
+        ).values_list("round_id", flat=True)
+    )
+    clean = [round_id for round_id in served if round_id not in degraded]
+    return clean[-count:] if rolling else clean[:count]
 
 
 def round_verdicts(round_ids: Iterable[int]) -> dict[int, DriftReportRecord]:

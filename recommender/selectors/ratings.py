@@ -126,6 +126,11 @@ def round_ratings(round_id: int) -> pd.DataFrame:
     return ratings_frame(queryset=Rating.objects.filter(round_id=round_id), selective=True)
 
 
+def rounds_ratings(round_ids: list[int]) -> pd.DataFrame:
+    """The ratings of several simulated rounds together, as `ratings_frame`."""
+    return ratings_frame(queryset=Rating.objects.filter(round_id__in=list(round_ids)))
+
+
 def simulated_ratings_since(moment: datetime) -> pd.DataFrame:
     """Simulated ratings of every round played since `moment` (e.g. a model's training): the
     recent interactions a challenger is compared with it on."""

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from django.db.models import Count
 
 from recommender.attributes import record_from
-from recommender.engine.segments import OverallFigures, metric_label
+from recommender.engine.segments import RANKING_PREFIX, OverallFigures, metric_label
 from recommender.models import ModelVersion, ModelVersionEvent
 from recommender.selectors.monitoring import DriftStatus, drift_report, drift_status
 
@@ -153,11 +153,38 @@ OUTCOME_TONE = {
 class ComparisonRow:
     metric: str
     label: str
+    measure: str  # "R²", or the ranking figure ("NDCG@10") of a "ranking:" metric
     champion_r2: float
     challenger_r2: float
     change: float
     outcome: str
     tone: str  # good / bad / neutral: how the outcome reads for the challenger
+    ci_low: float | None = None  # paired-bootstrap 95 % interval of the change
+    ci_high: float | None = None
+
+
+@dataclass(frozen=True)
+class ReviewedModel:
+    """One side of a review: a model's family and hyperparameters, its holdout benchmark at
+    training time, and its lists on the recent holdout both models were compared on."""
+
+    role: str  # "Champion" / "Challenger"
+    version: VersionRecord
+    precision_at_k: float | None  # holdout benchmark
+    ndcg_at_k: float | None
+    recent_precision_at_k: float | None  # on the shared recent holdout
+    recent_ndcg_at_k: float | None
+
+
+def _reviewed(role: str, version: VersionRecord, recent: dict[str, Any] | None) -> ReviewedModel:
+    return ReviewedModel(
+        role=role,
+        version=version,
+        precision_at_k=version.metrics.get("precision_at_k"),
+        ndcg_at_k=version.metrics.get("ndcg_at_k"),
+        recent_precision_at_k=(recent or {}).get("precision_at_k"),
+        recent_ndcg_at_k=(recent or {}).get("ndcg_at_k"),
+    )
 
 
 @dataclass(frozen=True)
@@ -172,6 +199,8 @@ class Review:
     decision: str
     reason: str
     drift: DriftStatus | None
+    models: list[ReviewedModel]  # champion then challenger, side by side
+    ranking_viewers: int | None  # viewers both models' lists were judged on
 
     @property
     def pending(self) -> bool:
@@ -182,11 +211,16 @@ def _comparison_row(metric: dict[str, Any]) -> ComparisonRow:
     return ComparisonRow(
         metric=metric["metric"],
         label=metric_label(metric["metric"]),
+        measure=metric["metric"].removeprefix(RANKING_PREFIX)
+        if metric["metric"].startswith(RANKING_PREFIX)
+        else "R²",
         champion_r2=metric["champion_r2"],
         challenger_r2=metric["challenger_r2"],
         change=metric["challenger_r2"] - metric["champion_r2"],
         outcome=metric["outcome"],
         tone=OUTCOME_TONE.get(metric["outcome"], "neutral"),
+        ci_low=metric.get("ci_low"),
+        ci_high=metric.get("ci_high"),
     )
 
 
@@ -198,11 +232,12 @@ def version_review(version: VersionRecord) -> Review:
     was_degraded = {m["metric"] for m in comparison.get("metrics", []) if m.get("was_degraded")}
     report = drift_report(comparison["drift_report"]) if comparison.get("drift_report") else None
     compared = {r.metric for r in rows}
+    champion_then = version_record(comparison["champion"]) if comparison.get("champion") else None
+    ranking = comparison.get("ranking") or {}
+    sides = [("Champion", champion_then), ("Challenger", version)]
     return Review(
         version=version,
-        champion_then=version_record(comparison["champion"])
-        if comparison.get("champion")
-        else None,
+        champion_then=champion_then,
         champion_now=champion_record(),
         degraded=[r for r in rows if r.metric in was_degraded],
         stable=[r for r in rows if r.metric not in was_degraded],
@@ -213,4 +248,6 @@ def version_review(version: VersionRecord) -> Review:
         decision=comparison.get("decision", ""),
         reason=comparison.get("reason", ""),
         drift=drift_status(report),
+        models=[_reviewed(role, side, ranking.get(role.lower())) for role, side in sides if side],
+        ranking_viewers=ranking.get("viewers"),
     )

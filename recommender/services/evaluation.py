@@ -11,7 +11,8 @@ from functools import partial
 import pandas as pd
 from django.conf import settings
 
-from recommender.engine.families import DEFAULT_FAMILY, FAMILIES, default_config, family_named
+from recommender.engine.checks import checked_int
+from recommender.engine.families import FAMILIES, default_config, family_named
 from recommender.engine.offline import (
     DEFAULT_SEEDS,
     PROTOCOLS,
@@ -20,6 +21,7 @@ from recommender.engine.offline import (
     OfflineEvaluation,
     evaluate_offline,
 )
+from recommender.engine.scoring import PopularityPenalty
 from recommender.engine.search import search_families
 from recommender.models import Evaluation, Rating
 from recommender.progress import ProgressCallback, no_progress
@@ -38,11 +40,20 @@ def family_contenders(
     k: int,
     search: bool,
     film_genres: pd.DataFrame,
+    search_iterations: int | None = None,
 ) -> list[Contender]:
     """The families to evaluate (every registered one when names is None) with their default
     configuration and `seed`; under the recommenders protocol svd takes Microsoft's published
     parameters. search: each family's configuration is searched (engine.search, ranking
-    objective) on the protocol's training ratings instead."""
+    objective) on the protocol's training ratings instead, search_iterations candidates per
+    family (default: the SEARCH_ITERATIONS setting)."""
+    iterations = checked_int(
+        "search iterations",
+        settings.RECOMMENDER["SEARCH_ITERATIONS"]
+        if search_iterations is None
+        else search_iterations,
+        minimum=1,
+    )
     families = [family_named(name) for name in (FAMILIES if names is None else names)]
     contenders = []
     for family in families:
@@ -55,7 +66,7 @@ def family_contenders(
                 predicts_ratings=family.predicts_ratings,
                 config=config,
                 train=partial(family.train, film_genres=film_genres),
-                search=partial(_searched_config, family.name, film_genres, seed, k)
+                search=partial(_searched_config, family.name, film_genres, seed, k, iterations)
                 if search
                 else None,
             )
@@ -64,13 +75,18 @@ def family_contenders(
 
 
 def _searched_config(
-    family: str, film_genres: pd.DataFrame, seed: int, k: int, train: pd.DataFrame
+    family: str,
+    film_genres: pd.DataFrame,
+    seed: int,
+    k: int,
+    iterations: int,
+    train: pd.DataFrame,
 ):
     result = search_families(
         train,
         [family],
         film_genres=film_genres,
-        n_iter=settings.RECOMMENDER["SEARCH_ITERATIONS"],
+        n_iter=iterations,
         seed=seed,
         k=k,
     )
@@ -86,6 +102,7 @@ def evaluation_create(
     families: Sequence[str] | None = None,
     sweep: bool = False,
     search: bool = False,
+    search_iterations: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> Evaluation:
     """Evaluate every family (or the named ones) and the baselines on the stored original
@@ -98,16 +115,25 @@ def evaluation_create(
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     seed = DEFAULT_SEEDS[protocol] if seed is None else seed
+    if search_iterations is None:
+        search_iterations = settings.RECOMMENDER["SEARCH_ITERATIONS"]
     contenders = family_contenders(
-        families, protocol=protocol, seed=seed, k=k, search=search, film_genres=film_genres
+        families,
+        protocol=protocol,
+        seed=seed,
+        k=k,
+        search=search,
+        film_genres=film_genres,
+        search_iterations=search_iterations,
     )
-    names = [c.name for c in contenders]
+    # The served row is the product's own lists: its family (MODEL_FAMILY) and penalty.
+    served = settings.RECOMMENDER["MODEL_FAMILY"]
     penalty = default_penalty()
     result = evaluate_offline(
         ratings,
         protocol=protocol,
         contenders=contenders,
-        served_family=DEFAULT_FAMILY if DEFAULT_FAMILY in names else None,
+        served_family=served if served in [c.name for c in contenders] else None,
         served_penalty=penalty,
         new_user_threshold=settings.RECOMMENDER["NEW_USER_THRESHOLD"],
         k=k,
@@ -115,19 +141,25 @@ def evaluation_create(
         sweep=sweep,
         progress=progress,
     )
-    parameters = {
+    searched = {"searched": search, "search_iterations": search_iterations}
+    evaluation = _store(result, _parameters(result, served, penalty, searched), actor)
+    _track(evaluation, result)
+    return evaluation
+
+
+def _parameters(
+    result: OfflineEvaluation, served: str, penalty: PopularityPenalty, searched: dict
+) -> dict:
+    return {
         "families": {row.name: row.parameters for row in result.rows if row.kind == "family"},
-        "searched": search,
+        **searched,
         "served": {
-            "family": DEFAULT_FAMILY,
+            "family": served,
             "transform": penalty.transform,
             "alpha": penalty.alpha,
             "new_user_threshold": settings.RECOMMENDER["NEW_USER_THRESHOLD"],
         },
     }
-    evaluation = _store(result, parameters, actor)
-    _track(evaluation, result)
-    return evaluation
 
 
 def _store(result: OfflineEvaluation, parameters: dict, actor: str) -> Evaluation:

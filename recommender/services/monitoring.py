@@ -1,4 +1,6 @@
-"""Drift checks: the champion's accuracy on recent interactions against its training benchmark."""
+"""Drift checks: the champion's accuracy on a round of interactions, judged by the configured
+rule: against its own earlier rounds (the reference rule, the default) or against its
+training benchmark (the original rule). docs/architecture.md, "Drift", explains both."""
 
 from __future__ import annotations
 
@@ -7,11 +9,23 @@ from dataclasses import asdict
 import numpy as np
 from django.conf import settings
 
+from recommender.engine.drift import ChangeTest, DriftRule, model_change
 from recommender.engine.evaluation import segment_scores
-from recommender.engine.monitoring import DriftThresholds, known_viewer_rows, model_drift
-from recommender.models import DriftReport
+from recommender.engine.monitoring import (
+    DriftResult,
+    DriftThresholds,
+    known_viewer_rows,
+    model_drift,
+)
+from recommender.models import DriftReport, ModelVersion
 from recommender.progress import ProgressCallback, no_progress
-from recommender.selectors.ratings import film_genres_frame, latest_round_id, round_ratings
+from recommender.selectors.monitoring import reference_round_ids
+from recommender.selectors.ratings import (
+    film_genres_frame,
+    latest_round_id,
+    round_ratings,
+    rounds_ratings,
+)
 from recommender.services.scoring import champion_model
 
 
@@ -30,6 +44,15 @@ def drift_thresholds(*, require_significance: bool | None = None) -> DriftThresh
             if require_significance is None
             else require_significance
         ),
+    )
+
+
+def change_test() -> ChangeTest:
+    config = settings.RECOMMENDER
+    return ChangeTest(
+        alpha=config["DRIFT_ALPHA"],
+        correction=config["DRIFT_CORRECTION"],
+        bootstrap_samples=config["DRIFT_BOOTSTRAP_SAMPLES"],
     )
 
 
@@ -55,11 +78,13 @@ def drift_report_create(
     actor: str,
     round_id: int | None = None,
     require_significance: bool | None = None,
+    rule: str | None = None,
     seed: int = 0,
     progress: ProgressCallback | None = None,
 ) -> DriftReport:
     """Judge the champion on one round of interactions (the newest by default): existing
-    viewers only (those the champion was trained on), overall and per genre."""
+    viewers only (those the champion was trained on), overall and per genre, by `rule`
+    (DRIFT_RULE by default)."""
     progress = progress or no_progress
     progress("loading the champion", 0.0)
     version, model = champion_model()
@@ -74,24 +99,60 @@ def drift_report_create(
         raise NothingToMonitorError(
             f"round {round_id} has no ratings by viewers the champion v{version.pk} knows"
         )
-    film_genres = film_genres_frame()
+    rule = DriftRule(settings.RECOMMENDER["DRIFT_RULE"] if rule is None else rule)
     thresholds = drift_thresholds(require_significance=require_significance)
-    progress("bootstrapping the drops", 0.4)
-    result = model_drift(
-        model, version.metrics, existing, film_genres, thresholds=thresholds, seed=seed
-    )
+    window = {"round": round_id, "ratings": len(ratings), "existing_viewer_ratings": len(existing)}
+    progress("bootstrapping", 0.4)
+    if rule is DriftRule.BENCHMARK:
+        result = model_drift(
+            model, version.metrics, existing, film_genres_frame(), thresholds=thresholds, seed=seed
+        )
+        settings_used = {**asdict(thresholds), "rule": rule.value}
+    else:
+        result, reference = _reference_drift(version, model, existing, round_id, thresholds, seed)
+        window["reference"] = reference
+        settings_used = {**asdict(thresholds), **asdict(change_test()), "rule": rule.value}
     progress("done", 1.0)
     return DriftReport.objects.create(
         model_version=version,
         round_id=round_id,
-        window={
-            "round": round_id,
-            "ratings": len(ratings),
-            "existing_viewer_ratings": len(existing),
-        },
-        thresholds=asdict(thresholds),
+        window=window,
+        thresholds=settings_used,
         metrics=[m.to_dict() for m in result.metrics],
         not_judged=list(result.not_judged),
         retraining_required=result.retraining_required,
         created_by=actor,
     )
+
+
+def _reference_drift(
+    version: ModelVersion, model, existing, round_id: int, thresholds: DriftThresholds, seed: int
+) -> tuple[DriftResult, dict]:
+    """The reference rule: the round against the champion's earlier clean rounds. With none
+    yet (the first round it serves) nothing can be judged: every segment is not judged."""
+    config = settings.RECOMMENDER
+    round_ids = reference_round_ids(
+        version,
+        before_round_id=round_id,
+        count=config["DRIFT_REFERENCE_ROUNDS"],
+        rolling=config["DRIFT_REFERENCE_WINDOW"] == "rolling",
+    )
+    described = {
+        "rounds": round_ids,
+        "wanted": config["DRIFT_REFERENCE_ROUNDS"],
+        "kind": config["DRIFT_REFERENCE_WINDOW"],
+    }
+    if not round_ids:
+        return DriftResult(metrics=(), not_judged=("overall",)), {**described, "ratings": 0}
+    reference = known_viewer_rows(model, rounds_ratings(round_ids))
+    described["ratings"] = len(reference)
+    result = model_change(
+        model,
+        reference,
+        existing,
+        film_genres_frame(),
+        thresholds=thresholds,
+        test=change_test(),
+        seed=seed,
+    )
+    return result, described

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from django.conf import settings
@@ -14,8 +16,10 @@ from django.utils import timezone
 
 from recommender.engine.artifact import SavedArtifact, save_model
 from recommender.engine.evaluation import Evaluation, evaluate_model
-from recommender.engine.model import EmptyRatingsError, SVDConfig
-from recommender.engine.training import fit_svd, split_holdout
+from recommender.engine.families import FAMILIES, Family, family_named
+from recommender.engine.model import EmptyRatingsError
+from recommender.engine.search import Objective, search_families
+from recommender.engine.training import split_holdout
 from recommender.models import ModelVersion, ModelVersionEvent
 from recommender.progress import ProgressCallback, no_progress
 from recommender.selectors.ratings import film_genres_frame, ratings_frame
@@ -50,24 +54,101 @@ def model_version_transition(
     return version
 
 
+@dataclass(frozen=True)
+class ModelSearch:
+    """A search across model families and their hyperparameters (engine.search): which
+    families, judged by which objective, with how many candidates each (None: the
+    SEARCH_ITERATIONS setting), seeded."""
+
+    families: tuple[str, ...] = tuple(FAMILIES)
+    objective: str = Objective.RANKING.value
+    candidates: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in self.families:
+            family_named(name)
+        if not self.families:
+            raise ValueError("a model search needs at least one family")
+        try:
+            Objective(self.objective)
+        except ValueError:
+            known = ", ".join(o.value for o in Objective)
+            raise ValueError(
+                f"unknown search objective {self.objective!r}; known: {known}"
+            ) from None
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ModelSearch:
+        """From JSON (a task's arguments): families as a list."""
+        values = dict(values)
+        if "families" in values:
+            values["families"] = tuple(values["families"])
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "families": list(self.families)}
+
+
+def training_plan(*, family: str | None, config: Any) -> tuple[Family, Any]:
+    """The family and configuration to train: the named family (or the one `config` belongs
+    to, or the MODEL_FAMILY setting's) with `config` (or the family's defaults). `config` may
+    be a mapping of the family's hyperparameters (a task's JSON); an unknown name or a bad
+    value is refused naming it and the family's fields, as is a config of another family."""
+    if isinstance(config, Mapping):
+        chosen = family_named(family or settings.RECOMMENDER["MODEL_FAMILY"])
+        return chosen, family_config(chosen, config)
+    if family is None and config is not None:
+        owners = [f for f in FAMILIES.values() if type(config) is f.config_type]
+        if not owners:
+            raise ValueError(f"{type(config).__name__} is no model family's configuration")
+        return owners[0], config
+    chosen = family_named(family or settings.RECOMMENDER["MODEL_FAMILY"])
+    if config is None:
+        return chosen, chosen.config()
+    if type(config) is not chosen.config_type:
+        raise ValueError(
+            f"family {chosen.name} is configured by {chosen.config_type.__name__}, "
+            f"not {type(config).__name__}"
+        )
+    return chosen, config
+
+
+def family_config(family: Family, values: Mapping[str, Any]) -> Any:
+    """`family`'s configuration from hyperparameter values; ValueError naming the family, the
+    bad field or value, and the family's fields."""
+    known = ", ".join(f.name for f in fields(family.config_type))
+    try:
+        return family.config(values)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{family.name}: {exc} (its hyperparameters: {known})") from None
+
+
 def model_version_train(
     *,
     actor: str,
-    config: SVDConfig | None = None,
+    family: str | None = None,
+    config: Any = None,
+    search: ModelSearch | None = None,
     holdout_share: float | None = None,
     progress: ProgressCallback | None = None,
     ratings: pd.DataFrame | None = None,
     training_window: dict | None = None,
 ) -> ModelVersion:
-    """Train on all ratings (or the given ones) with a seeded holdout split, benchmark on the
-    holdout, save the artifact. The first trained version becomes champion; later ones
-    become challengers."""
-    config = config or SVDConfig()
+    """Train a model family on all ratings (or the given ones) with a seeded holdout split,
+    benchmark on the holdout, save the artifact. The family and its configuration are given
+    (see `training_plan`), or with `search` chosen by a model search on the training part of
+    the split (the holdout stays unseen). The first trained version becomes champion; later
+    ones become challengers."""
     holdout_share = (
         settings.RECOMMENDER["HOLDOUT_SHARE"] if holdout_share is None else holdout_share
     )
     progress = progress or no_progress
     started = time.perf_counter()
+    try:
+        chosen, config = training_plan(family=family, config=config)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from exc
 
     progress("loading ratings", 0.0)
     ratings = ratings_frame() if ratings is None else ratings
@@ -76,9 +157,16 @@ def model_version_train(
             "no ratings to train on: import a dataset first (manage.py import_movielens DIR)"
         )
     film_genres = film_genres_frame()
-    version = _version_started(actor, config, holdout_share, training_window)
+    seed = config.seed if search is None else search.seed
+    train, holdout = _split(ratings, holdout_share, seed)
+    if search is not None:
+        chosen, config = _searched(train, film_genres, search, progress)
+    window = {**(training_window or {"kind": "all"}), "holdout_share": holdout_share, "seed": seed}
+    if search is not None:
+        window |= {"search": True, "search_objective": search.objective}
+    version = _version_started(actor, chosen, config, window)
     trained = _train_and_benchmark(
-        version, actor, ratings, film_genres, config, holdout_share, progress
+        version, actor, chosen, config, train, holdout, film_genres, progress
     )
     _record_training(version, trained, seconds=time.perf_counter() - started)
     _enter_registry(version, actor)
@@ -97,17 +185,40 @@ class _Trained:
     holdout_rows: int
 
 
-def _version_started(
-    actor: str, config: SVDConfig, holdout_share: float, training_window: dict | None
-) -> ModelVersion:
+def _split(ratings: pd.DataFrame, holdout_share: float, seed: int) -> tuple[pd.DataFrame, ...]:
+    try:
+        return split_holdout(ratings, test_size=holdout_share, seed=seed)
+    except (EmptyRatingsError, ValueError) as exc:
+        raise TrainingError(f"cannot hold out {holdout_share} of the ratings: {exc}") from exc
+
+
+def _searched(
+    train: pd.DataFrame, film_genres: pd.DataFrame, search: ModelSearch, progress
+) -> tuple[Family, Any]:
+    """The best family and configuration by `search` on the training ratings."""
+    progress(f"searching {', '.join(search.families)} by {search.objective}", 0.05)
+    try:
+        result = search_families(
+            train,
+            search.families,
+            film_genres=film_genres,
+            objective=search.objective,
+            n_iter=search.candidates or settings.RECOMMENDER["SEARCH_ITERATIONS"],
+            seed=search.seed,
+            progress=lambda done: progress("searching models", 0.05 + 0.5 * done),
+        )
+    except (EmptyRatingsError, ValueError) as exc:
+        raise TrainingError(f"the model search failed: {exc}") from exc
+    logger.info("search chose %s %s", result.best.family, result.best.config.as_dict())
+    return family_named(result.best.family), result.best.config
+
+
+def _version_started(actor: str, family: Family, config: Any, window: dict) -> ModelVersion:
     """The new version's row and its "training started" event, written before any work."""
     version = ModelVersion.objects.create(
-        hyperparameters=asdict(config),
-        training_window={
-            **(training_window or {"kind": "all"}),
-            "holdout_share": holdout_share,
-            "seed": config.seed,
-        },
+        algorithm=family.name,
+        hyperparameters=config.as_dict(),
+        training_window=window,
         created_by=actor,
     )
     ModelVersionEvent.objects.create(
@@ -119,21 +230,22 @@ def _version_started(
 def _train_and_benchmark(
     version: ModelVersion,
     actor: str,
-    ratings: pd.DataFrame,
+    family: Family,
+    config: Any,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
     film_genres: pd.DataFrame,
-    config: SVDConfig,
-    holdout_share: float,
     progress: ProgressCallback,
 ) -> _Trained:
-    """Split, fit, benchmark on the holdout and save the artifact; on any failure the version
-    is marked failed and the current champion keeps serving."""
+    """Fit, benchmark on the holdout and save the artifact; on any failure the version is
+    marked failed and the current champion keeps serving."""
     try:
-        progress("splitting", 0.05)
-        train, holdout = split_holdout(ratings, test_size=holdout_share, seed=config.seed)
-        progress("fitting SVD", 0.1)
+        progress(f"fitting {family.name}", 0.6)
         wait_at_test_gate("training")
-        model = fit_svd(train, config)
-        progress("evaluating on the holdout", 0.7)
+        model = family.train(
+            train, config, film_genres=film_genres if family.uses_metadata else None
+        )
+        progress("evaluating on the holdout", 0.8)
         evaluation = evaluate_model(
             model,
             holdout,
@@ -176,6 +288,7 @@ def _track_training(version: ModelVersion, actor: str, artifact_path: Path) -> N
         job_type="train",
         name=f"model-v{version.pk}",
         config={
+            "family": version.algorithm,
             **version.hyperparameters,
             "training_window": version.training_window,
             "actor": actor,

@@ -1,5 +1,10 @@
 """Retraining: train a challenger, judge champion and challenger on the same recent holdout,
-and promote, reject or send the challenger to human review by the decision matrix."""
+and promote, reject or send the challenger to human review by the decision matrix.
+
+The challenger's family is the champion's (`auto`) or a named one; with a search, the best
+family and configuration (every family with `auto`) by the chosen objective. Both models are
+judged by R² per segment and by their lists (P@10, NDCG@10, engine.ranking_comparison); when
+either predicts no ratings, the overall NDCG@10 comparison joins the decision matrix."""
 
 from __future__ import annotations
 
@@ -12,15 +17,20 @@ import pandas as pd
 from django.conf import settings
 
 from recommender.engine.artifact import load_model
-from recommender.engine.model import SVDConfig
+from recommender.engine.comparison import paired_on_holdout
+from recommender.engine.families import FAMILIES, family_named
+from recommender.engine.model import TrainedModel
 from recommender.engine.monitoring import (
     Decision,
     MetricComparison,
-    compare_on_holdout,
     decide,
     decision_reason,
 )
-from recommender.engine.search import search_families
+from recommender.engine.ranking_comparison import (
+    RankingComparison,
+    compare_ranking,
+    rank_on_holdout,
+)
 from recommender.engine.training import split_recent_holdout, without_pairs
 from recommender.models import DriftReport, ModelVersion
 from recommender.progress import ProgressCallback, no_progress
@@ -36,12 +46,19 @@ from recommender.services.lifecycle import (
     model_version_reject,
     model_version_send_to_review,
 )
-from recommender.services.monitoring import NothingToMonitorError, drift_report_create
-from recommender.services.registry import model_version_train
+from recommender.services.monitoring import (
+    NothingToMonitorError,
+    change_test,
+    drift_report_create,
+)
+from recommender.services.registry import ModelSearch, model_version_train
 from recommender.services.scoring import champion_model
 from recommender.tracking import track_run
 
 logger = logging.getLogger(__name__)
+
+# `retrain --family auto`: the champion's family (with a search, every family).
+AUTO_FAMILY = "auto"
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,25 @@ class RetrainingOutcome:
     decision: Decision
     reason: str
     comparisons: list[dict]
+    ranking: dict  # RankingComparison.to_dict(): both models' lists on the recent holdout
+
+
+@dataclass(frozen=True)
+class ChallengerPlan:
+    """Which family the challenger is (AUTO_FAMILY: the champion's), whether a search picks
+    its family and hyperparameters, and by which objective ("ranking" or "rmse")."""
+
+    family: str = AUTO_FAMILY
+    search: bool = False
+    objective: str = "ranking"
+
+    def __post_init__(self) -> None:
+        if self.family != AUTO_FAMILY:
+            family_named(self.family)  # ValueError naming the known families
+        ModelSearch(objective=self.objective)  # ValueError naming the bad objective
+
+    def describe(self) -> dict:
+        return {"family": self.family, "search": self.search, "objective": self.objective}
 
 
 def model_version_retrain(
@@ -81,6 +117,8 @@ def model_version_retrain(
     actor: str,
     window: TrainingWindow | None = None,
     search: bool = False,
+    family: str = AUTO_FAMILY,
+    objective: str = "ranking",
     seed: int = 0,
     progress: ProgressCallback | None = None,
 ) -> RetrainingOutcome:
@@ -88,6 +126,7 @@ def model_version_retrain(
     point leaves it in place (a failed challenger is marked failed)."""
     progress = progress or no_progress
     window = window or TrainingWindow()
+    plan = ChallengerPlan(family=family, search=search, objective=objective)
     champion, champion_arrays = champion_model()
     report = _drift_report_to_answer(champion, actor=actor, seed=seed)
 
@@ -97,26 +136,22 @@ def model_version_retrain(
         window_ratings(last_rounds=window.last_rounds, since=window.since), holdout
     )
     challenger = _train_challenger(
-        actor, training, window=window, report=report, search=search, seed=seed, progress=progress
+        actor, training, champion, plan, window=window, report=report, seed=seed, progress=progress
     )
     challenger_arrays = load_model(challenger.artifact_path, sha256=challenger.artifact_sha256)
 
     progress("comparing on the recent holdout", 0.85)
-    comparisons = compare_on_holdout(
-        champion_arrays,
-        challenger_arrays,
-        holdout,
-        film_genres_frame(),
-        degraded=set(report.degraded),
-        tolerance=settings.RECOMMENDER["PROMOTION_TOLERANCE"],
-        min_segment_size=settings.RECOMMENDER["MIN_SEGMENT_SIZE"],
+    comparisons, ranking = _compare(
+        champion_arrays, challenger_arrays, holdout, degraded=set(report.degraded), seed=seed
     )
     decision = decide(comparisons)
     reason = decision_reason(comparisons, decision)
-    _record_comparison(challenger, champion, report, len(holdout), comparisons, decision, reason)
+    _record_comparison(
+        challenger, champion, report, len(holdout), comparisons, ranking, decision, reason
+    )
     _apply_decision(challenger, decision, actor=actor, reason=reason, degraded=report.degraded)
     challenger.refresh_from_db()
-    _track_decision(challenger, actor=actor, window=window, search=search)
+    _track_decision(challenger, actor=actor, window=window, plan=plan)
     progress("done", 1.0)
     return RetrainingOutcome(
         challenger=challenger,
@@ -125,7 +160,41 @@ def model_version_retrain(
         decision=decision,
         reason=reason,
         comparisons=challenger.comparison["metrics"],
+        ranking=challenger.comparison["ranking"],
     )
+
+
+def _compare(
+    champion: TrainedModel,
+    challenger: TrainedModel,
+    holdout: pd.DataFrame,
+    *,
+    degraded: set[str],
+    seed: int,
+) -> tuple[tuple[MetricComparison, ...], RankingComparison]:
+    """R² per segment, paired (both models on the same held-out ratings, each difference with
+    its bootstrap interval), and both models' order of the same held-out films
+    (rank_on_holdout); when either model predicts no ratings its R² is only a calibration, so
+    the overall NDCG@10 comparison is one more metric for the decision matrix."""
+    tolerance = settings.RECOMMENDER["PROMOTION_TOLERANCE"]
+    comparisons = paired_on_holdout(
+        champion,
+        challenger,
+        holdout,
+        film_genres_frame(),
+        degraded=degraded,
+        tolerance=tolerance,
+        min_segment_size=settings.RECOMMENDER["MIN_SEGMENT_SIZE"],
+        seed=seed,
+        test=change_test(),
+    )
+    ranking = rank_on_holdout(champion, challenger, holdout)
+    if not (champion.predicts_ratings and challenger.predicts_ratings):
+        comparisons = (
+            *comparisons,
+            *compare_ranking(ranking, degraded=degraded, tolerance=tolerance),
+        )
+    return comparisons, ranking
 
 
 def _drift_report_to_answer(champion: ModelVersion, *, actor: str, seed: int) -> DriftReport:
@@ -156,33 +225,37 @@ def _recent_holdout(champion: ModelVersion, report: DriftReport, *, seed: int) -
 def _train_challenger(
     actor: str,
     training: pd.DataFrame,
+    champion: ModelVersion,
+    plan: ChallengerPlan,
     *,
     window: TrainingWindow,
     report: DriftReport,
-    search: bool,
     seed: int,
     progress: ProgressCallback,
 ) -> ModelVersion:
-    config = SVDConfig(seed=seed)
-    if search:
-        progress("searching hyperparameters", 0.1)
-        config = search_families(
-            training,
-            ["svd"],
-            objective="rmse",
-            n_iter=settings.RECOMMENDER["SEARCH_ITERATIONS"],
-            seed=seed,
-        ).best.config
-    progress("training the challenger", 0.3)
+    """The champion's family with its hyperparameters (retrained on the window), another
+    family with its defaults, or what a search picks; all seeded with `seed`."""
+    named = champion.algorithm if plan.family == AUTO_FAMILY else plan.family
+    described = {
+        **window.describe(),
+        "recent_holdout_round": report.round_id,
+        "search": plan.search,
+    }
+    progress("training the challenger", 0.1)
+    if plan.search:
+        families = tuple(FAMILIES) if plan.family == AUTO_FAMILY else (named,)
+        search = ModelSearch(families=families, objective=plan.objective, seed=seed)
+        return model_version_train(
+            actor=actor, search=search, ratings=training, training_window=described
+        )
+    family = family_named(named)
+    kept = champion.hyperparameters if family.name == champion.algorithm else {}
     return model_version_train(
         actor=actor,
-        config=config,
+        family=family.name,
+        config=family.config(kept, seed=seed),
         ratings=training,
-        training_window={
-            **window.describe(),
-            "recent_holdout_round": report.round_id,
-            "search": search,
-        },
+        training_window=described,
     )
 
 
@@ -192,6 +265,7 @@ def _record_comparison(
     report: DriftReport,
     holdout_ratings: int,
     comparisons: tuple[MetricComparison, ...],
+    ranking: RankingComparison,
     decision: Decision,
     reason: str,
 ) -> None:
@@ -203,6 +277,7 @@ def _record_comparison(
             "ratings": holdout_ratings,
         },
         "metrics": [c.to_dict() for c in comparisons],
+        "ranking": ranking.to_dict(),
         "decision": decision.value,
         "reason": reason,
     }
@@ -223,7 +298,7 @@ def _apply_decision(
 
 
 def _track_decision(
-    challenger: ModelVersion, *, actor: str, window: TrainingWindow, search: bool
+    challenger: ModelVersion, *, actor: str, window: TrainingWindow, plan: ChallengerPlan
 ) -> None:
     track_run(
         job_type="retrain",
@@ -232,7 +307,8 @@ def _track_decision(
             **challenger.comparison,
             "actor": actor,
             "window": window.describe(),
-            "search": search,
+            **plan.describe(),
+            "challenger_family": challenger.algorithm,
         },
         metrics={
             c["metric"]: {"champion_r2": c["champion_r2"], "challenger_r2": c["challenger_r2"]}

@@ -86,7 +86,7 @@ class SimulationForm(forms.Form):
     rounds = WholeNumberField(min_value=1, max_value=MAX_ROUNDS, initial=3)
     truth = forms.ChoiceField(
         choices=SimulationRun.Truth.choices,
-        initial=SimulationRun.Truth.MODEL,
+        initial=SimulationRun.Truth.ORACLE,
         widget=forms.RadioSelect,
         label="True ratings",
     )

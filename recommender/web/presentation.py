@@ -83,6 +83,13 @@ def cycle_verdict(cycle: CycleOutcome | None) -> str:
 # --- metric history ---------------------------------------------------------------------------
 
 
+EXPERIENCE_FIGURES = {
+    "mean_true_rating": "mean true rating of consumed films",
+    "liked_share": "share of consumed films rated 4+",
+    "top_hit_rate": "share of top-10 slots consumed and liked",
+}
+
+
 @dataclass(frozen=True)
 class RoundPoint:
     """One simulated round as the metric charts see it: plain numbers, None where the round
@@ -102,6 +109,9 @@ class RoundPoint:
     rmse: dict[str, float | None]
     genre_r2: dict[str, float | None]  # existing viewers, per genre
     lists: dict[str, dict[str, float | None]]  # per group: coverage, diversity, personalization
+    # What viewers experienced overall: mean true rating of consumed films, share rated 4+,
+    # share of top-10 slots consumed and liked (simulation.engine.round_experience).
+    experience: dict[str, float | None]
     drift_checked: bool
     drift_required: bool
     degraded: list[str]  # metric names, e.g. "overall", "genre:Action"
@@ -148,6 +158,9 @@ def _round_point(round_: RoundRecord, benchmarks: dict[int, dict]) -> RoundPoint
         rmse={g: _overall(metrics, g, "rmse") for g in VIEWER_GROUPS},
         genre_r2={g: s.r2 if s.judged else None for g, s in per_genre.items()},
         lists={g: {m: _list_figure(metrics, g, m) for m in LIST_METRICS} for g in VIEWER_GROUPS},
+        experience={
+            key: (metrics.experience.get("overall") or {}).get(key) for key in EXPERIENCE_FIGURES
+        },
         drift_checked=verdict is not None,
         drift_required=bool(verdict and verdict.retraining_required),
         degraded=verdict.degraded if verdict else list(cycle.degraded if cycle else []),

@@ -259,6 +259,8 @@ def test_the_metric_history_lists_each_rounds_figures_and_decisions(monitored_ro
             }
             for key in ("coverage", "diversity", "personalization", "viewers"):
                 assert shown["lists"][group][key] == stored["lists"][group][key]
+        assert shown["experience"] == stored["experience"]
+        assert shown["experience"]["overall"]["n"] == round_.interactions
         report = DriftReport.objects.get(round=round_)
         assert shown["drift"] == {
             "report_id": report.pk,

@@ -361,3 +361,19 @@ def test_the_schema_is_not_in_the_schema(served_schema):
 
     assert "schema" not in documented and "docs" not in documented
     assert "/api/v1/" not in served_schema["paths"]
+
+
+def test_a_champion_of_a_ranking_family_is_shaped_as_documented(
+    served_schema, users, bundled_subset, artifact_dir
+):
+    model_version_train(actor="command:test", family="als", config={"factors": 8, "seed": 1})
+    paths = {name: path for name, (path, _) in api_endpoints().items()}
+
+    answer = token_client(users["reviewer"]).get("/api/v1/champion/")
+
+    assert answer.status_code == 200
+    check_answer(served_schema, paths["champion"], answer.json())
+    assert answer.json()["algorithm"] == "als"
+    assert answer.json()["config"] == {
+        "factors": 8, "regularization": 0.1, "alpha": 2.0, "iterations": 20, "seed": 1
+    }  # fmt: skip

@@ -56,6 +56,34 @@ def test_the_sweep_is_stored_for_every_transform_and_alpha(bundled_subset):
     assert no_penalty["ndcg_at_k"] == svd_row["ndcg_at_k"]
 
 
+def test_search_picks_each_familys_configuration_among_the_asked_candidates(bundled_subset):
+    from recommender.engine.families import family_named
+
+    call_command(
+        "evaluate",
+        *("--no-progress", "--search", "--iterations", "3", "--families", "als"),
+        *("--protocol", "holdout"),
+        stdout=StringIO(),
+    )
+
+    evaluation = Evaluation.objects.get()
+    assert evaluation.parameters["searched"] is True
+    assert evaluation.parameters["search_iterations"] == 3
+    chosen = evaluation.parameters["families"]["als"]
+    space = family_named("als").search_space
+    default = family_named("als").config(seed=0).as_dict()
+    # The default configuration or one of the space's points, field by field.
+    assert all(chosen[name] in (*space[name], default[name]) for name in space)
+
+
+def test_a_search_of_no_candidates_is_refused(bundled_subset):
+    with pytest.raises(CommandError, match="search iterations must be"):
+        call_command(
+            "evaluate", "--no-progress", "--search", "--iterations", "0", stdout=StringIO()
+        )
+    assert not Evaluation.objects.exists()
+
+
 def test_an_unknown_family_is_refused_naming_the_known_ones(bundled_subset):
     with pytest.raises(CommandError, match="unknown model family 'knn'; known: svd, als"):
         call_command("evaluate", "--no-progress", "--families", "svd,knn", stdout=StringIO())

@@ -31,19 +31,30 @@ def test_a_shifted_round_is_judged_once_retrained_and_a_promotion_is_scored(
     )
     run = simulation_run_create(
         parameters=SimulationParameters(
-            rounds=2, seed=2, truth="oracle", shift={"Action": 0.6}, arrivals=0.0
+            rounds=2, seed=2, truth="oracle", shift={"Action": 0.6}, shift_start=2, arrivals=0.0
         ),
         actor="test",
     )
     simulation_run_execute(run=run)
     newest = run.rounds.get(number=2)
 
+    # Round 1 (clean) is the first the champion served: it has no reference yet, so nothing in
+    # it is judged, and it becomes the reference round 2 is judged against.
+    first = monitor_and_retrain(actor="beat", round_id=run.rounds.get(number=1).pk, seed=4)
+    assert not first.retrained and first.degraded == []
+    first_report = DriftReport.objects.get(pk=first.drift_report)
+    assert first_report.metrics == [] and first_report.window["reference"]["rounds"] == []
     with django_capture_on_commit_callbacks(execute=True):
         outcome = monitor_and_retrain(actor="beat", seed=4)
         again = monitor_and_retrain(actor="beat", seed=4)
 
     assert outcome.round_id == newest.pk and outcome.retrained
     assert "genre:Action" in outcome.degraded
+    report = DriftReport.objects.get(pk=outcome.drift_report)
+    assert report.window["reference"]["rounds"] == [run.rounds.get(number=1).pk]
+    action = next(m for m in report.metrics if m["metric"] == "genre:Action")
+    assert action["p_adjusted"] < 0.05 and action["drop"] > action["threshold"]
+    assert action["current_rmse"] > action["reference_rmse"]
     challenger = ModelVersion.objects.get(pk=outcome.challenger)
     assert challenger.comparison["decision"] == outcome.decision
     # Oracle truth and a strong shift: the challenger learns the new taste and is promoted.
@@ -58,6 +69,7 @@ def test_a_shifted_round_is_judged_once_retrained_and_a_promotion_is_scored(
     assert not again.retrained
     assert DriftReport.objects.filter(round=newest).count() == 1
     assert ModelVersion.objects.count() == 2, "the second call trained nothing"
+    assert DriftReport.objects.count() == 2
     assert ScoringRun.objects.filter(created_by="beat").count() == 1
 
 

@@ -32,7 +32,7 @@ def test_an_async_command_in_eager_mode_runs_the_task_and_prints_how_to_follow_i
     bundled_subset, artifact_dir, capsys, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        call_command("train", "--async", "--factors", "5", "--epochs", "2")
+        call_command("train", "--async", "--family", "svd", "--factors", "5", "--epochs", "2")
 
     out = capsys.readouterr().out
     task_id = out.split()[1]

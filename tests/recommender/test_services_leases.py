@@ -74,7 +74,9 @@ def test_taking_the_lease_marks_work_a_dead_holder_left_half_done_as_failed(
 def test_a_task_finding_the_work_busy_returns_who_is_busy_and_does_nothing(bundled_subset):
     lease_acquire(owner="task-a", purpose="retraining", seconds=60)
 
-    result = tasks.train.apply(kwargs={"config": {"n_factors": 5, "n_epochs": 2}}).get()
+    result = tasks.train.apply(
+        kwargs={"family": "svd", "config": {"n_factors": 5, "n_epochs": 2}}
+    ).get()
 
     assert result["skipped"].startswith("retraining already running since ")
     assert ModelVersion.objects.count() == 0

@@ -1,7 +1,7 @@
 import pytest
 from django.core import mail
 
-from recommender.engine.families import family_named
+from recommender.engine.families import FAMILIES
 from recommender.models import ModelVersion, Rating
 from recommender.services.monitoring import drift_report_create
 from recommender.services.retraining import TrainingWindow, model_version_retrain
@@ -18,12 +18,13 @@ def drifted(bundled_subset, artifact_dir):
     for seed in (1, 2, 3):
         run = simulation_run_create(
             parameters=SimulationParameters(
-                rounds=1, seed=seed, shift={"Action": 0.6}, arrivals=0.0
+                rounds=1, seed=seed, truth="model", shift={"Action": 0.6}, arrivals=0.0
             ),
             actor="test",
         )
         simulation_run_execute(run=run)
-    report = drift_report_create(actor="command:test")
+    # Every round is shifted, so there is no clean reference: the original rule judges.
+    report = drift_report_create(actor="command:test", rule="benchmark")
     assert report.retraining_required
     return champion, report
 
@@ -82,15 +83,67 @@ def test_a_window_of_the_last_rounds_trains_on_original_plus_those_rounds(drifte
     assert challenger.training_window["kind"] == "last rounds"
 
 
-def test_search_picks_hyperparameters_from_the_search_space(drifted, settings):
+def test_a_search_within_one_family_picks_from_its_search_space(drifted, settings):
     settings.RECOMMENDER = {**settings.RECOMMENDER, "SEARCH_ITERATIONS": 2}
 
-    outcome = model_version_retrain(actor="command:test", search=True, seed=4)
+    outcome = model_version_retrain(actor="command:test", search=True, family="svd", seed=4)
 
     chosen = outcome.challenger.hyperparameters
-    space = family_named("svd").search_space
-    assert chosen["n_factors"] in space["n_factors"] and chosen["reg_all"] in space["reg_all"]
+    space = FAMILIES["svd"].search_space
+    default = FAMILIES["svd"].config(seed=4).as_dict()
+    assert outcome.challenger.algorithm == "svd"
+    assert all(chosen[name] in (*values, default[name]) for name, values in space.items())
     assert outcome.challenger.training_window["search"] is True
+    assert outcome.challenger.training_window["search_objective"] == "ranking"
+
+
+def test_an_automatic_search_tries_every_family_and_records_what_it_chose(drifted, settings):
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "SEARCH_ITERATIONS": 1}
+
+    outcome = model_version_retrain(actor="command:test", search=True, objective="rmse", seed=4)
+
+    challenger = outcome.challenger
+    assert challenger.algorithm in FAMILIES
+    # One candidate per family: each family's defaults, so the chosen ones are those.
+    assert challenger.hyperparameters == FAMILIES[challenger.algorithm].config(seed=4).as_dict()
+    assert challenger.training_window["search_objective"] == "rmse"
+
+
+def test_a_challenger_of_another_family_is_also_judged_by_its_lists(drifted):
+    champion, _ = drifted
+
+    outcome = model_version_retrain(actor="command:test", family="als", seed=4)
+
+    challenger = outcome.challenger
+    assert (champion.algorithm, challenger.algorithm) == ("svd", "als")
+    assert challenger.hyperparameters == FAMILIES["als"].config(seed=4).as_dict()
+    ranking = challenger.comparison["ranking"]
+    assert ranking["k"] == 10 and ranking["relevant_min"] == 4.0 and ranking["viewers"] > 0
+    # Figures of the same viewers for both (how large they are depends on what the champion
+    # served: docs/architecture.md).
+    for role in ("champion", "challenger"):
+        assert 0 <= ranking[role]["precision_at_k"] <= 1 and 0 <= ranking[role]["ndcg_at_k"] <= 1
+    # ALS predicts no ratings: its NDCG@10 comparison joins the decision, by the tolerance rule.
+    [ndcg] = [c for c in outcome.comparisons if c["metric"] == "ranking:NDCG@10"]
+    assert ndcg["champion_r2"] == ranking["champion"]["ndcg_at_k"]
+    assert ndcg["challenger_r2"] == ranking["challenger"]["ndcg_at_k"]
+    change = ndcg["challenger_r2"] - ndcg["champion_r2"]
+    expected = "degradation" if change < -0.05 else None
+    if ndcg["was_degraded"]:
+        expected = expected or ("improvement" if change > 0.05 else "no improvement")
+    assert ndcg["outcome"] == (expected or "remained stable")
+
+
+def test_retraining_the_champions_family_keeps_its_hyperparameters(drifted):
+    champion, _ = drifted
+
+    outcome = model_version_retrain(actor="command:test", seed=4)
+
+    assert outcome.challenger.algorithm == champion.algorithm == "svd"
+    assert outcome.challenger.hyperparameters == {**champion.hyperparameters, "seed": 4}
+    # Both predict ratings: the decision is made on R² alone, the lists are still recorded.
+    assert not any(c["metric"].startswith("ranking:") for c in outcome.comparisons)
+    assert outcome.challenger.comparison["ranking"]["challenger"]["ndcg_at_k"] >= 0
 
 
 def test_a_window_with_both_rounds_and_a_date_is_refused():
@@ -106,5 +159,14 @@ def test_the_retrain_command_prints_the_comparison_and_the_decision(drifted, cap
     call_command("retrain", "--no-progress", "--seed", "4")
 
     out = capsys.readouterr().out
-    assert "| metric" in out and "champion R²" in out and "challenger R²" in out
+    assert "| metric" in out and "| measure" in out and "R²" in out
     assert "decision: " in out and "genre:Action" in out
+    # Both models with their family, hyperparameters and figures.
+    champion = ModelVersion.objects.get(
+        status__in=[Status.CHAMPION, Status.RETIRED], created_by="command:test"
+    )
+    [line] = [
+        line for line in out.splitlines() if line.startswith(f"champion v{champion.pk} svd: ")
+    ]
+    assert {"n_factors=20", "n_epochs=10", "seed=3"} <= set(line.split(": ", 1)[1].split(", "))
+    assert "| model" in out and "recent NDCG@10" in out and "| challenger v" in out

@@ -86,7 +86,7 @@ def test_reset_removes_everything_simulated_and_leaves_original_ratings_byte_for
     )
 
 
-def test_a_taste_shift_lowers_the_r2_of_the_shifted_genre_only(champion):
+def test_a_taste_shift_lowers_the_r2_of_the_shifted_genre_only(champion, original_penalty):
     shifted = simulate(rounds=1, seed=3, shift={"Action": 0.8}, arrivals=0.0).rounds.get()
     simulation_reset()
     plain = simulate(rounds=1, seed=3, arrivals=0.0).rounds.get()
@@ -129,10 +129,10 @@ def test_arrivals_graduate_to_the_model_past_the_threshold(champion):
     assert last.metrics["lists"]["existing"]["viewers"] >= 120 + len(graduated) - last.arrivals
 
 
-def test_the_oracle_truth_measures_real_model_error(champion):
-    model_truth = simulate(rounds=1, seed=8, arrivals=0.0).rounds.get()
+def test_the_oracle_truth_measures_real_model_error(champion, original_penalty):
+    model_truth = simulate(rounds=1, seed=8, arrivals=0.0, truth="model").rounds.get()
     simulation_reset()
-    oracle_truth = simulate(rounds=1, seed=8, arrivals=0.0, truth="oracle").rounds.get()
+    oracle_truth = simulate(rounds=1, seed=8, arrivals=0.0).rounds.get()
 
     def overall(round_, metric):
         return round_.metrics["accuracy"]["existing"]["overall"][metric]
@@ -146,10 +146,12 @@ def test_the_oracle_truth_measures_real_model_error(champion):
     run = SimulationRun.objects.get(pk=oracle_truth.run_id)
     assert run.oracle_artifact_path and len(run.oracle_artifact_sha256) == 64
     assert "oracle" not in run.parameters, "run state has its own columns"
+    assert run.truth == "oracle", "oracle truth is the default (SIM_TRUTH)"
 
 
-def test_sigma_auto_is_calibrated_to_the_champions_holdout_r2(champion):
-    run = simulate(rounds=1, seed=9, sigma="auto", arrivals=0.0)
+def test_sigma_auto_is_calibrated_to_the_champions_holdout_r2(champion, original_penalty):
+    # Calibration targets the served predictions as truth: the model-truth mode.
+    run = simulate(rounds=1, seed=9, sigma="auto", arrivals=0.0, truth="model")
 
     sigma = SimulationRun.objects.get(pk=run.pk).sigma_calibrated
     assert 0.3 < sigma < 1.0
@@ -204,14 +206,18 @@ def test_a_played_rounds_metrics_round_trip_through_round_metrics(champion):
 
     assert metrics.to_json() == stored, "the stored JSON is exactly what RoundMetrics writes"
     assert RoundMetrics.from_json(metrics.to_json()) == metrics
-    assert set(stored) == {"sigma", "accuracy", "lists", "seconds"}
+    assert set(stored) == {"sigma", "accuracy", "lists", "seconds", "experience"}
+    experience = metrics.experience["overall"]
+    assert experience["n"] == round_.interactions
+    assert 0.5 <= experience["mean_true_rating"] <= 5.0 and 0 <= experience["liked_share"] <= 1
+    assert 0 < experience["top_hit_rate"] <= 1
     assert set(metrics.accuracy) == set(metrics.lists) == {"all", "existing", "new"}
     assert metrics.sigma == pytest.approx(0.545) and metrics.cycle is None
     assert metrics.lists["new"].viewers == round_.arrivals > 0
 
 
 def test_run_state_is_kept_in_columns_and_the_parameters_hold_only_what_was_asked(champion):
-    run = simulate(rounds=1, seed=1, arrivals=0.0)
+    run = simulate(rounds=1, seed=1, arrivals=0.0, truth="model")
 
     run = SimulationRun.objects.get(pk=run.pk)
     assert set(run.parameters) == set(SimulationParameters.__dataclass_fields__)

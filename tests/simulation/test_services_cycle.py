@@ -52,8 +52,14 @@ def test_the_genre_shift_experiment_detects_retrains_and_reports_genre_counts(ch
 
 def test_the_cycle_command_prints_each_rounds_decision(champion, capsys):
     call_command(
-        "cycle", "--rounds", "1", "--shift", "Action=0.6", "--arrivals", "0", "--no-progress"
+        "cycle",
+        *("--rounds", "2", "--shift", "Action=0.6", "--shift-start", "2"),
+        *("--arrivals", "0", "--no-progress"),
     )
 
     out = capsys.readouterr().out
-    assert "| round | shift | R² existing | degraded" in out and "genre:Action" in out
+    assert "| round | shift | R² existing | degraded" in out
+    first, second = [line for line in out.splitlines() if line.startswith(("| 1 ", "| 2 "))]
+    # Round 1 is the reference round 2 is judged against: nothing judged, no retraining.
+    assert first.split("|")[4].strip() == "-" and first.split("|")[5].strip() == "-"
+    assert "genre:Action" in second.split("|")[4]

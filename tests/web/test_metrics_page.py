@@ -41,6 +41,13 @@ def test_the_metric_charts_plot_one_point_per_round_and_mark_the_promotion(world
         svg = chart(html, name)
         assert len(group(svg, f"{name}-series-0").findall(f".//{SVG}use")) == ROUNDS
 
+    experience = chart(html, "experience")
+    assert "What viewers experienced (all viewers)" in texts(experience)
+    for series in range(3):  # mean true rating / 5, share liked, top-10 hit rate
+        assert len(group(experience, f"experience-series-{series}").findall(f".//{SVG}use")) == (
+            ROUNDS
+        )
+
 
 def test_the_genre_heatmap_has_a_cell_per_genre_and_round_and_outlines_degraded_ones(
     world, reviewer

@@ -2,6 +2,7 @@ from django.core.management import BaseCommand, CommandError
 
 from recommender.engine.model import EmptyRatingsError
 from recommender.engine.offline import PROTOCOLS, markdown_table
+from recommender.management.arguments import integer
 from recommender.management.progress import progress_bar
 from recommender.services.evaluation import evaluation_create
 
@@ -21,11 +22,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--protocol", choices=PROTOCOLS, default="recommenders")
-        parser.add_argument("--k", type=int, default=10, help="list length judged (default 10)")
+        parser.add_argument("--k", type=integer, default=10, help="list length judged (default 10)")
         parser.add_argument("--families", type=family_names, default=None, help="e.g. svd,als")
-        parser.add_argument("--seed", type=int, default=None, help="default: the protocol's")
+        parser.add_argument("--seed", type=integer, default=None, help="default: the protocol's")
         parser.add_argument("--sweep", action="store_true", help="also sweep the penalty")
         parser.add_argument("--search", action="store_true", help="search each family first")
+        parser.add_argument(
+            "--iterations",
+            type=integer,
+            default=None,
+            help="candidates per family in --search (default: the SEARCH_ITERATIONS setting)",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
@@ -39,6 +46,7 @@ class Command(BaseCommand):
                     families=options["families"],
                     sweep=options["sweep"],
                     search=options["search"],
+                    search_iterations=options["iterations"],
                     progress=progress,
                 )
         except EmptyRatingsError as exc:

@@ -10,18 +10,27 @@ from recommender.services.monitoring import NothingToMonitorError, drift_report_
 from recommender.services.scoring import NoChampionError
 
 
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def drift_table(report) -> str:
+    """The judged metrics. Under the reference rule the reference is the champion's earlier
+    rounds and both R² are at the reference's spread (the drop is the rise in error over that
+    spread); under the benchmark rule it is the training holdout."""
+    reference = report.thresholds.get("rule", "benchmark") == "reference"
     rows = [
         (
             m["metric"],
             m["n"],
             m["benchmark_r2"],
             m["current_r2"],
+            _number(m.get("reference_rmse")),
+            _number(m.get("current_rmse")),
             m["drop"],
             m["threshold"],
             f"[{m['ci_low']:.3f}, {m['ci_high']:.3f}]",
-            "yes" if m["significant"] else "no",
-            "yes" if m.get("above_threshold") else "no",
+            _number(m.get("p_adjusted")) if reference else ("yes" if m["significant"] else "no"),
             "DEGRADED" if m["degraded"] else "stable",
         )
         for m in report.metrics
@@ -29,13 +38,14 @@ def drift_table(report) -> str:
     headers = [
         "metric",
         "ratings",
-        "benchmark R²",
+        "reference R²" if reference else "benchmark R²",
         "current R²",
+        "reference RMSE",
+        "current RMSE",
         "drop",
         "threshold",
         "95% CI of drop",
-        "significant",
-        "above threshold",
+        f"p ({report.thresholds.get('correction', '')})" if reference else "significant",
         "verdict",
     ]
     return format_table(headers, rows)
@@ -56,13 +66,23 @@ class Command(BaseCommand):
             action="store_true",
             help="degraded only when the whole confidence interval of the drop is above the threshold",
         )
+        parser.add_argument(
+            "--rule",
+            choices=["reference", "benchmark"],
+            help="against the champion's earlier rounds (default, DRIFT_RULE) or its training benchmark",
+        )
         parser.add_argument("--seed", type=integer, default=0)
         parser.add_argument("--no-progress", action="store_true")
         add_async_argument(parser)
 
-    def handle(self, *args, round_id, significance, seed, **options):
+    def handle(self, *args, round_id, significance, rule, seed, **options):
         if options["run_async"]:
-            kwargs = {"round_id": round_id, "require_significance": significance, "seed": seed}
+            kwargs = {
+                "round_id": round_id,
+                "require_significance": significance,
+                "seed": seed,
+                "rule": rule,
+            }
             launch(self, tasks.monitor, kwargs=kwargs)
             return
         try:
@@ -71,6 +91,7 @@ class Command(BaseCommand):
                     actor="command:monitor",
                     round_id=round_id,
                     require_significance=significance or None,
+                    rule=rule,
                     seed=seed,
                     progress=progress,
                 )
@@ -82,7 +103,8 @@ class Command(BaseCommand):
         self.stdout.write(drift_table(report))
         if report.not_judged:
             self.stdout.write(
-                f"not judged (too few interactions or no benchmark): {', '.join(report.not_judged)}"
+                f"not judged (too few interactions, no benchmark or no reference round yet): "
+                f"{', '.join(report.not_judged)}"
             )
         verdict = (
             "required: " + ", ".join(report.degraded)

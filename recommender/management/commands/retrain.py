@@ -3,6 +3,9 @@ from datetime import datetime
 from django.core.management import BaseCommand, CommandError
 
 from recommender import tasks
+from recommender.engine.families import FAMILIES
+from recommender.engine.search import Objective
+from recommender.engine.segments import RANKING_PREFIX
 from recommender.management.arguments import integer
 from recommender.management.jobs import (
     MODEL_WORK_ERRORS,
@@ -10,22 +13,82 @@ from recommender.management.jobs import (
     launch,
     model_work_with_progress,
 )
-from recommender.management.tables import format_table
-from recommender.services.retraining import TrainingWindow, model_version_retrain
+from recommender.management.tables import described_hyperparameters, format_table, format_value
+from recommender.services.retraining import AUTO_FAMILY, TrainingWindow, model_version_retrain
+
+
+def _interval(comparison: dict) -> str:
+    if comparison.get("ci_low") is None:
+        return "-"
+    return f"[{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}]"
 
 
 def comparison_table(comparisons: list[dict]) -> str:
+    """Per metric both R² on the shared holdout, their difference and its paired-bootstrap
+    95 % interval, and the outcome."""
     rows = [
         (
             c["metric"],
+            c["metric"].removeprefix(RANKING_PREFIX)
+            if c["metric"].startswith(RANKING_PREFIX)
+            else "R²",
             "degraded" if c["was_degraded"] else "stable",
             c["champion_r2"],
             c["challenger_r2"],
+            f"{c['challenger_r2'] - c['champion_r2']:+.3f}",
+            _interval(c),
             c["outcome"],
         )
         for c in comparisons
     ]
-    return format_table(["metric", "before", "champion R²", "challenger R²", "outcome"], rows)
+    headers = [
+        "metric",
+        "measure",
+        "before",
+        "champion",
+        "challenger",
+        "difference",
+        "95% CI",
+        "outcome",
+    ]
+    return format_table(headers, rows)
+
+
+def models_table(outcome) -> str:
+    """Both models side by side: family, hyperparameters, their holdout benchmarks at training
+    time (each on its own holdout) and their lists on the shared recent holdout."""
+    ranking = outcome.ranking
+    k = ranking["k"]
+    rows = []
+    for role, version in (("champion", outcome.champion), ("challenger", outcome.challenger)):
+        metrics, recent = version.metrics, ranking[role] or {}
+        overall = metrics.get("overall") or {}
+        rows.append(
+            (
+                f"{role} v{version.pk}",
+                version.algorithm,
+                overall.get("rmse"),
+                overall.get("r2"),
+                metrics.get("precision_at_k"),
+                metrics.get("ndcg_at_k"),
+                recent.get("precision_at_k"),
+                recent.get("ndcg_at_k"),
+            )
+        )
+    headers = ["model", "family", "RMSE", "R²", f"P@{k}", f"NDCG@{k}"]
+    headers += [f"recent P@{k}", f"recent NDCG@{k}"]
+    lines = [format_table(headers, rows)]
+    for role, version in (("champion", outcome.champion), ("challenger", outcome.challenger)):
+        lines.append(
+            f"{role} v{version.pk} {version.algorithm}: "
+            f"{described_hyperparameters(version.hyperparameters)}"
+        )
+    lines.append(
+        f"RMSE, R², P@{k}, NDCG@{k}: each model's holdout benchmark at training time; recent: "
+        f"both on the same held-out recent ratings ({ranking['viewers']:,} viewers ranked, "
+        f"relevant = rating >= {format_value(ranking['relevant_min'])})"
+    )
+    return "\n".join(lines)
 
 
 class Command(BaseCommand):
@@ -35,7 +98,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--search", action="store_true", help="randomised hyperparameter search first"
+            "--family",
+            default=AUTO_FAMILY,
+            choices=[AUTO_FAMILY, *FAMILIES],
+            help="the challenger's family; auto: the champion's (with --search: every family)",
+        )
+        parser.add_argument(
+            "--search",
+            action="store_true",
+            help="pick the family (with --family auto) and hyperparameters by a seeded search",
+        )
+        parser.add_argument(
+            "--objective",
+            choices=[o.value for o in Objective],
+            default=Objective.RANKING.value,
+            help="what --search optimises: NDCG@10 (ranking) or RMSE",
         )
         parser.add_argument(
             "--last-rounds", type=integer, help="train on original ratings plus the last K rounds"
@@ -53,6 +130,8 @@ class Command(BaseCommand):
             if options["run_async"]:
                 kwargs = {
                     "search": options["search"],
+                    "family": options["family"],
+                    "objective": options["objective"],
                     "seed": options["seed"],
                     "last_rounds": options["last_rounds"],
                     "since": options["since"].isoformat() if options["since"] else None,
@@ -64,6 +143,8 @@ class Command(BaseCommand):
                     actor="command:retrain",
                     window=window,
                     search=options["search"],
+                    family=options["family"],
+                    objective=options["objective"],
                     seed=options["seed"],
                     progress=progress,
                 )
@@ -73,6 +154,7 @@ class Command(BaseCommand):
             f"challenger v{outcome.challenger.pk} vs champion v{outcome.champion.pk} "
             f"on {outcome.challenger.comparison['holdout']['ratings']:,} held-out recent ratings"
         )
+        self.stdout.write(models_table(outcome))
         self.stdout.write(comparison_table(outcome.comparisons))
         self.stdout.write(
             f"decision: {outcome.decision.value} ({outcome.reason}); v{outcome.challenger.pk} is now {outcome.challenger.status}"

@@ -112,6 +112,7 @@ def history_charts(history: presentation.MetricHistory) -> list[dict]:
             ),
         },
     ]
+    built.append(_experience_chart(history, promotions))
     for metric in presentation.LIST_METRICS:
         title = f"{metric.capitalize()} of the top-N lists"
         built.append(
@@ -133,6 +134,41 @@ def history_charts(history: presentation.MetricHistory) -> list[dict]:
             }
         )
     return built
+
+
+def _experience_chart(history: presentation.MetricHistory, promotions: list) -> dict:
+    """What viewers experienced per round: the shares on the left scale; the mean true rating
+    (stars) is divided by 5 to share it."""
+    rounds = history.rounds
+    title = "What viewers experienced (all viewers)"
+    series = [
+        charts.Series(
+            "mean true rating of consumed films / 5",
+            [_scaled(p.experience["mean_true_rating"], 5.0) for p in rounds],
+        ),
+        *(
+            charts.Series(label, [p.experience[key] for p in rounds])
+            for key, label in presentation.EXPERIENCE_FIGURES.items()
+            if key != "mean_true_rating"
+        ),
+    ]
+    return {
+        "name": "experience",
+        "title": title,
+        "svg": charts.line_chart(
+            name="experience",
+            title=title,
+            x_labels=history.labels,
+            series=series,
+            x_label="simulated round",
+            y_label="share",
+            markers=promotions,
+        ),
+    }
+
+
+def _scaled(value: float | None, scale: float) -> float | None:
+    return None if value is None else value / scale
 
 
 def _accuracy_chart(

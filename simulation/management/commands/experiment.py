@@ -17,7 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("experiment", choices=["genre-shift"])
         parser.add_argument("--genre", default="Action")
         parser.add_argument("--multiplier", type=number, default=0.9)
-        parser.add_argument("--truth", choices=["model", "oracle"], default="model")
+        parser.add_argument(
+            "--truth",
+            choices=["oracle", "model"],
+            help="true ratings: the oracle (default, SIM_TRUTH) or the served model (self-referential)",
+        )
         parser.add_argument(
             "--rounds", type=integer, default=3, help="shifted rounds before the drift check"
         )
@@ -56,7 +60,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         genre = options["genre"]
         self.stdout.write(
-            f"genre shift: {genre} x{options['multiplier']}, truth {options['truth']}"
+            f"genre shift: {genre} x{options['multiplier']}, truth {result.baseline.truth}"
         )
         self.stdout.write(
             f"drift report {result.drift_report_id}: degraded {', '.join(result.degraded) or 'nothing'}"

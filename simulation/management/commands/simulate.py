@@ -61,7 +61,11 @@ def add_simulation_arguments(parser) -> None:
     add_async_argument(parser)
     parser.add_argument("--rounds", type=integer, default=1)
     parser.add_argument("--seed", type=integer, default=0)
-    parser.add_argument("--truth", choices=["model", "oracle"], default="model")
+    parser.add_argument(
+        "--truth",
+        choices=["oracle", "model"],
+        help="true ratings: the oracle (default, SIM_TRUTH) or the served model (self-referential)",
+    )
     parser.add_argument(
         "--shift",
         action="append",

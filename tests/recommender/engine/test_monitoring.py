@@ -493,8 +493,13 @@ def test_the_result_serialises_to_json():
     assert data["metrics"][0]["metric"] == "overall"
     assert set(data["metrics"][0]) == {
         "metric", "benchmark_r2", "current_r2", "drop", "threshold", "degraded",
-        "ci_low", "ci_high", "significant", "above_threshold", "n",
+        "ci_low", "ci_high", "significant", "above_threshold", "n", "reference_n",
+        "reference_rmse", "current_rmse", "round_r2", "p_value", "p_adjusted",
     }  # fmt: skip
+    # The benchmark rule fills the round's own error and R² beside the drop.
+    overall = data["metrics"][0]
+    assert overall["current_rmse"] == pytest.approx(np.sqrt(np.mean((y_true - y_pred + 0.6) ** 2)))
+    assert overall["round_r2"] == overall["current_r2"] and overall["p_value"] is None
 
 
 @pytest.mark.parametrize(
