@@ -106,6 +106,37 @@ _FOLD_IN_BLOCK = 512
 FOLD_IN_REG = 0.1
 
 
+@dataclass(frozen=True)
+class _NewViewerRatings:
+    """The ratings a fold-in uses: those of viewers the model was not trained on, of films it
+    knows. keep: which rows of the frame; owner: each kept row's viewer in viewer_ids."""
+
+    keep: np.ndarray
+    viewer_ids: np.ndarray
+    owner: np.ndarray
+    film_rows: np.ndarray
+
+    @classmethod
+    def of(cls, model: TrainedModel, ratings: pd.DataFrame) -> _NewViewerRatings | None:
+        viewer_raw = ratings["viewer_id"].to_numpy(np.int64)
+        film_rows = model.film_index(ratings["film_id"].to_numpy(np.int64))
+        keep = (model.viewer_index(viewer_raw) < 0) & (film_rows >= 0)
+        if not keep.any():
+            return None
+        new_ids, owner = np.unique(viewer_raw[keep], return_inverse=True)
+        return cls(keep, new_ids, owner, film_rows[keep])
+
+
+def _add_outer_products(
+    gram: np.ndarray, owner: np.ndarray, features: np.ndarray, *, weight: float = 1.0
+) -> None:
+    """gram[v] += weight x sum of f f' over the rows f of features owned by viewer v, in
+    blocks of rows so the (block, width, width) temporary stays bounded."""
+    for start in range(0, len(features), _FOLD_IN_BLOCK):
+        block = slice(start, start + _FOLD_IN_BLOCK)
+        np.add.at(gram, owner[block], weight * features[block, :, None] * features[block, None, :])
+
+
 def fold_in_viewers(
     model: TrainedModel, ratings: pd.DataFrame, *, reg: float = FOLD_IN_REG
 ) -> TrainedModel:
@@ -119,13 +150,10 @@ def fold_in_viewers(
     instead: implicit_fold_in."""
     if not model.predicts_ratings:
         return implicit_fold_in(model, ratings)
-    viewer_raw = ratings["viewer_id"].to_numpy(np.int64)
-    film_rows = model.film_index(ratings["film_id"].to_numpy(np.int64))
-    keep = (model.viewer_index(viewer_raw) < 0) & (film_rows >= 0)
-    if not keep.any():
+    new = _NewViewerRatings.of(model, ratings)
+    if new is None:
         return model
-    new_ids, owner = np.unique(viewer_raw[keep], return_inverse=True)
-    film_rows = film_rows[keep]
+    keep, new_ids, owner, film_rows = new.keep, new.viewer_ids, new.owner, new.film_rows
     features = np.hstack([np.ones((len(film_rows), 1)), model.film_factors[film_rows]])
     target = (
         ratings["rating"].to_numpy(np.float64)[keep]
@@ -134,9 +162,7 @@ def fold_in_viewers(
     )
     width = features.shape[1]
     gram = np.zeros((len(new_ids), width, width))
-    for start in range(0, len(film_rows), _FOLD_IN_BLOCK):
-        block = slice(start, start + _FOLD_IN_BLOCK)
-        np.add.at(gram, owner[block], features[block, :, None] * features[block, None, :])
+    _add_outer_products(gram, owner, features)
     rhs = np.zeros((len(new_ids), width))
     np.add.at(rhs, owner, features * target[:, None])
     counts = np.bincount(owner, minlength=len(new_ids)).astype(np.float64)
@@ -162,13 +188,10 @@ def implicit_fold_in(model: TrainedModel, ratings: pd.DataFrame) -> TrainedModel
     for every film the viewer rated, Y every film's factors. They are then scaled by the
     calibration's score_scale, and the viewer's bias is their shrunk mean offset, as in
     training (engine.families)."""
-    viewer_raw = ratings["viewer_id"].to_numpy(np.int64)
-    film_rows = model.film_index(ratings["film_id"].to_numpy(np.int64))
-    keep = (model.viewer_index(viewer_raw) < 0) & (film_rows >= 0)
-    if not keep.any():
+    new = _NewViewerRatings.of(model, ratings)
+    if new is None:
         return model
-    new_ids, owner = np.unique(viewer_raw[keep], return_inverse=True)
-    film_rows = film_rows[keep]
+    keep, new_ids, owner, film_rows = new.keep, new.viewer_ids, new.owner, new.film_rows
     films = model.film_factors
     confidence = model.fold_in_alpha
     width = films.shape[1]
@@ -176,13 +199,7 @@ def implicit_fold_in(model: TrainedModel, ratings: pd.DataFrame) -> TrainedModel
         films.T @ films + model.fold_in_reg * np.eye(width), (len(new_ids), width, width)
     ).copy()
     features = films[film_rows]
-    for start in range(0, len(film_rows), _FOLD_IN_BLOCK):
-        block = slice(start, start + _FOLD_IN_BLOCK)
-        np.add.at(
-            gram,
-            owner[block],
-            (confidence - 1.0) * features[block, :, None] * features[block, None, :],
-        )
+    _add_outer_products(gram, owner, features, weight=confidence - 1.0)
     rhs = np.zeros((len(new_ids), width))
     np.add.at(rhs, owner, confidence * features)
     factors = np.linalg.solve(gram, rhs[..., None])[..., 0]
