@@ -31,10 +31,18 @@ from recommender.engine.model import (
 
 logger = logging.getLogger(__name__)
 
-# Version 2 added the family and its ranking fields; a version 1 file is an SVD and loads
-# with those fields' defaults.
-FORMAT_VERSION = 2
-_READABLE_VERSIONS = {1: ("global_mean", "rating_min", "rating_max"), 2: SCALAR_FIELDS}
+# Version 2 added the family and its ranking fields, version 3 the share of the film bias a
+# ranking family ranks by and the rating weight of its fold-in; an older file loads with the
+# later fields' defaults (a version 1 file is an SVD; a version 2 ranking family had no film
+# bias, so any share ranks alike, and weighed every interaction alike).
+FORMAT_VERSION = 3
+_READABLE_VERSIONS = {
+    1: ("global_mean", "rating_min", "rating_max"),
+    2: tuple(
+        name for name in SCALAR_FIELDS if name not in ("ranked_film_bias", "fold_in_rating_weight")
+    ),
+    3: SCALAR_FIELDS,
+}
 _SCALAR_DTYPES = (
     {name: "f" for name in NUMBER_FIELDS}
     | {name: "b" for name in FLAG_FIELDS}

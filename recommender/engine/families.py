@@ -38,6 +38,7 @@ from recommender.engine.model import (
     EmptyRatingsError,
     SVDConfig,
     TrainedModel,
+    interaction_weights,
 )
 from recommender.engine.training import check_ratings, fit_svd
 
@@ -48,10 +49,31 @@ logger = logging.getLogger(__name__)
 _MIN_SCORE_SCALE = 1e-6
 # Ratings per block when computing the calibration's dot products.
 _CALIBRATION_BLOCK = 1 << 20
+# A ranking family's film bias is the film's mean offset (after the viewer's) shrunk by this
+# many pseudo ratings, so a film rated twice is not ranked on those two ratings.
+FILM_BIAS_SHRINKAGE = 5.0
+# An optional boolean column of the ratings frame: the ratings of the current period (a
+# challenger's: the rounds its champion's drift checks found changed). A ranking family's
+# calibration then adds each film's offset in that period to its film bias; SVD ignores it.
+RECENT_COLUMN = "recent"
+# How much of that film bias a ranking family's ranking carries (its predicted ratings carry
+# all of it): 0 ranks by the family's own score alone, blind to how its films are rated, 1 by
+# the full calibrated rating. Chosen on benchmarks (docs/families.md, "Ranking families and
+# ratings").
+FILM_BIAS_WEIGHT = 0.02
+# How much an ALS interaction's confidence grows per star its rating is above the mean
+# (engine.model.interaction_weights; 0: every rating one interaction). Chosen on benchmarks
+# (docs/families.md, "Ranking families and ratings").
+RATING_WEIGHT = 0.5
 
 
 def _set(instance: object, name: str, value: object) -> None:
     object.__setattr__(instance, name, value)
+
+
+def _checked_film_bias_weight(config: object) -> None:
+    weight = checked_float("film_bias_weight", config.film_bias_weight, minimum=0, maximum=1)
+    _set(config, "film_bias_weight", weight)
 
 
 class _Config:
@@ -78,6 +100,8 @@ class ALSConfig(_Config):
     regularization: float = 0.1
     alpha: float = 2.0
     iterations: int = 20
+    film_bias_weight: float = FILM_BIAS_WEIGHT
+    rating_weight: float = RATING_WEIGHT
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -88,6 +112,8 @@ class ALSConfig(_Config):
             self, "regularization", checked_float("regularization", self.regularization, minimum=0)
         )
         _set(self, "alpha", checked_float("alpha", self.alpha, above=0))
+        _checked_film_bias_weight(self)
+        _set(self, "rating_weight", checked_float("rating_weight", self.rating_weight, minimum=0))
 
 
 @dataclass(frozen=True)
@@ -117,6 +143,7 @@ class BPRConfig(_Config):
     learning_rate: float = 0.01
     regularization: float = 0.001
     iterations: int = 100
+    film_bias_weight: float = FILM_BIAS_WEIGHT
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -127,6 +154,7 @@ class BPRConfig(_Config):
         _set(
             self, "regularization", checked_float("regularization", self.regularization, minimum=0)
         )
+        _checked_film_bias_weight(self)
 
 
 # --- interactions ----------------------------------------------------------------------------
@@ -144,17 +172,22 @@ class Interactions:
     film_columns: np.ndarray
 
     @classmethod
-    def from_ratings(cls, ratings: pd.DataFrame) -> Interactions:
+    def from_ratings(cls, ratings: pd.DataFrame, *, rating_weight: float = 0.0) -> Interactions:
+        """rating_weight: each interaction weighs engine.model.interaction_weights of its
+        rating (0: every one weighs one)."""
         check_ratings(ratings)
         viewer_ids, rows = np.unique(ratings["viewer_id"].to_numpy(np.int64), return_inverse=True)
         film_ids, columns = np.unique(ratings["film_id"].to_numpy(np.int64), return_inverse=True)
-        matrix = sparse.csr_matrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, columns)),
-            shape=(len(viewer_ids), len(film_ids)),
-        )
-        # A pair rated twice is still one interaction.
+        values = ratings["rating"].to_numpy(np.float64)
+        weights = interaction_weights(values, float(values.mean()), rating_weight)
+        shape = (len(viewer_ids), len(film_ids))
+        matrix = sparse.csr_matrix((weights, (rows, columns)), shape=shape)
+        counts = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=shape)
+        # A pair rated twice is still one interaction, weighing its ratings' mean weight.
         matrix.sum_duplicates()
-        matrix.data[:] = 1.0
+        counts.sum_duplicates()
+        matrix.data /= counts.data
+        matrix = matrix.astype(np.float32)
         return cls(matrix, viewer_ids, film_ids, rows.ravel(), columns.ravel())
 
 
@@ -269,19 +302,23 @@ def _calibrated(
     film_factors: np.ndarray,
     *,
     family: str,
+    film_bias_weight: float,
     fold_in_alpha: float,
     fold_in_reg: float,
+    fold_in_rating_weight: float = 0.0,
 ) -> TrainedModel:
     """A ranking family's factors as a TrainedModel whose predictions are calibrated ratings:
-    mu + b_v + s x (p_v . q_f), b_v the viewer's shrunk mean offset, s the least-squares slope
-    of the remaining residual on the family's score over the training ratings."""
+    mu + b_v + s x (p_v . q_f) + b_f. b_v is the viewer's shrunk mean offset, s the
+    least-squares slope of what remains on the family's score over the training ratings, and
+    b_f the film's shrunk mean of what remains after both (`_film_bias`). Its ranking carries
+    film_bias_weight x b_f (TrainedModel.ranked_film_bias): mu + b_v is the same for all of a
+    viewer's films, so with weight 0 its lists are exactly the family's own ranking."""
     values = ratings["rating"].to_numpy(np.float64)
     rows, columns = interactions.viewer_rows, interactions.film_columns
     mu = float(values.mean())
-    n_viewers = len(interactions.viewer_ids)
-    offsets = np.bincount(rows, weights=values - mu, minlength=n_viewers)
-    counts = np.bincount(rows, minlength=n_viewers)
-    viewer_bias = offsets / (counts + VIEWER_BIAS_SHRINKAGE)
+    viewer_bias = _shrunk_means(
+        rows, values - mu, len(interactions.viewer_ids), VIEWER_BIAS_SHRINKAGE
+    )
     residual = values - mu - viewer_bias[rows]
     score = np.empty(len(values))
     for start in range(0, len(values), _CALIBRATION_BLOCK):
@@ -292,12 +329,15 @@ def _calibrated(
     denominator = float(score @ score)
     scale = float(residual @ score) / denominator if denominator > 0 else 0.0
     scale = max(scale, _MIN_SCORE_SCALE)
+    # Fitted after the scale, so the scale (and with it the family's ranking against the
+    # popularity penalty, which is in stars) is the same whatever the film bias's weight.
+    residual -= scale * score
     return TrainedModel(
         global_mean=mu,
         viewer_ids=interactions.viewer_ids,
         film_ids=interactions.film_ids,
         viewer_bias=viewer_bias,
-        film_bias=np.zeros(len(interactions.film_ids)),
+        film_bias=_film_bias(columns, residual, len(interactions.film_ids), ratings),
         viewer_factors=scale * viewer_factors,
         film_factors=film_factors,
         family=family,
@@ -305,13 +345,44 @@ def _calibrated(
         fold_in_alpha=fold_in_alpha,
         fold_in_reg=fold_in_reg,
         score_scale=scale,
+        ranked_film_bias=film_bias_weight,
+        fold_in_rating_weight=fold_in_rating_weight,
     )
+
+
+def _film_bias(
+    columns: np.ndarray, residual: np.ndarray, n_films: int, ratings: pd.DataFrame
+) -> np.ndarray:
+    """Each film's shrunk mean residual, plus, when the frame marks a current period
+    (RECENT_COLUMN), its shrunk mean residual in that period on top: a time-binned film bias,
+    as in Koren's timeSVD++, because when tastes shift, years of older ratings would
+    otherwise outvote the few that show the shift."""
+    film_bias = _shrunk_means(columns, residual, n_films, FILM_BIAS_SHRINKAGE)
+    recent = _recent_rows(ratings)
+    if recent is None:
+        return film_bias
+    remains = residual[recent] - film_bias[columns[recent]]
+    return film_bias + _shrunk_means(columns[recent], remains, n_films, FILM_BIAS_SHRINKAGE)
+
+
+def _recent_rows(ratings: pd.DataFrame) -> np.ndarray | None:
+    """The rows of the current period (RECENT_COLUMN true), or None when it marks none."""
+    if RECENT_COLUMN not in ratings.columns:
+        return None
+    recent = ratings[RECENT_COLUMN].to_numpy(bool)
+    return recent if recent.any() else None
+
+
+def _shrunk_means(groups: np.ndarray, values: np.ndarray, n_groups: int, shrinkage: float):
+    """Each group's sum of `values` over (its count + shrinkage): its mean pulled towards 0."""
+    sums = np.bincount(groups, weights=values, minlength=n_groups)
+    return sums / (np.bincount(groups, minlength=n_groups) + shrinkage)
 
 
 def fit_als(
     ratings: pd.DataFrame, config: ALSConfig, *, film_genres: pd.DataFrame | None = None
 ) -> TrainedModel:
-    interactions = Interactions.from_ratings(ratings)
+    interactions = Interactions.from_ratings(ratings, rating_weight=config.rating_weight)
     viewer_factors, film_factors = _als_factors(interactions, config)
     return _calibrated(
         ratings,
@@ -319,15 +390,17 @@ def fit_als(
         viewer_factors,
         film_factors,
         family="als",
+        film_bias_weight=config.film_bias_weight,
         fold_in_alpha=config.alpha,
         fold_in_reg=config.regularization,
+        fold_in_rating_weight=config.rating_weight,
     )
 
 
 def fit_genre_als(
     ratings: pd.DataFrame, config: GenreALSConfig, *, film_genres: pd.DataFrame | None = None
 ) -> TrainedModel:
-    interactions = Interactions.from_ratings(ratings)
+    interactions = Interactions.from_ratings(ratings, rating_weight=config.rating_weight)
     affinity, genres = _genre_affinity(interactions, film_genres, config)
     viewer_factors, film_factors = _als_factors(interactions, config)
     # [p_v, w u_v] . [q_f, g_f] = p_v . q_f + w (u_v . g_f): one product, one kernel.
@@ -337,8 +410,10 @@ def fit_genre_als(
         np.hstack([viewer_factors, config.genre_weight * affinity]),
         np.hstack([film_factors, genres]),
         family="genre-als",
+        film_bias_weight=config.film_bias_weight,
         fold_in_alpha=config.alpha,
         fold_in_reg=config.regularization,
+        fold_in_rating_weight=config.rating_weight,
     )
 
 
@@ -353,6 +428,7 @@ def fit_bpr(
         viewer_factors,
         film_factors,
         family="bpr",
+        film_bias_weight=config.film_bias_weight,
         # BPR has no least-squares objective: a viewer it was not trained on is folded in by
         # ALS's solve against BPR's film factors, with ALS's default weight (documented).
         fold_in_alpha=ALSConfig.alpha,

@@ -26,6 +26,19 @@ RATING_MAX = 5.0
 # viewer with three ratings is not calibrated to their own mean.
 VIEWER_BIAS_SHRINKAGE = 10.0
 
+# The least confidence weight an interaction keeps, however low its rating: a film watched
+# and disliked is still weak evidence of interest, never evidence against it.
+MIN_INTERACTION_WEIGHT = 0.1
+
+
+def interaction_weights(ratings: np.ndarray, mean: float, rating_weight: float) -> np.ndarray:
+    """Each interaction's confidence weight in an implicit-feedback family: one, plus
+    rating_weight per star its rating is above `mean` (the training ratings' mean), never
+    below MIN_INTERACTION_WEIGHT. rating_weight 0: every rating weighs one."""
+    weights = 1.0 + rating_weight * (np.asarray(ratings, dtype=np.float64) - mean)
+    return np.maximum(weights, MIN_INTERACTION_WEIGHT)
+
+
 # Pairs per block in `TrainedModel.predict`: two gathered (block x n_factors) float64 arrays,
 # about 100 MB at 100 factors, whatever the number of pairs asked for.
 _PREDICT_BLOCK = 65_536
@@ -214,6 +227,15 @@ class TrainedModel(FactorArrays):
     fold_in_alpha: float = 0.0
     fold_in_reg: float = 0.0
     score_scale: float = 1.0
+    # How the family weighed each interaction by its rating (interaction_weights), so a viewer
+    # folded in is weighed as in training.
+    fold_in_rating_weight: float = 0.0
+    # The share of film_bias a ranking family's ranking carries; its predicted ratings carry
+    # all of it. A film's rating offset calibrates the predictions well, but ranked at full
+    # weight it orders every list by the best-rated films and loses most of the family's
+    # precision (docs/families.md, "Ranking families and ratings"). 1 for SVD, which ranks by
+    # its predictions.
+    ranked_film_bias: float = 1.0
     _viewers: IdIndex = field(init=False, repr=False)
     _films: IdIndex = field(init=False, repr=False)
 
@@ -225,8 +247,13 @@ class TrainedModel(FactorArrays):
         _set(self, "global_mean", float(self.global_mean))
         _set(self, "rating_min", float(self.rating_min))
         _set(self, "rating_max", float(self.rating_max))
-        for name in ("fold_in_alpha", "fold_in_reg", "score_scale"):
+        for name in ("fold_in_alpha", "fold_in_reg", "score_scale", "fold_in_rating_weight"):
             _set(self, name, checked_float(name, getattr(self, name), minimum=0))
+        _set(
+            self,
+            "ranked_film_bias",
+            checked_float("ranked_film_bias", self.ranked_film_bias, minimum=0, maximum=1),
+        )
         if not isinstance(self.family, str) or not self.family:
             raise ValueError(f"family must be a family's name, got {self.family!r}")
         _set(self, "predicts_ratings", bool(self.predicts_ratings))
@@ -301,10 +328,24 @@ class TrainedModel(FactorArrays):
 
     def ranking_scores(self, viewer_ids: npt.ArrayLike, film_ids: npt.ArrayLike) -> np.ndarray:
         """What the ranking kernel orders films by, per pair: the predicted rating for a family
-        that predicts ratings, the unclipped score for a ranking family (engine.scoring)."""
+        that predicts ratings, the unclipped score less the unranked part of the film bias
+        (`ranking_offset`) for a ranking family (engine.scoring)."""
         if self.predicts_ratings:
             return self.predict(viewer_ids, film_ids)
-        return self._estimates(viewer_ids, film_ids)
+        estimates = self._estimates(viewer_ids, film_ids)
+        offset = self.ranking_offset
+        if offset is not None:
+            films = self.film_index(film_ids)
+            estimates -= np.where(films >= 0, offset[films], 0.0)
+        return estimates
+
+    @property
+    def ranking_offset(self) -> np.ndarray | None:
+        """Per film, what its ranking score is below its predicted rating before any penalty:
+        the part of film_bias the ranking does not carry. None when it carries all of it."""
+        if self.ranked_film_bias == 1.0:
+            return None
+        return (1.0 - self.ranked_film_bias) * self.film_bias
 
     def _estimates(self, viewer_ids: npt.ArrayLike, film_ids: npt.ArrayLike) -> np.ndarray:
         viewers, films = np.broadcast_arrays(
@@ -356,6 +397,8 @@ NUMBER_FIELDS: tuple[str, ...] = (
     "fold_in_alpha",
     "fold_in_reg",
     "score_scale",
+    "ranked_film_bias",
+    "fold_in_rating_weight",
 )
 FLAG_FIELDS: tuple[str, ...] = ("predicts_ratings",)
 TEXT_FIELDS: tuple[str, ...] = ("family",)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
 import numpy as np
@@ -263,6 +263,9 @@ class FilmSide:
     clips_scores: whether scores are clipped to that scale before ranking: they are for a
     family that predicts ratings (surprise's rule), not for a ranking family, whose raw score
     orders its films (clipping would tie its best ones); its predicted ratings are clipped.
+    ranking_offset: per film, what a ranking family's ranking score is below its predicted
+    rating (TrainedModel.ranking_offset); subtracted like the penalty and, like it, added
+    back to the predicted ratings. None when there is none.
     """
 
     matrix_t: np.ndarray
@@ -271,6 +274,16 @@ class FilmSide:
     rating_min: np.floating
     rating_max: np.floating
     clips_scores: bool = True
+    ranking_offset: np.ndarray | None = None
+    _subtracted: np.ndarray | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Summed once here, not per block: the API ranks one viewer per request.
+        if self.ranking_offset is None or self.penalty is None:
+            subtracted = self.penalty if self.ranking_offset is None else self.ranking_offset
+        else:
+            subtracted = _readonly(self.penalty + self.ranking_offset)
+        object.__setattr__(self, "_subtracted", subtracted)
 
     @classmethod
     def build(
@@ -288,6 +301,7 @@ class FilmSide:
         matrix = np.hstack(
             [model.film_factors, model.film_bias[:, None], np.ones((model.n_films, 1))]
         ).astype(dtype)
+        offset = model.ranking_offset
         return cls(
             matrix_t=_readonly(np.ascontiguousarray(matrix.T)),
             penalty=None if per_film is None else _readonly(per_film.astype(dtype)),
@@ -295,11 +309,18 @@ class FilmSide:
             rating_min=dtype.type(model.rating_min),
             rating_max=dtype.type(model.rating_max),
             clips_scores=model.predicts_ratings,
+            ranking_offset=None if offset is None else _readonly(offset.astype(dtype)),
         )
 
     @property
     def dtype(self) -> np.dtype:
         return self.matrix_t.dtype
+
+    @property
+    def subtracted(self) -> np.ndarray | None:
+        """What rank_block subtracts from each film's predictions to rank it: the penalty plus
+        the ranking offset (None when neither applies)."""
+        return self._subtracted
 
     @property
     def n_films(self) -> int:
@@ -339,8 +360,8 @@ def rank_block(
     column. A scoring run calls it per chunk of viewers (score_viewers), a server per request
     for one viewer (engine.serving.rank_one_viewer), so both make the same lists.
 
-    score = clip(prediction, rating_min, rating_max) - penalty (unclipped for a ranking family:
-    see FilmSide.clips_scores); films at `seen_at` (block row,
+    score = clip(prediction, rating_min, rating_max) - penalty (unclipped for a ranking family,
+    see FilmSide.clips_scores, and less its ranking offset); films at `seen_at` (block row,
     film column pairs) score -inf and are never listed. viewers: `viewer_side` rows in
     film_side's dtype. Returns film columns (rows, min(n, n_films)) int64, -1 where a viewer
     has fewer unseen films; ranking scores and predicted ratings, float32, NaN there.
@@ -348,7 +369,7 @@ def rank_block(
     block = viewers @ film_side.matrix_t
     if film_side.clips_scores:
         np.clip(block, film_side.rating_min, film_side.rating_max, out=block)
-    penalty = film_side.penalty
+    penalty = film_side.subtracted
     if penalty is not None:
         block -= penalty
     block[seen_at] = -np.inf

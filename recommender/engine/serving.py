@@ -21,7 +21,12 @@ from recommender.engine.metrics import (
     genre_counts,
     personalization,
 )
-from recommender.engine.model import VIEWER_BIAS_SHRINKAGE, TrainedModel, UnknownViewerError
+from recommender.engine.model import (
+    VIEWER_BIAS_SHRINKAGE,
+    TrainedModel,
+    UnknownViewerError,
+    interaction_weights,
+)
 from recommender.engine.scoring import (
     FilmSide,
     PopularityPenalty,
@@ -128,13 +133,21 @@ class _NewViewerRatings:
 
 
 def _add_outer_products(
-    gram: np.ndarray, owner: np.ndarray, features: np.ndarray, *, weight: float = 1.0
+    gram: np.ndarray,
+    owner: np.ndarray,
+    features: np.ndarray,
+    *,
+    weight: float | np.ndarray = 1.0,
 ) -> None:
-    """gram[v] += weight x sum of f f' over the rows f of features owned by viewer v, in
-    blocks of rows so the (block, width, width) temporary stays bounded."""
+    """gram[v] += sum of w f f' over the rows f of features owned by viewer v, w the weight
+    (one for all rows, or a (rows, 1, 1) array of one per row), in blocks of rows so the
+    (block, width, width) temporary stays bounded."""
     for start in range(0, len(features), _FOLD_IN_BLOCK):
         block = slice(start, start + _FOLD_IN_BLOCK)
-        np.add.at(gram, owner[block], weight * features[block, :, None] * features[block, None, :])
+        row_weight = weight if np.ndim(weight) == 0 else weight[block]
+        np.add.at(
+            gram, owner[block], row_weight * features[block, :, None] * features[block, None, :]
+        )
 
 
 def fold_in_viewers(
@@ -184,28 +197,30 @@ def fold_in_viewers(
 def implicit_fold_in(model: TrainedModel, ratings: pd.DataFrame) -> TrainedModel:
     """A ranking family's model with viewers it was not trained on appended: each one's
     factors solve the implicit-feedback least squares with the films held fixed (implicit's
-    own user solve): (Y'Y + sum_i (c - 1) q_i q_i' + reg I) p = sum_i c q_i, c = fold_in_alpha
-    for every film the viewer rated, Y every film's factors. They are then scaled by the
-    calibration's score_scale, and the viewer's bias is their shrunk mean offset, as in
-    training (engine.families)."""
+    own user solve): (Y'Y + sum_i (c_i - 1) q_i q_i' + reg I) p = sum_i c_i q_i, Y every
+    film's factors, c_i = fold_in_alpha x the interaction weight of the viewer's rating of
+    film i (model.interaction_weights with the model's fold_in_rating_weight). They are then
+    scaled by the calibration's score_scale, and the viewer's bias is their shrunk mean
+    offset, as in training (engine.families)."""
     new = _NewViewerRatings.of(model, ratings)
     if new is None:
         return model
     keep, new_ids, owner, film_rows = new.keep, new.viewer_ids, new.owner, new.film_rows
+    values = ratings["rating"].to_numpy(np.float64)[keep]
     films = model.film_factors
-    confidence = model.fold_in_alpha
+    confidence = model.fold_in_alpha * interaction_weights(
+        values, model.global_mean, model.fold_in_rating_weight
+    )
     width = films.shape[1]
     gram = np.broadcast_to(
         films.T @ films + model.fold_in_reg * np.eye(width), (len(new_ids), width, width)
     ).copy()
     features = films[film_rows]
-    _add_outer_products(gram, owner, features, weight=confidence - 1.0)
+    _add_outer_products(gram, owner, features, weight=(confidence - 1.0)[:, None, None])
     rhs = np.zeros((len(new_ids), width))
-    np.add.at(rhs, owner, confidence * features)
+    np.add.at(rhs, owner, confidence[:, None] * features)
     factors = np.linalg.solve(gram, rhs[..., None])[..., 0]
-    offsets = np.bincount(
-        owner, weights=ratings["rating"].to_numpy(np.float64)[keep] - model.global_mean
-    )
+    offsets = np.bincount(owner, weights=values - model.global_mean)
     counts = np.bincount(owner, minlength=len(new_ids))
     return replace(
         model,

@@ -375,5 +375,6 @@ def test_a_champion_of_a_ranking_family_is_shaped_as_documented(
     check_answer(served_schema, paths["champion"], answer.json())
     assert answer.json()["algorithm"] == "als"
     assert answer.json()["config"] == {
-        "factors": 8, "regularization": 0.1, "alpha": 2.0, "iterations": 20, "seed": 1
+        "factors": 8, "regularization": 0.1, "alpha": 2.0, "iterations": 20,
+        "film_bias_weight": 0.02, "rating_weight": 0.5, "seed": 1,
     }  # fmt: skip

@@ -60,7 +60,7 @@ def test_the_file_holds_only_plain_arrays_and_a_format_version(tmp_path):
     saved = save_model(hand_model(), tmp_path)
 
     with np.load(saved.path, allow_pickle=False) as archive:
-        assert int(archive["format_version"]) == FORMAT_VERSION == 2
+        assert int(archive["format_version"]) == FORMAT_VERSION == 3
         kinds = {name: archive[name].dtype.kind for name in archive.files}
     assert kinds.pop("family") == "U" and kinds.pop("predicts_ratings") == "b"
     assert set(kinds.values()) <= {"i", "f"}
@@ -74,6 +74,8 @@ def test_a_ranking_familys_fields_survive_the_round_trip(tmp_path):
         fold_in_alpha=2.0,
         fold_in_reg=0.1,
         score_scale=0.25,
+        ranked_film_bias=0.02,
+        fold_in_rating_weight=0.5,
     )
 
     saved = save_model(model, tmp_path)
@@ -81,7 +83,21 @@ def test_a_ranking_familys_fields_survive_the_round_trip(tmp_path):
 
     assert loaded == model
     assert (loaded.family, loaded.predicts_ratings, loaded.score_scale) == ("als", False, 0.25)
+    assert (loaded.ranked_film_bias, loaded.fold_in_rating_weight) == (0.02, 0.5)
     assert loaded != hand_model()
+    assert loaded != dataclasses.replace(model, ranked_film_bias=0.5)
+
+
+def test_a_version_2_file_loads_with_its_whole_film_bias_ranked(tmp_path):
+    version_3 = {"ranked_film_bias", "fold_in_rating_weight"}
+    arrays = {name: value for name, value in valid_arrays().items() if name not in version_3}
+    digest = write_npz(tmp_path / "v2.npz", **{**arrays, "format_version": np.array(2)})
+
+    loaded = load_model(tmp_path / "v2.npz", sha256=digest)
+
+    assert loaded == hand_model()
+    assert loaded.ranked_film_bias == 1.0 and loaded.ranking_offset is None
+    assert loaded.fold_in_rating_weight == 0.0
 
 
 def test_a_version_1_file_loads_as_an_svd(tmp_path):
@@ -155,6 +171,7 @@ def valid_arrays():
     arrays.update(global_mean=np.array(3.0), rating_min=np.array(0.5), rating_max=np.array(5.0))
     arrays.update(fold_in_alpha=np.array(0.0), fold_in_reg=np.array(0.0), score_scale=np.array(1.0))
     arrays.update(family=np.array("svd"), predicts_ratings=np.array(True))
+    arrays.update(ranked_film_bias=np.array(1.0), fold_in_rating_weight=np.array(0.0))
     return {"format_version": np.array(FORMAT_VERSION), **arrays}
 
 
@@ -163,7 +180,7 @@ def valid_arrays():
     [
         (
             {"format_version": np.array(99)},
-            "format version .* is not one of the supported \\[1, 2\\]",
+            "format version .* is not one of the supported \\[1, 2, 3\\]",
         ),
         ({"family": np.array(3.0)}, "family must be a scalar of kind 'U'"),
         ({"film_bias": np.zeros(2)}, r"film_bias has shape \(2,\), expected \(3,\)"),
