@@ -37,6 +37,11 @@ from recommender.engine.monitoring import (
     draw_resample_counts,
     known_viewer_rows,
 )
+from recommender.engine.ranking_comparison import (
+    RankingComparison,
+    compare_ranking,
+    rank_on_holdout,
+)
 from recommender.engine.serving import genre_matrix
 
 
@@ -184,3 +189,39 @@ def paired_on_holdout(
         test=test or ChangeTest(),
         seed=seed,
     )
+
+
+def judge_challenger(
+    champion: TrainedModel,
+    challenger: TrainedModel,
+    holdout: pd.DataFrame,
+    film_genres: pd.DataFrame,
+    *,
+    degraded: Collection[str],
+    tolerance: float,
+    min_segment_size: int,
+    seed: int,
+    test: ChangeTest | None = None,
+) -> tuple[tuple[MetricComparison, ...], RankingComparison]:
+    """Everything the decision matrix judges a challenger on: R² per segment, paired
+    (`paired_on_holdout`), and both models' order of the same held-out films
+    (`rank_on_holdout`). When either model predicts no ratings its R² is only a calibration,
+    so the overall NDCG@10 comparison is one more metric for the matrix."""
+    comparisons = paired_on_holdout(
+        champion,
+        challenger,
+        holdout,
+        film_genres,
+        degraded=degraded,
+        tolerance=tolerance,
+        min_segment_size=min_segment_size,
+        seed=seed,
+        test=test,
+    )
+    ranking = rank_on_holdout(champion, challenger, holdout)
+    if not (champion.predicts_ratings and challenger.predicts_ratings):
+        comparisons = (
+            *comparisons,
+            *compare_ranking(ranking, degraded=degraded, tolerance=tolerance),
+        )
+    return comparisons, ranking

@@ -866,3 +866,19 @@ def decision_reason(comparisons: Sequence[MetricComparison], decision: Decision)
         clauses.append(listed(further, "degraded further"))
     clauses.append(listed(broken, "degraded") if broken else "no stable metric degraded")
     return f"{decision.value}: " + "; ".join(clauses)
+
+
+def across_families(decision: Decision, reason: str, *, champion: str, challenger: str):
+    """(decision, reason) for a challenger of another family than the champion's: what the
+    matrix would promote goes to human review instead. Both models are judged on the same
+    recent ratings, but a change of family changes what every list is made of (on the
+    bundled data, SVD's own holdout P@10 is about a fifth of ALS's, docs/families.md) and the
+    recent holdout only orders the films its viewers happened to rate; that trade-off is a
+    reviewer's to make."""
+    if decision is not Decision.PROMOTE or champion == challenger:
+        return decision, reason
+    return (
+        Decision.HUMAN_REVIEW,
+        f"{Decision.HUMAN_REVIEW.value}: the matrix would {reason}; the challenger is another "
+        f"family ({challenger}, champion {champion}), whose lists a reviewer must judge",
+    )

@@ -76,6 +76,20 @@ def newest_report_on(version: ModelVersion) -> DriftReport | None:
     return version.drift_reports.order_by("-created_at", "-pk").first()
 
 
+def clean_round_ids(version: ModelVersion) -> list[int]:
+    """The rounds whose drift check on `version` required no retraining (the first round it
+    served included: nothing in it can be judged, it is the reference): the world the version
+    was validated in, in play order."""
+    return list(
+        DriftReport.objects.filter(
+            model_version=version, round__isnull=False, retraining_required=False
+        )
+        .values_list("round_id", flat=True)
+        .distinct()
+        .order_by("round_id")
+    )
+
+
 def reference_round_ids(
     version: ModelVersion, *, before_round_id: int, count: int, rolling: bool
 ) -> list[int]:

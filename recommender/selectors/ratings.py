@@ -131,14 +131,14 @@ def rounds_ratings(round_ids: list[int]) -> pd.DataFrame:
     return ratings_frame(queryset=Rating.objects.filter(round_id__in=list(round_ids)))
 
 
-def simulated_ratings_since(moment: datetime) -> pd.DataFrame:
-    """Simulated ratings of every round played since `moment` (e.g. a model's training): the
-    recent interactions a challenger is compared with it on."""
-    return ratings_frame(
-        queryset=Rating.objects.filter(
-            origin=Rating.Origin.SIMULATED, round__created_at__gte=moment
-        )
-    )
+def simulated_ratings_since(moment: datetime, *, excluding_rounds=()) -> pd.DataFrame:
+    """Simulated ratings of every round played since `moment` (e.g. a model's training) but
+    those of `excluding_rounds` (round ids): the recent interactions a challenger is compared
+    with it on."""
+    queryset = Rating.objects.filter(origin=Rating.Origin.SIMULATED, round__created_at__gte=moment)
+    if excluding_rounds:
+        queryset = queryset.exclude(round_id__in=list(excluding_rounds))
+    return ratings_frame(queryset=queryset)
 
 
 def window_ratings(

@@ -17,24 +17,21 @@ import pandas as pd
 from django.conf import settings
 
 from recommender.engine.artifact import load_model
-from recommender.engine.comparison import paired_on_holdout
-from recommender.engine.families import FAMILIES, family_named
+from recommender.engine.comparison import judge_challenger
+from recommender.engine.families import FAMILIES, RECENT_COLUMN, family_named
 from recommender.engine.model import TrainedModel
 from recommender.engine.monitoring import (
     Decision,
     MetricComparison,
+    across_families,
     decide,
     decision_reason,
 )
-from recommender.engine.ranking_comparison import (
-    RankingComparison,
-    compare_ranking,
-    rank_on_holdout,
-)
+from recommender.engine.ranking_comparison import RankingComparison
 from recommender.engine.training import split_recent_holdout, without_pairs
 from recommender.models import DriftReport, ModelVersion
 from recommender.progress import ProgressCallback, no_progress
-from recommender.selectors.monitoring import newest_report_on
+from recommender.selectors.monitoring import clean_round_ids, newest_report_on
 from recommender.selectors.ratings import (
     film_genres_frame,
     round_ratings,
@@ -131,9 +128,11 @@ def model_version_retrain(
     report = _drift_report_to_answer(champion, actor=actor, seed=seed)
 
     progress("holding out recent interactions", 0.05)
-    holdout = _recent_holdout(champion, report, seed=seed)
-    training = without_pairs(
-        window_ratings(last_rounds=window.last_rounds, since=window.since), holdout
+    recent, period = _recent_ratings(champion, report)
+    holdout = _recent_holdout(recent, report, seed=seed)
+    training = _marked_recent(
+        without_pairs(window_ratings(last_rounds=window.last_rounds, since=window.since), holdout),
+        recent,
     )
     challenger = _train_challenger(
         actor, training, champion, plan, window=window, report=report, seed=seed, progress=progress
@@ -144,10 +143,16 @@ def model_version_retrain(
     comparisons, ranking = _compare(
         champion_arrays, challenger_arrays, holdout, degraded=set(report.degraded), seed=seed
     )
-    decision = decide(comparisons)
-    reason = decision_reason(comparisons, decision)
+    decision, reason = _decided(comparisons, champion, challenger)
     _record_comparison(
-        challenger, champion, report, len(holdout), comparisons, ranking, decision, reason
+        challenger,
+        champion,
+        report,
+        {**period, "ratings": len(holdout)},
+        comparisons,
+        ranking,
+        decision,
+        reason,
     )
     _apply_decision(challenger, decision, actor=actor, reason=reason, degraded=report.degraded)
     challenger.refresh_from_db()
@@ -164,6 +169,20 @@ def model_version_retrain(
     )
 
 
+def _decided(
+    comparisons: tuple[MetricComparison, ...], champion: ModelVersion, challenger: ModelVersion
+) -> tuple[Decision, str]:
+    """The decision matrix's verdict and its reason, with a change of family sent to review
+    (engine.monitoring.across_families)."""
+    decision = decide(comparisons)
+    return across_families(
+        decision,
+        decision_reason(comparisons, decision),
+        champion=champion.algorithm,
+        challenger=challenger.algorithm,
+    )
+
+
 def _compare(
     champion: TrainedModel,
     challenger: TrainedModel,
@@ -172,29 +191,19 @@ def _compare(
     degraded: set[str],
     seed: int,
 ) -> tuple[tuple[MetricComparison, ...], RankingComparison]:
-    """R² per segment, paired (both models on the same held-out ratings, each difference with
-    its bootstrap interval), and both models' order of the same held-out films
-    (rank_on_holdout); when either model predicts no ratings its R² is only a calibration, so
-    the overall NDCG@10 comparison is one more metric for the decision matrix."""
-    tolerance = settings.RECOMMENDER["PROMOTION_TOLERANCE"]
-    comparisons = paired_on_holdout(
+    """engine.comparison.judge_challenger with the configured tolerance, segment size and
+    change test."""
+    return judge_challenger(
         champion,
         challenger,
         holdout,
         film_genres_frame(),
         degraded=degraded,
-        tolerance=tolerance,
+        tolerance=settings.RECOMMENDER["PROMOTION_TOLERANCE"],
         min_segment_size=settings.RECOMMENDER["MIN_SEGMENT_SIZE"],
         seed=seed,
         test=change_test(),
     )
-    ranking = rank_on_holdout(champion, challenger, holdout)
-    if not (champion.predicts_ratings and challenger.predicts_ratings):
-        comparisons = (
-            *comparisons,
-            *compare_ranking(ranking, degraded=degraded, tolerance=tolerance),
-        )
-    return comparisons, ranking
 
 
 def _drift_report_to_answer(champion: ModelVersion, *, actor: str, seed: int) -> DriftReport:
@@ -210,16 +219,37 @@ def _drift_report_to_answer(champion: ModelVersion, *, actor: str, seed: int) ->
     return report
 
 
-def _recent_holdout(champion: ModelVersion, report: DriftReport, *, seed: int) -> pd.DataFrame:
-    """A seeded share of the ratings of every round since the champion was trained (of the
-    report's round when there are none): both models are judged on it, neither trains on it."""
+def _recent_ratings(champion: ModelVersion, report: DriftReport) -> tuple[pd.DataFrame, dict]:
+    """The current period: the ratings of every round since the champion was trained but
+    those its drift checks passed. The challenger is judged on them and its calibration
+    learns them: rounds that passed describe the world the champion was validated in, and
+    mixed in they would dilute the very change it must mend. When every round passed (a
+    retraining no drift check asked for), all of them; with none, the report's round."""
+    clean = clean_round_ids(champion)
+    recent = simulated_ratings_since(champion.created_at, excluding_rounds=clean)
+    if not recent.empty:
+        return recent, {"rounds_since": champion.created_at.isoformat(), "clean_rounds": clean}
     recent = simulated_ratings_since(champion.created_at)
-    if recent.empty:
-        recent = round_ratings(report.round_id)
+    if not recent.empty:
+        return recent, {"rounds_since": champion.created_at.isoformat(), "clean_rounds": []}
+    return round_ratings(report.round_id), {"rounds": [report.round_id]}
+
+
+def _recent_holdout(recent: pd.DataFrame, report: DriftReport, *, seed: int) -> pd.DataFrame:
+    """A seeded share of the recent ratings: both models are judged on it, neither trains on
+    it."""
     # Reproducible from the seed alone: the round's number in its run, not its id (ids depend
     # on everything stored before, so the same seed would hold out different ratings).
     rng = np.random.default_rng([seed, report.round.number])
     return split_recent_holdout(recent, settings.RECOMMENDER["RECENT_HOLDOUT_SHARE"], rng)
+
+
+def _marked_recent(training: pd.DataFrame, recent: pd.DataFrame) -> pd.DataFrame:
+    """The training ratings with RECENT_COLUMN true on those of the current period, so a
+    ranking family's calibration learns each film's offset in it (engine.families)."""
+    pairs = recent[["viewer_id", "film_id"]].drop_duplicates().assign(**{RECENT_COLUMN: True})
+    marked = training.merge(pairs, on=["viewer_id", "film_id"], how="left")
+    return marked.assign(**{RECENT_COLUMN: marked[RECENT_COLUMN].eq(True)})
 
 
 def _train_challenger(
@@ -263,7 +293,7 @@ def _record_comparison(
     challenger: ModelVersion,
     champion: ModelVersion,
     report: DriftReport,
-    holdout_ratings: int,
+    holdout: dict,
     comparisons: tuple[MetricComparison, ...],
     ranking: RankingComparison,
     decision: Decision,
@@ -272,10 +302,7 @@ def _record_comparison(
     challenger.comparison = {
         "champion": champion.pk,
         "drift_report": report.pk,
-        "holdout": {
-            "rounds_since": champion.created_at.isoformat(),
-            "ratings": holdout_ratings,
-        },
+        "holdout": holdout,
         "metrics": [c.to_dict() for c in comparisons],
         "ranking": ranking.to_dict(),
         "decision": decision.value,
