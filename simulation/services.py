@@ -468,6 +468,9 @@ class GenreShiftExperiment:
     challenger_status: str | None
     genre_counts_before: dict[str, float]
     genre_counts_after: dict[str, float] | None
+    # Champion vs challenger per metric, each difference with its paired 95 % interval
+    # (MetricComparison.to_dict()); empty when nothing was retrained.
+    comparisons: list[dict] = field(default_factory=list)
 
 
 def experiment_genre_shift(
@@ -499,10 +502,10 @@ def experiment_genre_shift(
     )
     progress("drift checks", 0.5)
     drift = _judge_rounds([baseline, shifted], actor=actor, seed=seed)
-    decision, reason, status = None, "no drift detected: nothing to retrain", None
+    decision, reason, status, comparisons = None, "no drift detected: nothing to retrain", None, []
     if drift.retraining_required:
         progress("retraining", 0.6)
-        decision, reason, status = _retrain_and_decide(
+        decision, reason, status, comparisons = _retrain_and_decide(
             actor=actor, seed=seed, approve_as=approve_as
         )
 
@@ -525,6 +528,7 @@ def experiment_genre_shift(
         challenger_status=status,
         genre_counts_before=before,
         genre_counts_after=None if after is None else _genre_counts(after),
+        comparisons=comparisons,
     )
 
 
@@ -549,9 +553,9 @@ def _genre_counts(run: SimulationRun) -> dict[str, float]:
     return RoundMetrics.from_json(run.rounds.get().metrics).lists["all"].genre_counts
 
 
-def _retrain_and_decide(*, actor: str, seed: int, approve_as) -> tuple[str, str, str]:
+def _retrain_and_decide(*, actor: str, seed: int, approve_as) -> tuple[str, str, str, list]:
     """Retrain, and approve a challenger sent to review when a reviewer is given: (decision,
-    reason, the challenger's status now)."""
+    reason, the challenger's status now, the comparisons it was decided on)."""
     outcome = model_version_retrain(actor=actor, seed=seed)
     if outcome.decision.value == "human review" and approve_as is not None:
         model_version_approve(
@@ -559,4 +563,4 @@ def _retrain_and_decide(*, actor: str, seed: int, approve_as) -> tuple[str, str,
         )
     outcome.challenger.refresh_from_db(fields=["status"])
     status = outcome.challenger.status
-    return outcome.decision.value, outcome.reason, status
+    return outcome.decision.value, outcome.reason, status, outcome.comparisons

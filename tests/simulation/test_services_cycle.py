@@ -58,8 +58,33 @@ def test_the_cycle_command_prints_each_rounds_decision(champion, capsys):
     )
 
     out = capsys.readouterr().out
-    assert "| round | shift | R² existing | degraded" in out
+    header = next(line for line in out.splitlines() if line.startswith("| round "))
+    assert [cell.strip() for cell in header.split("|")[1:-1]] == [
+        "round", "shift", "R² existing", "Action per list", "degraded", "retraining"
+    ]  # fmt: skip
     first, second = [line for line in out.splitlines() if line.startswith(("| 1 ", "| 2 "))]
     # Round 1 is the reference round 2 is judged against: nothing judged, no retraining.
-    assert first.split("|")[4].strip() == "-" and first.split("|")[5].strip() == "-"
-    assert "genre:Action" in second.split("|")[4]
+    assert first.split("|")[5].strip() == "-" and first.split("|")[6].strip() == "-"
+    assert "genre:Action" in second.split("|")[5]
+    # How many Action films each round's lists held, per list: a count, not a placeholder.
+    assert all(0 < float(line.split("|")[4]) < 100 for line in (first, second))
+
+
+def test_the_experiment_command_prints_each_difference_with_its_interval(
+    champion, reviewer, capsys
+):
+    call_command(
+        "experiment",
+        "genre-shift",
+        *("--multiplier", "0.6", "--rounds", "2", "--seed", "5", "--no-progress"),
+    )
+
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("| metric "))
+    assert [cell.strip() for cell in header.split("|")[1:-1]] == [
+        "metric", "measure", "before", "champion", "challenger", "difference", "95% CI", "outcome"
+    ]  # fmt: skip
+    action = next(line for line in lines if line.startswith("| genre:Action "))
+    low, high = (float(x) for x in action.split("|")[7].strip(" []").split(","))
+    difference = float(action.split("|")[6])
+    assert low <= difference <= high and action.split("|")[3].strip() == "degraded"

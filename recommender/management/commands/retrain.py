@@ -5,7 +5,6 @@ from django.core.management import BaseCommand, CommandError
 from recommender import tasks
 from recommender.engine.families import FAMILIES
 from recommender.engine.search import Objective
-from recommender.engine.segments import RANKING_PREFIX
 from recommender.management.arguments import integer
 from recommender.management.jobs import (
     MODEL_WORK_ERRORS,
@@ -13,45 +12,13 @@ from recommender.management.jobs import (
     launch,
     model_work_with_progress,
 )
-from recommender.management.tables import described_hyperparameters, format_table, format_value
+from recommender.management.tables import (
+    comparison_table,
+    described_hyperparameters,
+    format_table,
+    format_value,
+)
 from recommender.services.retraining import AUTO_FAMILY, TrainingWindow, model_version_retrain
-
-
-def _interval(comparison: dict) -> str:
-    if comparison.get("ci_low") is None:
-        return "-"
-    return f"[{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}]"
-
-
-def comparison_table(comparisons: list[dict]) -> str:
-    """Per metric both R² on the shared holdout, their difference and its paired-bootstrap
-    95 % interval, and the outcome."""
-    rows = [
-        (
-            c["metric"],
-            c["metric"].removeprefix(RANKING_PREFIX)
-            if c["metric"].startswith(RANKING_PREFIX)
-            else "R²",
-            "degraded" if c["was_degraded"] else "stable",
-            c["champion_r2"],
-            c["challenger_r2"],
-            f"{c['challenger_r2'] - c['champion_r2']:+.3f}",
-            _interval(c),
-            c["outcome"],
-        )
-        for c in comparisons
-    ]
-    headers = [
-        "metric",
-        "measure",
-        "before",
-        "champion",
-        "challenger",
-        "difference",
-        "95% CI",
-        "outcome",
-    ]
-    return format_table(headers, rows)
 
 
 def models_table(outcome) -> str:

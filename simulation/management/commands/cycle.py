@@ -23,20 +23,24 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if run is None:
             return
+        # How often each shifted genre was recommended, per list: what a promotion should move.
+        shifted = sorted((run.parameters or {}).get("shift") or {})
         rows = []
         for round_ in run.rounds.order_by("number"):
             metrics = RoundMetrics.from_json(round_.metrics)
             cycle = metrics.cycle
+            counts = metrics.lists["all"].genre_counts if "all" in metrics.lists else {}
             rows.append(
                 (
                     round_.number,
                     "yes" if round_.shift_active else "no",
                     metrics.accuracy["existing"].overall.r2,
+                    *(f"{counts.get(genre, 0.0):.1f}" for genre in shifted),
                     ", ".join(cycle.degraded) or "-",
                     f"v{cycle.challenger}: {cycle.decision}" if cycle.retrained else "-",
                 )
             )
         self.stdout.write(f"cycle {run.pk}: {run.rounds_planned} rounds")
-        self.stdout.write(
-            format_table(["round", "shift", "R² existing", "degraded", "retraining"], rows)
-        )
+        headers = ["round", "shift", "R² existing"]
+        headers += [f"{genre} per list" for genre in shifted]
+        self.stdout.write(format_table([*headers, "degraded", "retraining"], rows))

@@ -4,7 +4,7 @@ from django.core.management import BaseCommand, CommandError
 from recommender.engine.artifact import ArtifactIntegrityError
 from recommender.management.arguments import integer, number
 from recommender.management.jobs import model_work_with_progress
-from recommender.management.tables import format_table
+from recommender.management.tables import comparison_table, format_table
 from recommender.services.lifecycle import IllegalTransitionError
 from recommender.services.scoring import NoChampionError
 from simulation.services import SimulationParameterError, experiment_genre_shift
@@ -68,6 +68,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"decision: {result.decision or 'none'} ({result.reason}); challenger now {result.challenger_status or '-'}"
         )
+        if result.comparisons:
+            self.stdout.write(comparison_table(result.comparisons))
         before = result.genre_counts_before
         after = result.genre_counts_after
         if after is None:
