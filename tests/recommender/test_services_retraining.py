@@ -170,3 +170,26 @@ def test_the_retrain_command_prints_the_comparison_and_the_decision(drifted, cap
     ]
     assert {"n_factors=20", "n_epochs=10", "seed=3"} <= set(line.split(": ", 1)[1].split(", "))
     assert "| model" in out and "recent NDCG@10" in out and "| challenger v" in out
+
+
+def test_a_challenger_is_judged_on_the_rounds_its_champions_drift_checks_did_not_pass(
+    bundled_subset, artifact_dir
+):
+    train_champion()
+    run = simulation_run_create(
+        parameters=SimulationParameters(
+            rounds=3, seed=1, shift={"Action": 0.6}, shift_start=3, arrivals=0.0
+        ),
+        actor="test",
+    )
+
+    simulation_run_execute(run=run, monitor=True)
+
+    first, second, third = run.rounds.order_by("number")
+    assert third.metrics["cycle"]["retrained"] and not second.metrics["cycle"]["retrained"]
+    challenger = ModelVersion.objects.get(pk=third.metrics["cycle"]["challenger"])
+    holdout = challenger.comparison["holdout"]
+    # Rounds 1 (the reference) and 2 passed: only the shifted round is the current period.
+    assert holdout["clean_rounds"] == [first.pk, second.pk]
+    shifted = Rating.objects.filter(round=third).count()
+    assert 0.25 * shifted < holdout["ratings"] < 0.35 * shifted

@@ -22,7 +22,12 @@ from recommender.engine.families import (
     Interactions,
     family_named,
 )
-from recommender.engine.model import VIEWER_BIAS_SHRINKAGE, EmptyRatingsError, SVDConfig
+from recommender.engine.model import (
+    MIN_INTERACTION_WEIGHT,
+    VIEWER_BIAS_SHRINKAGE,
+    EmptyRatingsError,
+    SVDConfig,
+)
 from recommender.engine.scoring import build_seen_matrix, score_viewers
 from recommender.engine.search import Objective, candidate_configs, search_families
 from recommender.engine.serving import fold_in_viewers
@@ -308,3 +313,60 @@ def test_a_family_trained_on_part_of_the_ratings_ranks_its_holdout_above_chance(
 def test_replacing_a_config_field_rechecks_it():
     with pytest.raises(ValueError, match="factors"):
         dataclasses.replace(ALSConfig(), factors=0)
+
+
+def test_an_interaction_weighs_by_its_rating_and_a_pair_rated_twice_by_their_mean():
+    ratings = pd.DataFrame(
+        {
+            "viewer_id": [1, 1, 2, 2, 2],
+            "film_id": [10, 20, 10, 20, 20],
+            "rating": [5.0, 0.5, 3.0, 4.0, 2.0],
+        }
+    )
+    mean = ratings["rating"].mean()  # 2.9
+
+    weighted = Interactions.from_ratings(ratings, rating_weight=0.5).matrix.toarray()
+    plain = Interactions.from_ratings(ratings).matrix.toarray()
+
+    np.testing.assert_allclose(
+        weighted,
+        [
+            [1 + 0.5 * (5.0 - mean), MIN_INTERACTION_WEIGHT],  # 0.5 stars: floored, not negative
+            [1 + 0.5 * (3.0 - mean), 1 + 0.5 * (3.0 - mean)],  # 4 and 2: their mean weight
+        ],
+        rtol=1e-6,
+    )
+    np.testing.assert_array_equal(plain, np.ones((2, 2)))
+
+
+def test_the_current_periods_offset_moves_a_films_rating_not_its_ranking_weight(bundled):
+    ratings, _ = bundled
+    config = fast_config("als")
+    film = int(ratings["film_id"].value_counts().index[0])  # the most rated film
+    # Its last 40 ratings are the current period, and in it viewers rate it two stars lower.
+    recent = np.zeros(len(ratings), dtype=bool)
+    recent[np.flatnonzero(ratings["film_id"].to_numpy() == film)[-40:]] = True
+    lowered = ratings.assign(
+        rating=np.where(recent, np.maximum(ratings["rating"] - 2.0, 0.5), ratings["rating"])
+    )
+
+    without_period = family_named("als").train(lowered, config)
+    with_period = family_named("als").train(lowered.assign(recent=recent), config)
+
+    row = with_period.film_index([film])[0]
+    # The film's own offset in the period pulls its bias down much further than its 40 of
+    # hundreds of ratings could, so the period's ratings of it are predicted far better.
+    assert with_period.film_bias[row] < without_period.film_bias[row] - 0.5
+    period = lowered[recent]
+
+    def error(model):
+        predicted = model.predict(period["viewer_id"], period["film_id"])
+        return float(np.mean(np.abs(predicted - period["rating"].to_numpy())))
+
+    assert error(with_period) < 0.6 * error(without_period)
+    # Films not rated in the period keep their bias.
+    untouched = ~np.isin(with_period.film_ids, period["film_id"])
+    np.testing.assert_allclose(
+        with_period.film_bias[untouched], without_period.film_bias[untouched]
+    )
+    assert with_period.ranked_film_bias == config.film_bias_weight

@@ -23,6 +23,7 @@ from recommender.engine.monitoring import (
     MetricComparison,
     MetricDrift,
     Outcome,
+    across_families,
     compare_models,
     compare_on_holdout,
     compute_replicate_r2,
@@ -680,3 +681,18 @@ def test_the_holdout_comparison_judges_both_models_on_the_viewers_the_champion_k
     assert comparisons == compare_models(
         r2(champion), r2(challenger), {"genre:Action"}, tolerance=0.05
     )
+
+
+@pytest.mark.parametrize("decision", list(Decision))
+def test_a_challenger_of_another_family_is_never_promoted_on_its_own(decision):
+    reason = f"{decision.value}: genre:Action improved (0.05 -> 0.25)"
+
+    same = across_families(decision, reason, champion="als", challenger="als")
+    other = across_families(decision, reason, champion="als", challenger="svd")
+
+    assert same == (decision, reason)
+    if decision is Decision.PROMOTE:
+        assert other[0] is Decision.HUMAN_REVIEW
+        assert "svd" in other[1] and "als" in other[1] and reason in other[1]
+    else:
+        assert other == (decision, reason), "only a promotion is held back"
