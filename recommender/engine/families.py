@@ -4,19 +4,21 @@ family through the one ranking kernel (engine.scoring.rank_block).
 
 - `svd`: scikit-surprise's biased SVD on rating values (the original system's model).
 - `als`: implicit's alternating least squares on implicit feedback (every rating is an
-  interaction), Hu, Koren and Volinsky's weighted matrix factorisation.
-- `bpr`: cornac's Bayesian personalised ranking on the same interactions.
+  interaction, its confidence weighted by the rating), Hu, Koren and Volinsky's weighted
+  matrix factorisation.
+- `bpr`: cornac's Bayesian personalised ranking on the same interactions (unweighted).
 - `genre-als`: `als` plus a metadata term: each viewer's genre affinity (a ridge regression
   of the viewer's interactions on the films' genres) times the film's genres, weighted by
   `genre_weight`; the "hybrid with metadata" family.
 
-A ranking family (als, bpr, genre-als) scores films but predicts no rating. It is exported
-as score = mu + b_v + s x (p_v . q_f): mu + b_v (the viewer's shrunk mean rating) is the same
-for all of a viewer's films, so its lists are exactly its own ranking, and the same number is
-its *calibrated* predicted rating, with one scale s fitted by least squares on the training
-ratings. Rating-based monitoring, the simulation's model truth and the review page's rating
-figures therefore work for every family; for a ranking family they measure that calibration,
-which is why the choice between families is made on ranking metrics (docs/evaluation.md).
+A ranking family (als, bpr, genre-als) scores films but predicts no rating. Its predicted
+rating is a calibration, mu + b_v + s x (p_v . q_f) + b_f (`_calibrated`): the viewer's
+shrunk mean, the family's score on one least-squares scale, and the film's shrunk offset
+(plus its offset in the current period, when the frame marks one). Its lists rank by the
+same number with only film_bias_weight of b_f, so they stay the family's own ranking
+(mu + b_v is the same for all of a viewer's films). Rating-based monitoring, the
+simulation's model truth and the review page's rating figures therefore work for every
+family, while the choice between families is made on ranking metrics (docs/evaluation.md).
 """
 
 from __future__ import annotations

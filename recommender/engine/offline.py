@@ -688,8 +688,8 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], k: int) -> str:
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     if any(row.get("predicts_ratings") is False for row in rows):
         lines.append(
-            "\n* a calibrated rating: the family learns from which films were rated, not "
-            "from the rating values (docs/evaluation.md)"
+            "\n* a calibrated rating: the family ranks by which films were rated (weighted by "
+            "rating), its rating is fitted on its own score and biases (docs/families.md)"
         )
     return "\n".join(lines)
 
