@@ -14,6 +14,7 @@ Needs PostgreSQL (BENCH_POSTGRES_SERVER) and Redis (REDIS_URL, default db 0 of l
 
 Run: .venv/bin/python -m benchmarks.scale [--viewers 20000 --films 5000 --ratings 1000000]
      .venv/bin/python -m benchmarks.scale --full   # 270k viewers, 45k films, 26M ratings
+     .venv/bin/python -m benchmarks.scale --full --until score   # import, train, score only
 """
 
 from __future__ import annotations
@@ -190,7 +191,12 @@ def sharded_step(database_url: str, env: dict[str, str]) -> Step:
     return Step(f"score --shards {SHARDS} ({SHARD_WORKERS} workers)", seconds, max(peaks))
 
 
-def loop_steps(directory: Path, database_url: str) -> list[Step]:
+# The loop's steps by the name --until takes, in order.
+STEP_KEYS = ("import", "train", "score", "sharded", "simulate", "monitor", "retrain")
+
+
+def loop_steps(directory: Path, database_url: str, until: str = STEP_KEYS[-1]) -> list[Step]:
+    """Every step of the loop in order, through `until` (one of STEP_KEYS)."""
     env = environment(database_url)
     manage("migrate", "-v0", database_url=database_url)
     steps = []
@@ -207,7 +213,7 @@ def loop_steps(directory: Path, database_url: str) -> list[Step]:
         ("monitor", ["monitor", "--no-progress"], "< 60 s"),
         ("retrain", ["retrain", "--no-progress"], "< 300 s"),
     ]
-    for name, args, target in plan:
+    for key, (name, args, target) in zip(STEP_KEYS, plan, strict=True):
         if name == "sharded":
             step = sharded_step(database_url, env)
             step.target = target
@@ -219,6 +225,8 @@ def loop_steps(directory: Path, database_url: str) -> list[Step]:
         if name == "import_movielens":
             # Planner statistics, as autovacuum gathers them after a bulk load.
             psql_value(database_url, "ANALYZE")
+        if key == until:
+            break
     return steps
 
 
@@ -254,7 +262,7 @@ def api_latency(database_url: str, rate: float) -> api.LoadResult:
             api.stop_gunicorn(server)
 
 
-def print_tables(size: dict, steps: list[Step], pages: dict, load: api.LoadResult) -> None:
+def print_steps(size: dict, steps: list[Step]) -> None:
     print(
         f"\n### The loop at {size['viewers']:,} viewers x {size['films']:,} films, "
         f"{size['ratings']:,} ratings (PostgreSQL, {os.cpu_count()} CPUs shared)\n"
@@ -265,6 +273,10 @@ def print_tables(size: dict, steps: list[Step], pages: dict, load: api.LoadResul
             [(s.name, f"{s.seconds:.1f}", f"{s.peak_bytes / 2**30:.2f}", s.target) for s in steps],
         )
     )
+
+
+def print_tables(size: dict, steps: list[Step], pages: dict, load: api.LoadResult) -> None:
+    print_steps(size, steps)
     cycle = sum(s.seconds for s in steps if s.name in CYCLE)
     print(
         f"\ncycle (score, round, monitor, retrain): {cycle:.0f} s (target < 900 s at full size)\n"
@@ -291,6 +303,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--full", action="store_true", help="The Movies Dataset's full size")
     parser.add_argument("--database", default="recsite_bench_scale")
     parser.add_argument("--rate", type=float, default=200.0, help="API requests per second")
+    parser.add_argument(
+        "--until",
+        choices=STEP_KEYS,
+        default=STEP_KEYS[-1],
+        help="stop after this step (then no pages or API): the loop's first steps alone",
+    )
     options = parser.parse_args(argv)
     size = FULL if options.full else {key: getattr(options, key) for key in DEFAULT}
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
@@ -299,7 +317,10 @@ def main(argv: list[str] | None = None) -> None:
     if url is None:
         print("(skipping benchmarks.scale: PostgreSQL is needed)", file=sys.stderr)
         return
-    steps = loop_steps(directory, url)
+    steps = loop_steps(directory, url, options.until)
+    if options.until != STEP_KEYS[-1]:
+        print_steps(size, steps)
+        return
     # Planner statistics after the round, as autovacuum gathers them (a round adds ~10 %).
     psql_value(url, "ANALYZE")
     pages = page_latencies(url)
