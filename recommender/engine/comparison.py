@@ -222,6 +222,6 @@ def judge_challenger(
     if not (champion.predicts_ratings and challenger.predicts_ratings):
         comparisons = (
             *comparisons,
-            *compare_ranking(ranking, degraded=degraded, tolerance=tolerance),
+            *compare_ranking(ranking, degraded=degraded, tolerance=tolerance, test=test, seed=seed),
         )
     return comparisons, ranking

@@ -23,14 +23,20 @@ Pure numpy and pandas: no Django.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from recommender.engine.drift import ChangeTest, adjust_p_values
 from recommender.engine.model import TrainedModel
-from recommender.engine.monitoring import MetricComparison, compare_models
+from recommender.engine.monitoring import (
+    MetricComparison,
+    Outcome,
+    compare_models,
+    draw_resample_counts,
+)
 from recommender.engine.segments import OVERALL, ranking_metric
 
 # As the holdout benchmark (engine.evaluation.evaluate_model): the top 10, relevant >= 4 stars.
@@ -57,6 +63,9 @@ class RankingComparison:
     viewers: int
     champion: RankingFigures | None
     challenger: RankingFigures | None
+    # Per judged viewer, challenger's NDCG@k minus champion's: what compare_ranking's paired
+    # bootstrap resamples. Not stored with the comparison.
+    ndcg_differences: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,8 +96,8 @@ def rank_on_holdout(
     shared, relevant = shared[judged], relevant[judged]
     if shared.empty:
         return RankingComparison(k, relevant_min, 0, None, None)
-    figures = [
-        order_figures(
+    per_viewer = [
+        viewer_figures(
             shared["viewer_id"].to_numpy(),
             shared["film_id"].to_numpy(),
             model.ranking_scores(shared["viewer_id"], shared["film_id"]),
@@ -97,8 +106,14 @@ def rank_on_holdout(
         )
         for model in (champion, challenger)
     ]
+    figures = [RankingFigures(float(p.mean()), float(n.mean())) for p, n in per_viewer]
     return RankingComparison(
-        k, relevant_min, int(shared["viewer_id"].nunique()), figures[0], figures[1]
+        k,
+        relevant_min,
+        int(shared["viewer_id"].nunique()),
+        figures[0],
+        figures[1],
+        ndcg_differences=per_viewer[1][1] - per_viewer[0][1],
     )
 
 
@@ -110,10 +125,24 @@ def order_figures(
     *,
     k: int,
 ) -> RankingFigures:
-    """Precision@k and NDCG@k, averaged over viewers, of each viewer's items ordered by score
-    (ties by film id). Precision@k is the relevant share of the first min(k, n) items of a
-    viewer with n items; NDCG@k divides by the ideal order of the same items. Every viewer
-    must have a relevant item. Vectorised: one lexsort, no loop over viewers."""
+    """Precision@k and NDCG@k of `viewer_figures`, averaged over viewers."""
+    precision, ndcg = viewer_figures(viewer_ids, film_ids, scores, relevant, k=k)
+    return RankingFigures(float(precision.mean()), float(ndcg.mean()))
+
+
+def viewer_figures(
+    viewer_ids: np.ndarray,
+    film_ids: np.ndarray,
+    scores: np.ndarray,
+    relevant: np.ndarray,
+    *,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Precision@k and NDCG@k per viewer (in ascending viewer id) of each viewer's items
+    ordered by score (ties by film id). Precision@k is the relevant share of the first
+    min(k, n) items of a viewer with n items; NDCG@k divides by the ideal order of the same
+    items. Every viewer must have a relevant item. Vectorised: one lexsort, no loop over
+    viewers."""
     order = np.lexsort((film_ids, -scores, viewer_ids))
     viewers, hits = viewer_ids[order], relevant[order].astype(np.float64)
     starts = np.flatnonzero(np.r_[True, viewers[1:] != viewers[:-1]])
@@ -127,22 +156,71 @@ def order_figures(
     ideal_discount = np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))
     idcg = ideal_discount[np.minimum(n_relevant, k).astype(int) - 1]
     precision = np.add.reduceat(hits * in_top, starts) / np.minimum(sizes, k)
-    return RankingFigures(float(precision.mean()), float(np.mean(dcg / idcg)))
+    return precision, dcg / idcg
 
 
 def compare_ranking(
-    ranking: RankingComparison, *, degraded: Collection[str], tolerance: float
+    ranking: RankingComparison,
+    *,
+    degraded: Collection[str],
+    tolerance: float,
+    test: ChangeTest | None = None,
+    seed: int = 0,
 ) -> tuple[MetricComparison, ...]:
-    """The overall NDCG@k comparison ("ranking:NDCG@k") as a `MetricComparison` by the same
-    tolerance rule as R² (`compare_models`). It counts as previously degraded when the overall
-    R² was: a drift of the whole model must then be mended in its lists too, and otherwise
-    the lists must not get worse. Empty when there are no figures to compare."""
+    """The overall NDCG@k comparison ("ranking:NDCG@k") as a `MetricComparison`, decided as
+    the paired R² differences are (engine.comparison): a paired bootstrap by viewer of the
+    mean NDCG difference, "difference <= t" and "difference >= -t" tested at test.alpha (its
+    two tests corrected together), the 95 % percentile interval stored. It counts as
+    previously degraded when the overall R² was: a drift of the whole model must then be
+    mended in its lists too, and otherwise the lists must not get worse. Without per-viewer
+    figures (a comparison read back from storage) the plain tolerance rule decides. Empty
+    when there are no figures to compare."""
     if ranking.champion is None or ranking.challenger is None:
         return ()
     name = ranking_metric(f"NDCG@{ranking.k}")
-    return compare_models(
-        {name: ranking.champion.ndcg_at_k},
-        {name: ranking.challenger.ndcg_at_k},
-        {name} if OVERALL in degraded else set(),
-        tolerance=tolerance,
+    was_degraded = OVERALL in degraded
+    differences = ranking.ndcg_differences
+    if differences is None or len(differences) < 2:
+        return compare_models(
+            {name: ranking.champion.ndcg_at_k},
+            {name: ranking.challenger.ndcg_at_k},
+            {name} if was_degraded else set(),
+            tolerance=tolerance,
+        )
+    test = test or ChangeTest()
+    estimate = float(differences.mean())
+    replicates = np.concatenate(
+        [
+            draws @ differences / len(differences)
+            for draws in draw_resample_counts(
+                len(differences), test.bootstrap_samples, np.random.default_rng(seed)
+            )
+        ]
+    )
+    centred = replicates - estimate
+    samples = len(replicates) + 1.0
+    p_better = (1.0 + np.sum(centred >= estimate - tolerance)) / samples
+    p_worse = (1.0 + np.sum(centred <= estimate + tolerance)) / samples
+    tested = [p_better, p_worse] if was_degraded else [p_worse]
+    adjusted = adjust_p_values(tested, test.correction)
+    worse = adjusted[-1] < test.alpha
+    better = was_degraded and adjusted[0] < test.alpha
+    if worse:
+        outcome = Outcome.DEGRADED
+    elif was_degraded:
+        outcome = Outcome.IMPROVED if better else Outcome.NOT_IMPROVED
+    else:
+        outcome = Outcome.STABLE
+    low, high = np.quantile(replicates, [0.025, 0.975])
+    return (
+        MetricComparison(
+            metric=name,
+            was_degraded=was_degraded,
+            champion_r2=ranking.champion.ndcg_at_k,
+            challenger_r2=ranking.challenger.ndcg_at_k,
+            outcome=outcome,
+            ci_low=float(low),
+            ci_high=float(high),
+            n=len(differences),
+        ),
     )

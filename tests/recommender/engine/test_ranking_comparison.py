@@ -38,6 +38,15 @@ HOLDOUT = pd.DataFrame(
 )
 
 
+def copies(holdout: pd.DataFrame, n: int) -> pd.DataFrame:
+    """n copies of the holdout's viewers (viewer v of copy c is 10 c + v): the same figures,
+    n times the evidence."""
+    return pd.concat(
+        [holdout.assign(viewer_id=holdout["viewer_id"] + 10 * c) for c in range(n)],
+        ignore_index=True,
+    )
+
+
 def test_each_model_orders_each_viewers_held_out_films_and_is_scored_on_that_order():
     ranks_film_2_first = one_factor_model([1, 2, 3], [0.3, 0.4, 0.2, 0.1])
     ranks_film_4_first = one_factor_model([1, 2, 3], [0.1, 0.2, 0.3, 0.4], predicts_ratings=False)
@@ -51,12 +60,33 @@ def test_each_model_orders_each_viewers_held_out_films_and_is_scored_on_that_ord
     assert ranking.champion.ndcg_at_k == pytest.approx((1.0 + 1.0) / 2)
     assert ranking.challenger.ndcg_at_k == pytest.approx((1 / np.log2(3) + 1.0) / 2)
     assert ranking.champion.precision_at_k == ranking.challenger.precision_at_k == 0.75
+    # Two viewers are too little evidence for a paired bootstrap to call the fall real.
     [ndcg] = compare_ranking(ranking, degraded=set(), tolerance=0.05)
     assert (ndcg.metric, ndcg.was_degraded, ndcg.outcome.value) == (
         "ranking:NDCG@2",
         False,
-        "degradation",
+        "remained stable",
     )
+    assert ndcg.ci_low < ndcg.challenger_r2 - ndcg.champion_r2 < ndcg.ci_high
+
+
+def test_a_fall_in_ndcg_seen_on_many_viewers_is_a_degradation_with_its_interval():
+    viewers = np.arange(1, 504)
+    champion = one_factor_model(viewers, [0.3, 0.4, 0.2, 0.1])
+    challenger = one_factor_model(viewers, [0.1, 0.2, 0.3, 0.4], predicts_ratings=False)
+
+    ranking = rank_on_holdout(champion, challenger, copies(HOLDOUT, 50), k=2)
+    [ndcg] = compare_ranking(ranking, degraded=set(), tolerance=0.05, seed=3)
+    [again] = compare_ranking(ranking, degraded=set(), tolerance=0.05, seed=3)
+
+    # Half the viewers lose 1 - 1/log2(3) of NDCG, half lose nothing: a mean fall of 0.185,
+    # its 95 % interval well below the -0.05 margin.
+    assert ranking.viewers == 100 and len(ranking.ndcg_differences) == 100
+    difference = ndcg.challenger_r2 - ndcg.champion_r2
+    assert difference == pytest.approx(-(1 - 1 / np.log2(3)) / 2)
+    assert ndcg.outcome.value == "degradation" and ndcg.n == 100
+    assert ndcg.ci_low < difference < ndcg.ci_high < -0.05
+    assert again == ndcg, "the seed makes it reproducible"
 
 
 def test_films_the_champion_did_not_serve_do_not_count_against_the_challenger():
@@ -78,9 +108,12 @@ def test_films_the_champion_did_not_serve_do_not_count_against_the_challenger():
 
 
 def test_the_ndcg_comparison_must_mend_an_overall_drift_and_follows_the_tolerance():
-    champion = one_factor_model([1, 2, 3], [0.1, 0.2, 0.3, 0.4])
-    challenger = one_factor_model([1, 2, 3], [0.3, 0.4, 0.2, 0.1], predicts_ratings=False)
-    ranking = rank_on_holdout(champion, challenger, HOLDOUT, k=1)
+    viewers = np.arange(1, 504)
+    champion = one_factor_model(viewers, [0.1, 0.2, 0.3, 0.4])
+    challenger = one_factor_model(viewers, [0.3, 0.4, 0.2, 0.1], predicts_ratings=False)
+    # Viewer 1's loved film 2 is first for the challenger only (NDCG@1 0 -> 1); viewer 3
+    # loves both of theirs: a mean gain of 0.5 over 100 viewers.
+    ranking = rank_on_holdout(champion, challenger, copies(HOLDOUT, 50), k=1)
 
     [improved] = compare_ranking(ranking, degraded={"overall"}, tolerance=0.05)
     [too_little] = compare_ranking(ranking, degraded={"overall"}, tolerance=1.0)
