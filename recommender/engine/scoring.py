@@ -511,10 +511,53 @@ def top_n(block: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of each row's n largest values (min(n, n_columns) of them),
     ordered by value descending and, among equal values, by column ascending.
 
-    np.argpartition selects the n largest in linear time (no full sort of the row). Which of
-    several values tied with the n-th largest it keeps is arbitrary, so rows with such a tie
-    are redone exactly from all their candidates >= the n-th largest.
-    """
+    A wide block is first narrowed to its candidates (`_candidates`): selection over the whole
+    row dominated scoring at full size (126 of 247 s for 270k viewers x 45k films)."""
+    narrowed = _candidates(block, n)
+    if narrowed is None:
+        return _top_n_of_all(block, n)
+    columns, values = narrowed
+    top, top_values = _top_n_of_all(values, n)
+    return np.take_along_axis(columns, top, axis=1), top_values
+
+
+# Columns per group when narrowing a block to its candidates, and the least share of a block's
+# columns the narrowing must rule out to be worth its extra passes.
+_CANDIDATE_GROUP = 32
+_CANDIDATE_SHARE = 0.25
+
+
+def _candidates(block: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each row's columns whose value is at least the n-th largest of its group maxima (groups
+    of _CANDIDATE_GROUP columns), in ascending column order, padded with -inf: (columns,
+    values), or None when that would not narrow the block enough. Every value among a row's n
+    largest is a candidate, ties included: the n groups with the largest maxima hold n values
+    at least as large as the n-th of those maxima, so the row's n-th largest value is too."""
+    n_rows, n_cols = block.shape
+    starts = np.arange(0, n_cols, _CANDIDATE_GROUP)
+    if len(starts) <= n or n_rows == 0:
+        return None
+    maxima = np.maximum.reduceat(block, starts, axis=1)
+    floor = np.partition(maxima, len(starts) - n, axis=1)[:, len(starts) - n]
+    mask = block >= floor[:, None]
+    per_row = mask.view(np.uint8).sum(axis=1, dtype=np.int64)
+    width = int(per_row.max())
+    if width > _CANDIDATE_SHARE * n_cols:
+        return None
+    rows, columns = np.nonzero(mask)
+    position = np.arange(len(rows)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    padded_columns = np.zeros((n_rows, width), dtype=np.int64)
+    padded_values = np.full((n_rows, width), -np.inf, dtype=block.dtype)
+    padded_columns[rows, position] = columns
+    padded_values[rows, position] = block[rows, columns]
+    return padded_columns, padded_values
+
+
+def _top_n_of_all(block: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """top_n over every column. np.argpartition selects the n largest in linear time (no full
+    sort of the row). Which of several values tied with the n-th largest it keeps is
+    arbitrary, so rows with such a tie are redone exactly from all their candidates >= the
+    n-th largest."""
     n_rows, n_cols = block.shape
     if n >= n_cols:
         # Few columns (tiny catalogues): a stable sort of the negated row is the whole answer.

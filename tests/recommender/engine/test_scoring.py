@@ -250,6 +250,26 @@ def test_top_n_breaks_ties_by_column_wherever_they_fall():
     assert values.tolist() == [[3.0, 3.0, 3.0], [0.0, 0.0, 0.0]]
 
 
+@pytest.mark.parametrize("kind", ["distinct", "ties", "mostly seen", "float32"])
+def test_a_wide_block_narrowed_to_its_candidates_lists_what_a_full_sort_lists(kind):
+    rng = np.random.default_rng(7)
+    block = rng.normal(3.5, 0.5, size=(40, 9_000))
+    if kind == "ties":
+        block = np.round(block)  # a handful of distinct values: ties at every cut-off
+    if kind == "mostly seen":
+        block[rng.random(block.shape) < 0.99] = -np.inf
+        block[0, :] = -np.inf  # a viewer who has seen everything
+    if kind == "float32":
+        block = block.astype(np.float32)
+
+    columns, values = top_n(block, 120)
+
+    # The stable full sort of the negated rows: value descending, then column ascending.
+    order = np.argsort(-block, axis=1, kind="stable")[:, :120]
+    np.testing.assert_array_equal(columns, order)
+    np.testing.assert_array_equal(values, np.take_along_axis(block, order, axis=1))
+
+
 # --- cold start -------------------------------------------------------------------------------
 
 # count x mean: film 1: 10 x 3.0 = 30, film 2: 2 x 5.0 = 10, film 3: 5 x 4.0 = 20,
