@@ -187,7 +187,28 @@ def compare_ranking(
             {name} if was_degraded else set(),
             tolerance=tolerance,
         )
-    test = test or ChangeTest()
+    outcome, low, high = _paired_outcome(
+        differences, was_degraded, tolerance, test or ChangeTest(), seed
+    )
+    return (
+        MetricComparison(
+            metric=name,
+            was_degraded=was_degraded,
+            champion_r2=ranking.champion.ndcg_at_k,
+            challenger_r2=ranking.challenger.ndcg_at_k,
+            outcome=outcome,
+            ci_low=low,
+            ci_high=high,
+            n=len(differences),
+        ),
+    )
+
+
+def _paired_outcome(
+    differences: np.ndarray, was_degraded: bool, tolerance: float, test: ChangeTest, seed: int
+) -> tuple[Outcome, float, float]:
+    """The outcome of per-viewer differences by a paired bootstrap of their mean (the tests of
+    compare_ranking's docstring), and the 95 % percentile interval."""
     estimate = float(differences.mean())
     replicates = np.concatenate(
         [
@@ -201,26 +222,12 @@ def compare_ranking(
     samples = len(replicates) + 1.0
     p_better = (1.0 + np.sum(centred >= estimate - tolerance)) / samples
     p_worse = (1.0 + np.sum(centred <= estimate + tolerance)) / samples
-    tested = [p_better, p_worse] if was_degraded else [p_worse]
-    adjusted = adjust_p_values(tested, test.correction)
-    worse = adjusted[-1] < test.alpha
-    better = was_degraded and adjusted[0] < test.alpha
-    if worse:
+    adjusted = adjust_p_values([p_better, p_worse] if was_degraded else [p_worse], test.correction)
+    low, high = np.quantile(replicates, [0.025, 0.975])
+    if adjusted[-1] < test.alpha:
         outcome = Outcome.DEGRADED
     elif was_degraded:
-        outcome = Outcome.IMPROVED if better else Outcome.NOT_IMPROVED
+        outcome = Outcome.IMPROVED if adjusted[0] < test.alpha else Outcome.NOT_IMPROVED
     else:
         outcome = Outcome.STABLE
-    low, high = np.quantile(replicates, [0.025, 0.975])
-    return (
-        MetricComparison(
-            metric=name,
-            was_degraded=was_degraded,
-            champion_r2=ranking.champion.ndcg_at_k,
-            challenger_r2=ranking.challenger.ndcg_at_k,
-            outcome=outcome,
-            ci_low=float(low),
-            ci_high=float(high),
-            n=len(differences),
-        ),
-    )
+    return outcome, float(low), float(high)
