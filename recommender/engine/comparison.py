@@ -29,13 +29,18 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from recommender.engine.drift import ChangeTest, adjust_p_values, segment_columns
+from recommender.engine.drift import (
+    ChangeTest,
+    adjust_p_values,
+    bootstrap_p_value,
+    segment_columns,
+)
 from recommender.engine.model import TrainedModel
 from recommender.engine.monitoring import (
     MetricComparison,
-    Outcome,
     draw_resample_counts,
     known_viewer_rows,
+    paired_outcome,
 )
 from recommender.engine.ranking_comparison import (
     RankingComparison,
@@ -78,16 +83,6 @@ def _paired_replicates(
     return np.nan_to_num(np.concatenate(blocks, axis=0), nan=0.0)
 
 
-def _p_value(replicates: np.ndarray, estimate: np.ndarray, bound: np.ndarray, upper: bool):
-    """Centred bootstrap p-value of H0 "difference <= bound" (upper False: ">= bound")."""
-    centred = replicates - estimate
-    if upper:
-        hits = centred >= (estimate - bound)
-    else:
-        hits = centred <= (estimate - bound)
-    return (1.0 + hits.sum(axis=0)) / (replicates.shape[0] + 1.0)
-
-
 def compare_paired(
     y_true: np.ndarray,
     champion_pred: np.ndarray,
@@ -123,8 +118,8 @@ def compare_paired(
     difference = (champion_mse[columns] - challenger_mse[columns]) / scale
     was_degraded = np.array([metrics[i] in set(degraded) for i in columns])
     margin = np.full(columns.size, float(tolerance))
-    p_better = _p_value(replicates, difference, margin, upper=True)
-    p_worse = _p_value(replicates, difference, -margin, upper=False)
+    p_better = bootstrap_p_value(replicates, difference, margin, upper=True)
+    p_worse = bootstrap_p_value(replicates, difference, -margin, upper=False)
     # The family: the improvement test of each previously degraded metric, and the
     # degradation test of every metric.
     family = np.concatenate([p_better[was_degraded], p_worse])
@@ -139,7 +134,7 @@ def compare_paired(
             was_degraded=bool(was_degraded[j]),
             champion_r2=float(1.0 - champion_mse[i] / variance[i]),
             challenger_r2=float(1.0 - challenger_mse[i] / variance[i]),
-            outcome=_outcome(bool(was_degraded[j]), bool(better[j]), bool(worse[j])),
+            outcome=paired_outcome(bool(was_degraded[j]), bool(better[j]), bool(worse[j])),
             ci_low=float(low[j]),
             ci_high=float(high[j]),
             champion_rmse=float(np.sqrt(champion_mse[i])),
@@ -148,14 +143,6 @@ def compare_paired(
         )
         for j, i in enumerate(columns)
     )
-
-
-def _outcome(was_degraded: bool, better: bool, worse: bool) -> Outcome:
-    if worse:
-        return Outcome.DEGRADED
-    if was_degraded:
-        return Outcome.IMPROVED if better else Outcome.NOT_IMPROVED
-    return Outcome.STABLE
 
 
 def paired_on_holdout(

@@ -95,6 +95,18 @@ class ChangeTest:
         checked_int("bootstrap_samples", self.bootstrap_samples, minimum=20)
 
 
+def bootstrap_p_value(replicates: np.ndarray, estimate, bound, *, upper: bool):
+    """Centred bootstrap p-value of H0 "difference <= bound" (upper False: ">= bound"), per
+    column of the (B, ...) replicates: how often their spread around the estimate reaches
+    as far as the estimate is from the bound."""
+    centred = replicates - estimate
+    if upper:
+        hits = centred >= (estimate - bound)
+    else:
+        hits = centred <= (estimate - bound)
+    return (1.0 + hits.sum(axis=0)) / (replicates.shape[0] + 1.0)
+
+
 def adjust_p_values(p_values: Sequence[float], correction: Correction) -> np.ndarray:
     """Corrected p-values (same order): Holm's step-down or Benjamini-Hochberg's step-up.
     A hypothesis is rejected at level alpha when its corrected p-value is below alpha."""

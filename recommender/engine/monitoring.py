@@ -808,6 +808,17 @@ class Decision(StrEnum):
     HUMAN_REVIEW = "human review"
 
 
+def paired_outcome(was_degraded: bool, better: bool, worse: bool) -> Outcome:
+    """A paired comparison's outcome from its tests' verdicts: degraded (further) whenever the
+    degradation test rejected; else, for a previously degraded metric, improved when the
+    improvement test did, and for a stable one stable."""
+    if worse:
+        return Outcome.DEGRADED
+    if was_degraded:
+        return Outcome.IMPROVED if better else Outcome.NOT_IMPROVED
+    return Outcome.STABLE
+
+
 # The design's decision matrix, verbatim. Key: (any degraded metric improved,
 # any degraded metric degraded further, any stable metric degraded).
 DECISION_MATRIX: Mapping[tuple[bool, bool, bool], Decision] = {

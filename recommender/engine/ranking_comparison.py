@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recommender.engine.drift import ChangeTest, adjust_p_values
+from recommender.engine.drift import ChangeTest, adjust_p_values, bootstrap_p_value
 from recommender.engine.model import TrainedModel
 from recommender.engine.monitoring import (
     MetricComparison,
     Outcome,
     compare_models,
     draw_resample_counts,
+    paired_outcome,
 )
 from recommender.engine.segments import OVERALL, ranking_metric
 
@@ -218,16 +219,11 @@ def _paired_outcome(
             )
         ]
     )
-    centred = replicates - estimate
-    samples = len(replicates) + 1.0
-    p_better = (1.0 + np.sum(centred >= estimate - tolerance)) / samples
-    p_worse = (1.0 + np.sum(centred <= estimate + tolerance)) / samples
+    p_better = bootstrap_p_value(replicates, estimate, tolerance, upper=True)
+    p_worse = bootstrap_p_value(replicates, estimate, -tolerance, upper=False)
     adjusted = adjust_p_values([p_better, p_worse] if was_degraded else [p_worse], test.correction)
     low, high = np.quantile(replicates, [0.025, 0.975])
-    if adjusted[-1] < test.alpha:
-        outcome = Outcome.DEGRADED
-    elif was_degraded:
-        outcome = Outcome.IMPROVED if adjusted[0] < test.alpha else Outcome.NOT_IMPROVED
-    else:
-        outcome = Outcome.STABLE
+    outcome = paired_outcome(
+        was_degraded, was_degraded and adjusted[0] < test.alpha, adjusted[-1] < test.alpha
+    )
     return outcome, float(low), float(high)
