@@ -184,11 +184,12 @@ class Interactions:
         weights = interaction_weights(values, float(values.mean()), rating_weight)
         shape = (len(viewer_ids), len(film_ids))
         matrix = sparse.csr_matrix((weights, (rows, columns)), shape=shape)
-        counts = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=shape)
-        # A pair rated twice is still one interaction, weighing its ratings' mean weight.
         matrix.sum_duplicates()
-        counts.sum_duplicates()
-        matrix.data /= counts.data
+        if matrix.nnz < len(rows):
+            # A pair rated twice is still one interaction, weighing its ratings' mean weight.
+            counts = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=shape)
+            counts.sum_duplicates()
+            matrix.data /= counts.data
         matrix = matrix.astype(np.float32)
         return cls(matrix, viewer_ids, film_ids, rows.ravel(), columns.ravel())
 
