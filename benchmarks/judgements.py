@@ -325,12 +325,15 @@ def measure(seeds: int, processes: int, setup: Setup) -> dict:
 
 def _share(hits: int, total: int) -> str:
     """hits / total, the share and its exact (Clopper-Pearson) 95 % interval."""
+    return f"{hits} / {total} ({_rate(hits, total)})" if total else "-"
+
+
+def _rate(hits: int, total: int) -> str:
+    """The share hits / total and its exact (Clopper-Pearson) 95 % interval."""
     from scipy.stats import binomtest
 
-    if not total:
-        return "-"
     interval = binomtest(hits, total).proportion_ci(confidence_level=0.95, method="exact")
-    return f"{hits} / {total} ({hits / total:.0%}, {interval.low:.0%}-{interval.high:.0%})"
+    return f"{hits / total:.0%}, {interval.low:.0%}-{interval.high:.0%}"
 
 
 def _genre_change(promoted: list) -> str:
@@ -370,7 +373,7 @@ def _row(results: dict, seeds: int, truth: str, rule: str, multiplier) -> str:
     world = "unshifted" if multiplier is None else f"{GENRE} x {multiplier}"
     decisions = Counter(o.decision or "none" for o in outcomes)
     tally = " / ".join(str(decisions[d]) for d in ("promote", "human review", "reject", "none"))
-    tally += f"; promoted {_share(decisions['promote'], seeds).split(' (')[1].rstrip(')')}"
+    tally += f"; promoted {_rate(decisions['promote'], seeds)}"
     promoted = [o for o in outcomes if o.action_before is not None]
     when = Counter(o.decided_after for o in promoted)
     timing = " / ".join(str(when[n]) for n in range(SHIFT_START, max(ROUNDS.values()) + 1))
