@@ -108,6 +108,18 @@ def implicit_als(ratings: pd.DataFrame, config: ALSConfig):
     return als, interactions
 
 
+def unseen_top(model, viewers, ratings: pd.DataFrame, n: int):
+    """The kernel's top n of `viewers` over the films they have not rated, and that seen
+    matrix."""
+    seen = build_seen_matrix(
+        viewers,
+        model.film_ids,
+        rated_viewer_ids=ratings["viewer_id"],
+        rated_film_ids=ratings["film_id"],
+    )
+    return score_viewers(model, viewers, seen=seen, n=n), seen
+
+
 def test_the_kernel_ranks_a_ranking_family_exactly_as_the_family_scores_its_films(bundled):
     ratings, _ = bundled
     # With no film bias in its ranking, the family's own score alone orders its lists.
@@ -116,13 +128,7 @@ def test_the_kernel_ranks_a_ranking_family_exactly_as_the_family_scores_its_film
 
     model = family_named("als").train(ratings, config)
     viewers = model.viewer_ids[:40]
-    seen = build_seen_matrix(
-        viewers,
-        model.film_ids,
-        rated_viewer_ids=ratings["viewer_id"],
-        rated_film_ids=ratings["film_id"],
-    )
-    ranking = score_viewers(model, viewers, seen=seen, n=10)
+    ranking, seen = unseen_top(model, viewers, ratings, 10)
 
     raw = np.asarray(als.user_factors)[:40] @ np.asarray(als.item_factors).T
     raw[seen.nonzero()] = -np.inf
@@ -174,13 +180,7 @@ def test_a_ranking_family_ranks_by_a_share_of_its_film_bias_and_predicts_with_al
     lists = {}
     for weight in (0.0, 0.02, 1.0):
         model = family_named("als").train(ratings, fast_config("als", film_bias_weight=weight))
-        seen = build_seen_matrix(
-            viewers,
-            model.film_ids,
-            rated_viewer_ids=ratings["viewer_id"],
-            rated_film_ids=ratings["film_id"],
-        )
-        ranking = score_viewers(model, viewers, seen=seen, n=10)
+        ranking, _ = unseen_top(model, viewers, ratings, 10)
         pairs = (np.repeat(viewers, 10), ranking.film_ids.ravel())
         assert model.ranked_film_bias == weight
         # The kernel's scores are the model's ranking scores, its ratings the predictions.
