@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import surprise
 
+from recommender.engine import training
 from recommender.engine.evaluation import evaluate_model
 from recommender.engine.model import EmptyRatingsError, SVDConfig
 from recommender.engine.training import (
@@ -151,6 +153,34 @@ def test_the_exported_model_predicts_what_surprise_predicts_including_unknown_id
         fit.algo.trainset.to_raw_iid(i) for i in range(model.n_films)
     ]
     assert model.global_mean == pytest.approx(train["rating"].mean(), abs=1e-12)
+
+
+def test_the_array_fed_svd_equals_surprises_own_dataset_bit_for_bit(bundled, monkeypatch):
+    # Rows shuffled so that viewers interleave: the order of first appearance and each
+    # viewer's row order are what surprise's own trainset visits.
+    ratings = bundled.sample(frac=0.3, random_state=3)
+    monkeypatch.setattr(training, "_YIELD_BLOCK", 1000)  # several blocks, one partial
+    config = SVDConfig(n_factors=8, n_epochs=3, seed=5)
+
+    ours = train_surprise_svd(ratings, config).algo
+    own = surprise.SVD(
+        n_factors=8, n_epochs=3, lr_all=config.lr_all, reg_all=config.reg_all, random_state=5
+    ).fit(
+        surprise.Dataset.load_from_df(
+            ratings[["viewer_id", "film_id", "rating"]], surprise.Reader(rating_scale=(0.5, 5.0))
+        ).build_full_trainset()
+    )
+
+    assert ours.trainset.global_mean == own.trainset.global_mean
+    for name in ("bu", "bi", "pu", "qi"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(own, name), err_msg=name)
+    assert [ours.trainset.to_raw_uid(i) for i in range(ours.trainset.n_users)] == [
+        own.trainset.to_raw_uid(i) for i in range(own.trainset.n_users)
+    ]
+    assert [ours.trainset.to_raw_iid(i) for i in range(ours.trainset.n_items)] == [
+        own.trainset.to_raw_iid(i) for i in range(own.trainset.n_items)
+    ]
+    assert list(ours.trainset.all_ratings()) == list(own.trainset.all_ratings())
 
 
 def test_the_same_config_on_the_same_ratings_gives_the_same_model():
