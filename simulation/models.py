@@ -25,6 +25,12 @@ class SimulationRun(models.Model):
         max_length=500, blank=True, help_text="the oracle model's file (truth=oracle)"
     )
     oracle_artifact_sha256 = models.CharField(max_length=64, blank=True)
+    oracle_ratings = models.CharField(
+        max_length=400,
+        blank=True,
+        help_text="what the oracle was trained on (the original ratings' count, id range and "
+        "score sum, and the oracle's configuration): runs on the same data share one oracle",
+    )
     sigma_calibrated = models.FloatField(
         null=True, blank=True, help_text="the rating noise calibrated on round 1 (sigma=auto)"
     )

@@ -172,3 +172,14 @@ def simulation_status(run_id: int) -> SimulationStatus | None:
         skipped=skipped,
         finished_at=run.finished_at,
     )
+
+
+def oracle_trained_on(fingerprint: str) -> tuple[str, str] | None:
+    """(file, sha256) of the newest oracle trained on data with this fingerprint, if any."""
+    return (
+        SimulationRun.objects.filter(oracle_ratings=fingerprint)
+        .exclude(oracle_artifact_path="")
+        .order_by("-pk")
+        .values_list("oracle_artifact_path", "oracle_artifact_sha256")
+        .first()
+    )

@@ -3,6 +3,7 @@ rate films, stores the ratings, and measures how well the served model predicted
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -16,7 +17,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from recommender.engine.artifact import load_model, save_model
+from recommender.engine.artifact import ArtifactError, load_model, save_model
 from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty
 from recommender.engine.segments import VIEWER_GROUPS
@@ -28,6 +29,7 @@ from recommender.selectors.ratings import (
     film_pks,
     genre_names,
     newest_rating_time,
+    ratings_fingerprint,
     ratings_frame,
     viewer_count,
     viewers_frame,
@@ -52,6 +54,7 @@ from simulation.engine import (
 )
 from simulation.metrics import GroupAccuracy, ListFigures, RoundMetrics
 from simulation.models import SimulationRound, SimulationRun
+from simulation.selectors import oracle_trained_on
 from simulation.shifts import unknown_genre_problems
 
 if TYPE_CHECKING:
@@ -298,16 +301,39 @@ def _track_round(run: SimulationRun, round_: SimulationRound, scored: ScoringOut
 
 
 def _oracle(run: SimulationRun) -> TrainedModel:
+    """The run's oracle: its own, else one an earlier run trained on the same original ratings
+    with the same configuration (training it is the costliest part of a round: about 9 minutes
+    at 26M ratings), else a new one."""
     if run.oracle_artifact_path:
         return load_model(Path(run.oracle_artifact_path), sha256=run.oracle_artifact_sha256)
-    original = ratings_frame(origin=Rating.Origin.ORIGINAL)
-    oracle = fit_svd(original, ORACLE_CONFIG)
-    artifact = save_model(oracle, Path(settings.RECOMMENDER["ARTIFACT_DIR"]))
-    run.oracle_artifact_path, run.oracle_artifact_sha256 = str(artifact.path), artifact.sha256
+    fingerprint = (
+        f"{ratings_fingerprint(origin=Rating.Origin.ORIGINAL)}; "
+        f"svd {json.dumps(ORACLE_CONFIG.as_dict(), sort_keys=True)}"
+    )
+    oracle = _earlier_oracle(fingerprint)
+    if oracle is None:
+        oracle = fit_svd(ratings_frame(origin=Rating.Origin.ORIGINAL), ORACLE_CONFIG)
+        artifact = save_model(oracle, Path(settings.RECOMMENDER["ARTIFACT_DIR"]))
+        path, sha256 = str(artifact.path), artifact.sha256
+    else:
+        oracle, (path, sha256) = oracle
+    run.oracle_artifact_path, run.oracle_artifact_sha256 = path, sha256
+    run.oracle_ratings = fingerprint
     # Saved outside the round's transaction would be nicer, but the artifact is content-addressed,
     # so a rolled-back round only leaves a file that the next attempt reuses.
-    run.save(update_fields=["oracle_artifact_path", "oracle_artifact_sha256"])
+    run.save(update_fields=["oracle_artifact_path", "oracle_artifact_sha256", "oracle_ratings"])
     return oracle
+
+
+def _earlier_oracle(fingerprint: str) -> tuple[TrainedModel, tuple[str, str]] | None:
+    stored = oracle_trained_on(fingerprint)
+    if stored is None:
+        return None
+    try:
+        return load_model(Path(stored[0]), sha256=stored[1]), stored
+    except ArtifactError as exc:  # deleted or altered since: train a new one
+        logger.warning("the earlier oracle cannot be used, training a new one: %s", exc)
+        return None
 
 
 def _create_arrivals(count: int) -> None:

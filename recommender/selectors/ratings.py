@@ -6,7 +6,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Min, Sum
 
 from recommender.engine.serving import FilmStats
 from recommender.models import Film, Genre, Rating, Viewer
@@ -112,6 +112,17 @@ def ratings_after(rating_pk: int) -> tuple[np.ndarray, np.ndarray]:
     # One query through the primary key: the newest ratings, a round's at most.
     film_ids, scores = queryset_arrays(rows, ["i8", "f8"], in_blocks=False)
     return film_ids, scores
+
+
+def ratings_fingerprint(*, origin: str) -> str:
+    """The ratings of one origin in a few figures (count, id range, sum of scores): one
+    aggregate over the table, so that what was trained on a snapshot can be found again."""
+    figures = Rating.objects.filter(origin=origin).aggregate(
+        count=Count("pk"), first=Min("pk"), last=Max("pk"), total=Sum("score")
+    )
+    return "ratings {count}, ids {first}-{last}, sum {total:.6f}".format(
+        **{**figures, "total": figures["total"] or 0.0}
+    )
 
 
 def latest_round_id() -> int | None:

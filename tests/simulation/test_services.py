@@ -1,6 +1,10 @@
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 from django.core.management import CommandError, call_command
 
+from recommender.engine.artifact import load_model, save_model
 from recommender.models import Rating, ScoringRun, Viewer
 from recommender.services.scoring import NoChampionError
 from simulation.metrics import RoundMetrics
@@ -12,6 +16,7 @@ from simulation.services import (
     simulation_run_create,
     simulation_run_execute,
 )
+from tests.champions import damage_artifact
 
 pytestmark = pytest.mark.django_db
 
@@ -147,6 +152,42 @@ def test_the_oracle_truth_measures_real_model_error(champion, original_penalty):
     assert run.oracle_artifact_path and len(run.oracle_artifact_sha256) == 64
     assert "oracle" not in run.parameters, "run state has its own columns"
     assert run.truth == "oracle", "oracle truth is the default (SIM_TRUTH)"
+
+
+def test_runs_on_the_same_original_ratings_share_one_oracle_until_those_ratings_change(
+    champion, settings, tmp_path
+):
+    first = SimulationRun.objects.get(pk=simulate(rounds=1, seed=3, arrivals=0.0).pk)
+    trained = load_model(Path(first.oracle_artifact_path), sha256=first.oracle_artifact_sha256)
+    # A different, valid oracle in the first run's place: the next run must load it, not train.
+    stand_in = save_model(
+        replace(trained, global_mean=trained.global_mean - 0.25),
+        Path(settings.RECOMMENDER["ARTIFACT_DIR"]),
+    )
+    first.oracle_artifact_path, first.oracle_artifact_sha256 = str(stand_in.path), stand_in.sha256
+    first.save()
+
+    second = SimulationRun.objects.get(pk=simulate(rounds=1, seed=3, arrivals=0.0).pk)
+    assert (second.oracle_artifact_sha256, second.oracle_ratings) == (
+        stand_in.sha256,
+        first.oracle_ratings,
+    )
+    assert first.oracle_ratings.startswith(
+        f"ratings {Rating.objects.filter(origin='original').count()}, ids "
+    )
+
+    damage_artifact(str(stand_in.path))  # an oracle that fails its check is trained again
+    third = SimulationRun.objects.get(pk=simulate(rounds=1, seed=3, arrivals=0.0).pk)
+    assert third.oracle_artifact_sha256 == save_model(trained, tmp_path).sha256
+
+    rating = Rating.objects.filter(origin="original").order_by("pk").first()
+    Rating.objects.filter(pk=rating.pk).update(score=5.5 - rating.score)  # the data changed
+    fourth = SimulationRun.objects.get(pk=simulate(rounds=1, seed=3, arrivals=0.0).pk)
+    assert fourth.oracle_ratings != first.oracle_ratings
+    assert fourth.oracle_artifact_sha256 not in {
+        stand_in.sha256,
+        save_model(trained, tmp_path).sha256,
+    }
 
 
 def test_sigma_auto_is_calibrated_to_the_champions_holdout_r2(champion, original_penalty):
