@@ -5,7 +5,9 @@ latency of the pages and of the JSON API on the data it left.
 Steps: generate synthetic data of The Movies Dataset's shape (not timed), `import_movielens`,
 `train` (the default family), `score`, `score --shards 4` through real Celery workers (two
 solo-pool worker processes on the broker; the figure is the time from queueing to the run's
-completion and the larger worker's peak), `simulate --rounds 1`, `monitor`, `retrain`.
+completion and the larger worker's peak), `simulate --rounds 1` (its first round trains the
+oracle), a second `simulate --rounds 1` (a new run on the same data: the oracle is reused),
+`monitor` (the second round against the first), `retrain`.
 Then every page (dashboard, metrics, viewer search and page, model pages, the admin's rating,
 viewer and film lists, cold and warm) through Django's test client in a fresh process, and
 the API at 200 requests/s through gunicorn (benchmarks.api's open-loop load).
@@ -79,7 +81,10 @@ print(json.dumps(results))
 """
 
 PAGE_TARGET_MS = 500.0
-CYCLE = {"score", "simulate --rounds 1", "monitor", "retrain"}
+NEXT_ROUND = "simulate --rounds 1 (next run)"
+# One monitor-and-retrain cycle once the oracle exists; the first round of a data set also
+# trains the oracle (the "simulate --rounds 1" step), reported beside it.
+CYCLE = {"score", NEXT_ROUND, "monitor", "retrain"}
 
 
 @dataclass
@@ -192,7 +197,7 @@ def sharded_step(database_url: str, env: dict[str, str]) -> Step:
 
 
 # The loop's steps by the name --until takes, in order.
-STEP_KEYS = ("import", "train", "score", "sharded", "simulate", "monitor", "retrain")
+STEP_KEYS = ("import", "train", "score", "sharded", "simulate", "round", "monitor", "retrain")
 
 
 def loop_steps(directory: Path, database_url: str, until: str = STEP_KEYS[-1]) -> list[Step]:
@@ -208,6 +213,14 @@ def loop_steps(directory: Path, database_url: str, until: str = STEP_KEYS[-1]) -
         (
             "simulate --rounds 1",
             ["simulate", "--rounds", "1", "--seed", "1", "--no-progress"],
+            "< 180 s",
+        ),
+        # A second run on the same data: its oracle is the first one's (trained once per data
+        # set), and monitor then judges this round against the first (the reference rule needs
+        # an earlier round by the same champion; on the first there is nothing to compare).
+        (
+            NEXT_ROUND,
+            ["simulate", "--rounds", "1", "--seed", "2", "--no-progress"],
             "< 180 s",
         ),
         ("monitor", ["monitor", "--no-progress"], "< 60 s"),
@@ -278,8 +291,12 @@ def print_steps(size: dict, steps: list[Step]) -> None:
 def print_tables(size: dict, steps: list[Step], pages: dict, load: api.LoadResult) -> None:
     print_steps(size, steps)
     cycle = sum(s.seconds for s in steps if s.name in CYCLE)
+    first = sum(
+        s.seconds for s in steps if s.name in CYCLE - {NEXT_ROUND} | {"simulate --rounds 1"}
+    )
     print(
-        f"\ncycle (score, round, monitor, retrain): {cycle:.0f} s (target < 900 s at full size)\n"
+        f"\ncycle (score, round, monitor, retrain): {cycle:.0f} s (target < 900 s at full size); "
+        f"{first:.0f} s with the data set's first round, which trains the oracle\n"
     )
     print(
         format_table(

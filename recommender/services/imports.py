@@ -19,6 +19,12 @@ from django.db import connection, transaction
 from recommender.datasets import ParsedDataset, RatingFilter, read_movielens, read_movies_dataset
 from recommender.models import Film, Genre, Rating, Viewer
 from recommender.progress import ProgressCallback, no_progress
+from recommender.services.binary_copy import (
+    COPY_HEADER,
+    COPY_TRAILER,
+    POSTGRES_EPOCH,
+    binary_rows,
+)
 
 # Rows per bulk statement. 50,000 ratings is ~1.5 MB of CSV for COPY and ~0.1 s of
 # executemany on SQLite: small enough for a smooth progress bar, large enough to be bulk.
@@ -265,40 +271,15 @@ def _copy_ratings_postgresql(
 
 def _copy_binary(cursor, statement: str, ratings: pd.DataFrame, encode, progress) -> None:
     with cursor.copy(statement) as copy:
-        copy.write(_COPY_BINARY_HEADER)
+        copy.write(COPY_HEADER)
         for start in range(0, len(ratings), RATING_BATCH):
             copy.write(encode(ratings.iloc[start : start + RATING_BATCH]))
             progress(min(1.0, (start + RATING_BATCH) / len(ratings)))
-        copy.write(_COPY_BINARY_TRAILER)
-
-
-# PostgreSQL's binary COPY format: a fixed header, then per row a 16-bit field count and per field
-# a 32-bit length and the value in network byte order (length -1: NULL, no value); a -1 field
-# count ends the data. Rows are built as one numpy structured array: no Python code per row.
-_COPY_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-_COPY_BINARY_TRAILER = (-1).to_bytes(2, "big", signed=True)
-# timestamptz travels as microseconds since 2000-01-01 UTC.
-_POSTGRES_EPOCH = 946_684_800
-
-
-def _binary_rows(count: int, fields: list[tuple[str, str | None, object]]) -> bytes:
-    """fields: (name, big-endian numpy dtype, or None for NULL, values)."""
-    layout = [("fields", ">i2")]
-    for name, kind, _ in fields:
-        layout.append((f"{name}_len", ">i4"))
-        if kind is not None:
-            layout.append((name, kind))
-    rows = np.empty(count, dtype=np.dtype(layout))
-    rows["fields"] = len(fields)
-    for name, kind, values in fields:
-        rows[f"{name}_len"] = -1 if kind is None else np.dtype(kind).itemsize
-        if kind is not None:
-            rows[name] = values
-    return rows.tobytes()
+        copy.write(COPY_TRAILER)
 
 
 def _staging_rows(ratings: pd.DataFrame) -> bytes:
-    return _binary_rows(
+    return binary_rows(
         len(ratings),
         [
             ("viewer", ">i8", ratings["viewer_id"].to_numpy()),
@@ -313,8 +294,8 @@ def _rating_row_encoder(origin: str, round_id: int | None) -> Callable[[pd.DataF
     encoded_origin = origin.encode()
 
     def encode(ratings: pd.DataFrame) -> bytes:
-        micros = (ratings["timestamp"].to_numpy(np.int64) - _POSTGRES_EPOCH) * 1_000_000
-        return _binary_rows(
+        micros = (ratings["timestamp"].to_numpy(np.int64) - POSTGRES_EPOCH) * 1_000_000
+        return binary_rows(
             len(ratings),
             [
                 ("viewer", ">i8", ratings["viewer_id"].to_numpy()),

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -38,6 +38,7 @@ from recommender.selectors.ratings import (
 )
 from recommender.selectors.registry import current_champion
 from recommender.selectors.scoring import scored_list_arrays
+from recommender.services.binary_copy import COPY_HEADER, COPY_TRAILER, binary_rows
 from recommender.services.gate import wait_at_test_gate
 from recommender.services.leases import (
     interrupted_work_reap,
@@ -50,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 # Lists per INSERT: 2,000 rows of ~1.4 kB stay well under any statement-size limit.
 LIST_BATCH = 2_000
+# Lists per block of the binary COPY: 10,000 x about 1.5 kB.
+LIST_COPY_ROWS = 10_000
 
 
 class NoChampionError(RuntimeError):
@@ -372,11 +375,14 @@ def _store_lists(run: ScoringRun, ranking: Ranking, viewers: pd.DataFrame) -> No
     )
     if ranking.film_ids.size and ranking.film_ids.max() >= 2**31:
         raise ValueError("film ids above 2^31 cannot be stored in the int32 list format")
+    # Lists are padded with -1 at the end; the stored list drops the padding.
+    lengths = np.count_nonzero(ranking.film_ids >= 0, axis=1)
+    if connection.vendor == "postgresql":
+        _copy_lists(run, ranking, pks, lengths)
+        return
     film_ids = ranking.film_ids.astype("<i4")
     scores = ranking.scores.astype("<f4")
     predicted = ranking.predicted.astype("<f4")
-    # Lists are padded with -1 at the end; the stored list drops the padding.
-    lengths = np.count_nonzero(ranking.film_ids >= 0, axis=1)
     ScoredList.objects.bulk_create(
         (
             ScoredList(
@@ -391,6 +397,37 @@ def _store_lists(run: ScoringRun, ranking: Ranking, viewers: pd.DataFrame) -> No
         ),
         batch_size=LIST_BATCH,
     )
+
+
+def _copy_lists(run: ScoringRun, ranking: Ranking, pks: np.ndarray, lengths: np.ndarray) -> None:
+    """The lists through binary COPY, LIST_COPY_ROWS at a time, each block's rows grouped by
+    list length so that every group is one structured array (270k lists: about 5 s, against
+    49 s for the ORM's INSERTs, and no 270k model objects)."""
+    table = connection.ops.quote_name(ScoredList._meta.db_table)
+    statement = (
+        f"COPY {table} (run_id, viewer_id, from_model, film_ids, scores, predicted) "
+        "FROM STDIN WITH (FORMAT binary)"
+    )
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(COPY_HEADER)
+        for start in range(0, len(pks), LIST_COPY_ROWS):
+            block = np.arange(start, min(start + LIST_COPY_ROWS, len(pks)))
+            for length in np.unique(lengths[block]):
+                rows = block[lengths[block] == length]
+                copy.write(
+                    binary_rows(
+                        len(rows),
+                        [
+                            ("run", ">i8", run.pk),
+                            ("viewer", ">i8", pks[rows]),
+                            ("from_model", "?", ranking.from_model[rows]),
+                            ("films", ("<i4", (length,)), ranking.film_ids[rows, :length]),
+                            ("scores", ("<f4", (length,)), ranking.scores[rows, :length]),
+                            ("predicted", ("<f4", (length,)), ranking.predicted[rows, :length]),
+                        ],
+                    )
+                )
+        copy.write(COPY_TRAILER)
 
 
 # --- the sharded run's snapshot ---------------------------------------------------------------

@@ -34,6 +34,27 @@ def test_every_viewer_gets_a_list_of_unseen_films(champion):
     assert served_scoring_run() == run
 
 
+def test_a_viewer_with_few_unseen_films_gets_a_short_list_stored_beside_full_ones(champion):
+    viewer = Viewer.objects.get(source_id=15)
+    seen = set(Rating.objects.filter(viewer=viewer).values_list("film_id", flat=True))
+    # Three films the champion knows (others rated them) stay unseen; the viewer rates the rest.
+    rated_by_others = Film.objects.filter(ratings__isnull=False).exclude(pk__in=seen).distinct()
+    unseen = list(rated_by_others.order_by("source_id")[:3])
+    at = datetime(2020, 1, 1, tzinfo=UTC)
+    Rating.objects.bulk_create(
+        Rating(viewer=viewer, film=film, score=3.0, rated_at=at)
+        for film in Film.objects.exclude(pk__in=seen).exclude(pk__in=[f.pk for f in unseen])
+    )
+
+    run = scoring_run_create(actor="command:test")
+
+    short, scores, predicted, _ = stored_list(run, viewer)
+    assert sorted(short.tolist()) == sorted(f.source_id for f in unseen)
+    assert len(scores) == len(predicted) == 3 and np.all(np.diff(scores) <= 0)
+    other, *_ = stored_list(run, Viewer.objects.get(source_id=16))
+    assert len(other) == 120
+
+
 def test_the_run_records_its_parameters_and_metrics_per_group(champion):
     run = scoring_run_create(
         actor="command:test", penalty=PopularityPenalty(transform="minmax", alpha=0.5)
