@@ -309,6 +309,14 @@ RECOMMENDER = {
     "DRIFT_BOOTSTRAP_SAMPLES": env.int(
         "DRIFT_BOOTSTRAP_SAMPLES", default=1000, minimum=20, maximum=100_000
     ),
+    # How the reference rule's intervals are found: the viewer bootstrap, the analytic
+    # (delta-method) interval of the same viewer-clustered statistic, or "auto": analytic once
+    # both sides have DRIFT_ANALYTIC_MIN_VIEWERS viewers (the bootstrap's cost grows with
+    # viewers x replicates; at 270k viewers it is most of `monitor`).
+    "DRIFT_INTERVAL": env.choice(
+        "DRIFT_INTERVAL", default="auto", choices=("auto", "bootstrap", "analytic")
+    ),
+    "DRIFT_ANALYTIC_MIN_VIEWERS": env.int("DRIFT_ANALYTIC_MIN_VIEWERS", default=20_000, minimum=2),
     # Benchmark rule only: the threshold alone (as the original system), or also a bootstrap-
     # significant drop.
     "DRIFT_REQUIRE_SIGNIFICANCE": env.bool("DRIFT_REQUIRE_SIGNIFICANCE", default=False),

@@ -31,7 +31,7 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.stats import false_discovery_control
+from scipy.stats import false_discovery_control, norm
 
 from recommender.engine.checks import checked_float, checked_int
 from recommender.engine.model import TrainedModel
@@ -72,14 +72,27 @@ class ReferenceWindow(StrEnum):
     ROLLING = "rolling"
 
 
+class Interval(StrEnum):
+    """How the effect's interval and p-value are found: the viewer bootstrap, the analytic
+    (delta-method) interval of the same viewer-clustered ratio, or the analytic one only
+    where both sides have at least `analytic_min_viewers` viewers (the bootstrap's cost grows
+    with viewers x replicates x segments; the normal approximation is good there)."""
+
+    AUTO = "auto"
+    BOOTSTRAP = "bootstrap"
+    ANALYTIC = "analytic"
+
+
 @dataclass(frozen=True)
 class ChangeTest:
     """The significance side of the reference rule: family-wise (or false-discovery) error
-    rate alpha, the correction across segments, and the bootstrap's replicates."""
+    rate alpha, the correction across segments, and how the interval is found."""
 
     alpha: float = 0.05
     correction: Correction = Correction.HOLM
     bootstrap_samples: int = 1000
+    interval: Interval = Interval.AUTO
+    analytic_min_viewers: int = 20_000
 
     def __post_init__(self) -> None:
         alpha = checked_float("alpha", self.alpha)
@@ -93,6 +106,19 @@ class ChangeTest:
                 f"got {self.correction!r}"
             ) from None
         checked_int("bootstrap_samples", self.bootstrap_samples, minimum=20)
+        checked_int("analytic_min_viewers", self.analytic_min_viewers, minimum=2)
+        try:
+            object.__setattr__(self, "interval", Interval(self.interval))
+        except ValueError:
+            raise ValueError(
+                f"interval must be one of {[i.value for i in Interval]}, got {self.interval!r}"
+            ) from None
+
+    def analytic_for(self, viewers: int) -> bool:
+        """Whether sides of at least `viewers` viewers each are judged analytically."""
+        if self.interval is Interval.AUTO:
+            return viewers >= self.analytic_min_viewers
+        return self.interval is Interval.ANALYTIC
 
 
 def bootstrap_p_value(replicates: np.ndarray, estimate, bound, *, upper: bool):
@@ -143,12 +169,21 @@ def _segment_sums(true: np.ndarray, pred: np.ndarray, members: np.ndarray) -> Se
     return SegmentSums(n=n, mse=mse, variance=np.maximum(variance, 0.0))
 
 
-def _bootstrap_mse(side: RoundErrors, columns: np.ndarray, samples: int, rng) -> np.ndarray:
-    """(B, segments) mean squared error of every bootstrap replicate of one side, resampling
-    viewers (clusters), not interactions: a viewer's errors on one round are correlated (the
-    model misjudges some viewers' tastes as a whole), and treating them as independent would
-    understate the noise. Per viewer and segment the squared errors and counts are summed
-    once (a sparse product); a replicate is then a row of viewer multiplicities."""
+@dataclass(frozen=True)
+class ViewerSums:
+    """One side's squared errors and interaction counts summed per viewer (rows) and judged
+    segment (columns): all that the viewer bootstrap and the analytic interval need."""
+
+    errors: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def viewers(self) -> int:
+        return self.errors.shape[0]
+
+
+def _viewer_sums(side: RoundErrors, columns: np.ndarray) -> ViewerSums:
+    """Per viewer and segment the squared errors and counts, summed once (a sparse product)."""
     weights = side.segments[:, columns].astype(np.float64)
     viewers, cluster = np.unique(side.viewers, return_inverse=True)
     n = len(side.y_true)
@@ -156,13 +191,33 @@ def _bootstrap_mse(side: RoundErrors, columns: np.ndarray, samples: int, rng) ->
         (np.ones(n), (cluster.ravel(), np.arange(n))), shape=(len(viewers), n)
     )
     errors = to_viewers @ (((side.y_true - side.y_pred) ** 2)[:, None] * weights)
-    counts = to_viewers @ weights
+    return ViewerSums(errors=np.asarray(errors), counts=np.asarray(to_viewers @ weights))
+
+
+def _bootstrap_mse(sums: ViewerSums, samples: int, rng) -> np.ndarray:
+    """(B, segments) mean squared error of every bootstrap replicate of one side, resampling
+    viewers (clusters), not interactions: a viewer's errors on one round are correlated (the
+    model misjudges some viewers' tastes as a whole), and treating them as independent would
+    understate the noise. A replicate is a row of viewer multiplicities."""
     blocks = []
-    for draws in draw_resample_counts(len(viewers), samples, rng):
+    for draws in draw_resample_counts(sums.viewers, samples, rng):
         drawn = draws.astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
-            blocks.append((drawn @ errors) / (drawn @ counts))
+            blocks.append((drawn @ sums.errors) / (drawn @ sums.counts))
     return np.concatenate(blocks, axis=0)
+
+
+def _mse_variance(sums: ViewerSums) -> np.ndarray:
+    """Per segment, the variance of the side's MSE = sum(errors) / sum(counts) over viewers
+    drawn at random: the delta method for a ratio estimator with the viewer as the cluster
+    (the analytic counterpart of _bootstrap_mse's spread)."""
+    viewers = sums.viewers
+    mean_count = sums.counts.sum(axis=0) / viewers
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mse = sums.errors.sum(axis=0) / sums.counts.sum(axis=0)
+        residual = sums.errors - mse * sums.counts
+        spread = (residual**2).sum(axis=0) / (viewers - 1)
+        return spread / (viewers * mean_count**2)
 
 
 @dataclass(frozen=True)
@@ -211,7 +266,7 @@ def detect_change(
         return DriftResult(metrics=(), not_judged=not_judged)
     effect = (cur.mse[columns] - ref.mse[columns]) / ref.variance[columns]
     threshold = np.array([thresholds.threshold_for(metrics[i]) for i in columns])
-    p_values, (low, high) = _bootstrap_test(
+    interval, p_values, (low, high) = _change_test(
         reference, current, columns, ref.variance[columns], effect, test, thresholds, seed
     )
     adjusted = adjust_p_values(p_values, test.correction)
@@ -237,8 +292,13 @@ def detect_change(
         )
         for j, i in enumerate(columns)
     )
-    result = DriftResult(metrics=drifts, not_judged=not_judged)
-    logger.info("reference drift check: %d judged, degraded %s", len(drifts), result.degraded)
+    result = DriftResult(metrics=drifts, not_judged=not_judged, interval=interval.value)
+    logger.info(
+        "reference drift check (%s): %d judged, degraded %s",
+        interval.value,
+        len(drifts),
+        result.degraded,
+    )
     return result
 
 
@@ -257,7 +317,7 @@ def _check_sides(reference: RoundErrors, current: RoundErrors, n_metrics: int) -
             )
 
 
-def _bootstrap_test(
+def _change_test(
     reference: RoundErrors,
     current: RoundErrors,
     columns: np.ndarray,
@@ -266,20 +326,27 @@ def _bootstrap_test(
     test: ChangeTest,
     thresholds: DriftThresholds,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[Interval, np.ndarray, np.ndarray]:
     """Per judged segment: the one-sided p-value of "no rise in error" (effect <= 0), and the
-    `thresholds.confidence` percentile interval of the effect (2, segments)."""
+    `thresholds.confidence` interval of the effect (2, segments): by the viewer bootstrap,
+    or analytically for large sides (ChangeTest.interval); and which of the two it was."""
+    sides = _viewer_sums(reference, columns), _viewer_sums(current, columns)
+    tail = (1.0 - thresholds.confidence) / 2.0
+    if test.analytic_for(min(side.viewers for side in sides)):
+        error = np.sqrt(_mse_variance(sides[0]) + _mse_variance(sides[1])) / scale
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_values = np.where(error > 0, norm.sf(effect / error), (effect <= 0) * 1.0)
+        reach = norm.isf(tail) * error
+        return Interval.ANALYTIC, p_values, np.array([effect - reach, effect + reach])
     rng = np.random.default_rng(seed)
     samples = test.bootstrap_samples
-    ref_mse = _bootstrap_mse(reference, columns, samples, rng)
-    cur_mse = _bootstrap_mse(current, columns, samples, rng)
+    ref_mse, cur_mse = (_bootstrap_mse(side, samples, rng) for side in sides)
     replicates = (cur_mse - ref_mse) / scale
     # Centred bootstrap: how often the replicates' spread around the estimate reaches as far
     # as the estimate itself. A replicate with an empty segment (NaN) counts against.
     excess = np.nan_to_num(replicates - effect, nan=np.inf) >= effect
     p_values = (1.0 + excess.sum(axis=0)) / (samples + 1.0)
-    tail = (1.0 - thresholds.confidence) / 2.0
-    return p_values, np.nanquantile(replicates, [tail, 1.0 - tail], axis=0)
+    return Interval.BOOTSTRAP, p_values, np.nanquantile(replicates, [tail, 1.0 - tail], axis=0)
 
 
 def _round_r2(sums: SegmentSums, i: int) -> float | None:

@@ -205,6 +205,9 @@ class DriftResult:
 
     metrics: tuple[MetricDrift, ...]
     not_judged: tuple[str, ...]
+    # How the intervals were found ("bootstrap" or "analytic"); empty when the rule does not
+    # say (the benchmark rule) or nothing was judged.
+    interval: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.metrics, tuple) or not all(
@@ -245,6 +248,7 @@ class DriftResult:
             "degraded": self.degraded,
             "stable": self.stable,
             "retraining_required": self.retraining_required,
+            "interval": self.interval,
         }
 
 

@@ -53,6 +53,8 @@ def change_test() -> ChangeTest:
         alpha=config["DRIFT_ALPHA"],
         correction=config["DRIFT_CORRECTION"],
         bootstrap_samples=config["DRIFT_BOOTSTRAP_SAMPLES"],
+        interval=config["DRIFT_INTERVAL"],
+        analytic_min_viewers=config["DRIFT_ANALYTIC_MIN_VIEWERS"],
     )
 
 
@@ -111,7 +113,12 @@ def drift_report_create(
     else:
         result, reference = _reference_drift(version, model, existing, round_id, thresholds, seed)
         window["reference"] = reference
-        settings_used = {**asdict(thresholds), **asdict(change_test()), "rule": rule.value}
+        settings_used = {
+            **asdict(thresholds),
+            **asdict(change_test()),
+            "rule": rule.value,
+            "interval_used": result.interval,
+        }
     progress("done", 1.0)
     return DriftReport.objects.create(
         model_version=version,

@@ -165,12 +165,62 @@ def test_errors_shared_within_viewers_widen_the_interval():
     assert (shared.ci_high - shared.ci_low) > 1.5 * (plain.ci_high - plain.ci_low)
 
 
+def with_viewer_offsets(side: RoundErrors, seed: int, spread: float = 0.4) -> RoundErrors:
+    """The side's truth with a per-viewer offset: each viewer's errors shared, as real ones are."""
+    offsets = np.random.default_rng(seed).normal(0, spread, side.viewers.max() + 1)
+    return RoundErrors(
+        side.y_true + offsets[side.viewers], side.y_pred, side.segments, side.viewers
+    )
+
+
+def test_the_analytic_interval_agrees_with_the_viewer_bootstrap_on_clustered_errors():
+    reference, metrics = make_side(40_000, 21, viewers=4_000)
+    current, _ = make_side(40_000, 22, viewers=4_000, bias={"Comedy": 0.45, "Drama": 0.05})
+    reference, current = with_viewer_offsets(reference, 23), with_viewer_offsets(current, 24)
+
+    boot = judge(
+        reference, current, metrics, test=ChangeTest(bootstrap_samples=4000, interval="bootstrap")
+    )
+    analytic = judge(reference, current, metrics, test=ChangeTest(interval="analytic"))
+
+    for b, a in zip(boot.metrics, analytic.metrics, strict=True):
+        assert (a.metric, a.drop) == (b.metric, b.drop)
+        width = b.ci_high - b.ci_low
+        assert a.ci_low == pytest.approx(b.ci_low, abs=0.08 * width), a.metric
+        assert a.ci_high == pytest.approx(b.ci_high, abs=0.08 * width), a.metric
+        assert a.p_value == pytest.approx(b.p_value, abs=0.03), a.metric
+    assert analytic.degraded == boot.degraded == ["overall", "genre:Comedy"]
+    # Each interaction its own viewer: ignoring the clusters would understate the noise.
+    unclustered = [
+        RoundErrors(side.y_true, side.y_pred, side.segments, np.arange(len(side.y_true)))
+        for side in (reference, current)
+    ]
+    naive = judge(*unclustered, metrics, test=ChangeTest(interval="analytic")).metrics[0]
+    overall = analytic.metrics[0]
+    assert overall.ci_high - overall.ci_low > 1.3 * (naive.ci_high - naive.ci_low)
+
+
+def test_auto_takes_the_analytic_interval_only_when_both_sides_have_enough_viewers():
+    reference, metrics = make_side(4000, 25, viewers=300)
+    current, _ = make_side(3000, 26, viewers=250, bias={"Drama": 0.2})
+    analytic = judge(reference, current, metrics, test=ChangeTest(interval="analytic"))
+    bootstrap = judge(reference, current, metrics, test=ChangeTest(interval="bootstrap"))
+
+    assert judge(reference, current, metrics, test=ChangeTest(analytic_min_viewers=250)) == analytic
+    assert (
+        judge(reference, current, metrics, test=ChangeTest(analytic_min_viewers=251)) == bootstrap
+    )
+    assert analytic != bootstrap
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
         ({"alpha": 0.0}, "alpha must be between 0 and 1"),
         ({"correction": "bonferroni"}, "correction must be one of"),
         ({"bootstrap_samples": 5}, "bootstrap_samples"),
+        ({"interval": "normal"}, "interval must be one of"),
+        ({"analytic_min_viewers": 1}, "analytic_min_viewers"),
     ],
 )
 def test_bad_test_settings_are_named(arguments, message):
