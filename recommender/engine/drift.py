@@ -293,12 +293,7 @@ def detect_change(
         for j, i in enumerate(columns)
     )
     result = DriftResult(metrics=drifts, not_judged=not_judged, interval=interval.value)
-    logger.info(
-        "reference drift check (%s): %d judged, degraded %s",
-        interval.value,
-        len(drifts),
-        result.degraded,
-    )
+    logger.info("drift (%s): %d judged, degraded %s", interval, len(drifts), result.degraded)
     return result
 
 
