@@ -28,7 +28,7 @@ from recommender.engine.monitoring import (
     decision_reason,
 )
 from recommender.engine.ranking_comparison import RankingComparison
-from recommender.engine.training import split_recent_holdout, without_pairs
+from recommender.engine.training import has_pairs, split_recent_holdout, without_pairs
 from recommender.models import DriftReport, ModelVersion
 from recommender.progress import ProgressCallback, no_progress
 from recommender.selectors.monitoring import clean_round_ids, newest_report_on
@@ -247,9 +247,7 @@ def _recent_holdout(recent: pd.DataFrame, report: DriftReport, *, seed: int) -> 
 def _marked_recent(training: pd.DataFrame, recent: pd.DataFrame) -> pd.DataFrame:
     """The training ratings with RECENT_COLUMN true on those of the current period, so a
     ranking family's calibration learns each film's offset in it (engine.families)."""
-    pairs = recent[["viewer_id", "film_id"]].drop_duplicates().assign(**{RECENT_COLUMN: True})
-    marked = training.merge(pairs, on=["viewer_id", "film_id"], how="left")
-    return marked.assign(**{RECENT_COLUMN: marked[RECENT_COLUMN].eq(True)})
+    return training.assign(**{RECENT_COLUMN: has_pairs(training, recent)})
 
 
 def _train_challenger(

@@ -16,6 +16,7 @@ from recommender.engine.model import EmptyRatingsError, SVDConfig
 from recommender.engine.training import (
     export_svd,
     fit_svd,
+    has_pairs,
     split_holdout,
     split_recent_holdout,
     train_surprise_svd,
@@ -82,6 +83,24 @@ def test_without_pairs_drops_every_rating_of_an_excluded_viewer_film_pair():
     pairs = set(zip(kept["viewer_id"], kept["film_id"], strict=True))
     assert len(kept) == 8 and (1, 20) not in pairs and (3, 40) not in pairs
     assert kept["timestamp"].tolist() == [0, 2, 3, 4, 5, 6, 8, 9]
+
+
+def test_has_pairs_marks_exactly_the_rows_whose_pair_is_listed(bundled):
+    rng = np.random.default_rng(2)
+    listed = bundled.sample(5_000, random_state=4)[["viewer_id", "film_id"]]
+    # Pairs never rated too, with ids outside the ratings' range on both sides.
+    strangers = pd.DataFrame(
+        {"viewer_id": rng.integers(0, 2_000, 500), "film_id": rng.integers(0, 300_000, 500)}
+    )
+    pairs = pd.concat([listed, listed.head(100), strangers], ignore_index=True)
+    wanted = set(zip(pairs["viewer_id"], pairs["film_id"], strict=True))
+
+    marked = has_pairs(bundled, pairs)
+
+    expected = [p in wanted for p in zip(bundled["viewer_id"], bundled["film_id"], strict=True)]
+    assert marked.tolist() == expected and marked.sum() == 5_000
+    assert not has_pairs(bundled, pairs.head(0)).any()
+    assert has_pairs(bundled.head(0), pairs).shape == (0,)
 
 
 def test_the_same_seed_gives_the_same_split_and_another_seed_another(bundled):
