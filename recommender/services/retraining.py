@@ -9,6 +9,7 @@ either predicts no ratings, the overall NDCG@10 comparison joins the decision ma
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -130,10 +131,12 @@ def model_version_retrain(
     progress("holding out recent interactions", 0.05)
     recent, period = _recent_ratings(champion, report)
     holdout = _recent_holdout(recent, report, seed=seed)
-    training = _marked_recent(
-        without_pairs(window_ratings(last_rounds=window.last_rounds, since=window.since), holdout),
-        recent,
-    )
+
+    def training() -> pd.DataFrame:
+        # Read when training starts and held by nothing else: freed once split.
+        window_part = window_ratings(last_rounds=window.last_rounds, since=window.since)
+        return _marked_recent(without_pairs(window_part, holdout), recent)
+
     challenger = _train_challenger(
         actor, training, champion, plan, window=window, report=report, seed=seed, progress=progress
     )
@@ -252,7 +255,7 @@ def _marked_recent(training: pd.DataFrame, recent: pd.DataFrame) -> pd.DataFrame
 
 def _train_challenger(
     actor: str,
-    training: pd.DataFrame,
+    training: Callable[[], pd.DataFrame],
     champion: ModelVersion,
     plan: ChallengerPlan,
     *,
