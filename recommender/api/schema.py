@@ -353,6 +353,21 @@ class DriftThresholdsSerializer(dataclass_serializer(DriftThresholds)):
     correction = serializers.ChoiceField(
         choices=["holm", "bh"], required=False, help_text="Reference rule: across segments."
     )
+    interval = serializers.ChoiceField(
+        choices=["auto", "bootstrap", "analytic"],
+        required=False,
+        help_text="Reference rule: DRIFT_INTERVAL, how intervals are found.",
+    )
+    analytic_min_viewers = serializers.IntegerField(
+        required=False,
+        help_text="Reference rule: with interval auto, the viewers each side needs for the "
+        "analytic interval (DRIFT_ANALYTIC_MIN_VIEWERS).",
+    )
+    interval_used = serializers.ChoiceField(
+        choices=["bootstrap", "analytic", ""],
+        required=False,
+        help_text="Reference rule: the interval this report used (empty: nothing judged).",
+    )
 
 
 class MetricDriftSerializer(serializers.Serializer):
