@@ -44,13 +44,16 @@ def test_the_bulk_path_restores_every_constraint_and_index(postgresql, tmp_path,
 
 @pytest.mark.django_db(transaction=True)
 def test_the_bulk_path_is_idempotent_too(postgresql, tmp_path, monkeypatch):
+    before = rating_schema()
     monkeypatch.setattr(imports, "REBUILD_MIN_ROWS", 1)
     directory = write_movielens(tmp_path)
     imports.dataset_import_movielens(directory=directory)
 
+    # The staging path (these viewers have ratings): unique index kept, the rest rebuilt.
     again = imports.dataset_import_movielens(directory=directory)
 
     assert again.ratings_added == 0 and Rating.objects.count() == 7
+    assert rating_schema() == before
 
 
 @pytest.mark.django_db(transaction=True)
