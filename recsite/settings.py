@@ -278,6 +278,9 @@ RECOMMENDER = {
     "NEW_USER_THRESHOLD": env.int("NEW_USER_THRESHOLD", default=5, minimum=1),
     "LIST_LENGTH": env.int("LIST_LENGTH", default=100, minimum=1),
     "LIST_BUFFER": env.int("LIST_BUFFER", default=20, minimum=0),
+    # Threads that rank chunks of viewers at once in a scoring run; 0 = one per CPU the process
+    # may use. Lower it where several workers score side by side on the same cores.
+    "SCORING_THREADS": env.int("SCORING_THREADS", default=0, minimum=0, maximum=256),
     "MIN_SEGMENT_SIZE": env.int("MIN_SEGMENT_SIZE", default=100, minimum=1),
     "DRIFT_OVERALL_R2_DROP": env.float(
         "DRIFT_OVERALL_R2_DROP", default=0.02, minimum=0.0, maximum=1.0

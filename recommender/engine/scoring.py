@@ -8,8 +8,10 @@ chunks of viewers, so memory stays flat however many viewers there are.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
@@ -17,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 from recommender.engine.checks import checked_int, is_real
 from recommender.engine.model import (
@@ -396,6 +399,7 @@ def score_viewers(
     chunk_rows: int | None = None,
     progress: Callable[[float], None] | None = None,
     dtype: type[np.floating] = np.float64,
+    threads: int | None = None,
 ) -> Ranking:
     """Each viewer's n best films by the model, excluding `seen` ones.
 
@@ -411,6 +415,8 @@ def score_viewers(
     dtype: np.float64 (default; bit-for-bit the model's predictions) or np.float32, about
     twice as fast at large scale, with scores rounded to float32 before ranking.
     progress: called with the fraction of viewers done after each chunk.
+    threads: chunks ranked at once (None: one per available CPU, `available_cpus`). Each chunk
+    is ranked alone, so the lists are the same however many threads rank them.
     Raises UnknownViewerError for viewer ids the model does not know.
     """
     started = time.perf_counter()
@@ -421,21 +427,16 @@ def score_viewers(
     n = checked_int("n", n, minimum=1)
     seen = _checked_seen(seen, (len(viewer_ids), model.n_films))
     film_side = FilmSide.build(model, penalty=penalty, film_counts=film_counts, dtype=dtype)
-    if chunk_rows is None:
-        chunk_rows = max(1, CHUNK_BYTES // max(1, model.n_films * film_side.dtype.itemsize))
-    chunk_rows = checked_int("chunk_rows", chunk_rows, minimum=1)
+    chunk_rows, threads = _chunking(film_side, chunk_rows, threads)
     film_index, scores, predicted = _rank_in_chunks(
-        model, rows, film_side, seen=seen, n=n, chunk_rows=chunk_rows, progress=progress
-    )
+        model, rows, film_side, seen=seen, n=n, chunk_rows=chunk_rows, progress=progress,
+        threads=threads,
+    )  # fmt: skip
     logger.info(
-        "scored %d viewers x %d films (top %d, %s, penalty %s) in %.2f s, %d viewer(s) per chunk",
-        len(viewer_ids),
-        model.n_films,
-        n,
-        film_side.dtype.name,
-        penalty,
-        time.perf_counter() - started,
-        chunk_rows,
+        "scored %d viewers x %d films (top %d, %s, penalty %s) in %.2f s, %d viewer(s) per "
+        "chunk, %d thread(s)",
+        *(len(viewer_ids), model.n_films, n, film_side.dtype.name, penalty),
+        *(time.perf_counter() - started, chunk_rows, threads),
     )
     return Ranking(
         viewer_ids=viewer_ids,
@@ -444,6 +445,24 @@ def score_viewers(
         predicted=predicted,
         from_model=np.ones(len(viewer_ids), dtype=bool),
     )
+
+
+def _chunking(film_side: FilmSide, chunk_rows: int | None, threads: int | None) -> tuple[int, int]:
+    """Viewers per chunk (CHUNK_BYTES of scores by default) and threads (every CPU by
+    default), checked."""
+    if chunk_rows is None:
+        chunk_rows = max(1, CHUNK_BYTES // max(1, film_side.n_films * film_side.dtype.itemsize))
+    chunk_rows = checked_int("chunk_rows", chunk_rows, minimum=1)
+    threads = available_cpus() if threads is None else checked_int("threads", threads, minimum=1)
+    return chunk_rows, threads
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity, which a container's cpuset limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity on macOS or Windows
+        return max(1, os.cpu_count() or 1)
 
 
 def _rank_in_chunks(
@@ -455,14 +474,22 @@ def _rank_in_chunks(
     n: int,
     chunk_rows: int,
     progress: Callable[[float], None] | None,
+    threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """rank_block over the viewers at `rows` of the model, chunk_rows at a time: film
-    columns (-1 padded), scores and predicted ratings (NaN padded), each (len(rows), n)."""
+    columns (-1 padded), scores and predicted ratings (NaN padded), each (len(rows), n).
+
+    With several threads, chunks are ranked at once, each writing its own rows of the
+    result. The kernel is numpy passes that release the GIL (a small matrix product, then
+    clipping, masking and selection over 8 MB of scores), so the threads run on separate
+    cores: on 2 cores, 270k viewers x 45k films rank in about half the time. BLAS is held to
+    one thread meanwhile, as the threads already occupy the cores."""
     n_rows = len(rows)
     film_index = np.full((n_rows, n), -1, dtype=np.int64)
     scores = np.full((n_rows, n), np.nan, dtype=np.float32)
     predicted = np.full((n_rows, n), np.nan, dtype=np.float32)
-    for start in range(0, n_rows, chunk_rows):
+
+    def rank_chunk(start: int) -> int:
         stop = min(start + chunk_rows, n_rows)
         part = seen[start:stop]
         top, top_scores, top_predicted = rank_block(
@@ -475,8 +502,22 @@ def _rank_in_chunks(
         film_index[start:stop, :width] = top
         scores[start:stop, :width] = top_scores
         predicted[start:stop, :width] = top_predicted
-        if progress is not None:
-            progress(stop / n_rows)
+        return stop - start
+
+    starts = range(0, n_rows, chunk_rows)
+    done = 0
+    if threads <= 1 or len(starts) <= 1:
+        for start in starts:
+            done += rank_chunk(start)
+            if progress is not None:
+                progress(done / n_rows)
+        return film_index, scores, predicted
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+        # map yields in submission order; progress is reported from this thread only.
+        for ranked in pool.map(rank_chunk, starts):
+            done += ranked
+            if progress is not None:
+                progress(done / n_rows)
     return film_index, scores, predicted
 
 
@@ -512,8 +553,10 @@ def top_n(block: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     ordered by value descending and, among equal values, by column ascending.
 
     A wide block is first narrowed to its candidates (`_candidates`): selection over the whole
-    row dominated scoring at full size (126 of 247 s for 270k viewers x 45k films)."""
-    narrowed = _candidates(block, n)
+    row dominated scoring at full size (126 of 247 s for 270k viewers x 45k films). A single
+    row (a list served on request) is selected whole: over 45k columns that took 0.28 ms,
+    against 0.52 ms narrowed first."""
+    narrowed = _candidates(block, n) if len(block) > 1 else None
     if narrowed is None:
         return _top_n_of_all(block, n)
     columns, values = narrowed

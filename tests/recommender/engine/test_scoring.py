@@ -241,6 +241,43 @@ def test_progress_is_reported_per_chunk_up_to_one():
     assert fractions == [0.4, 0.8, 1.0]
 
 
+def test_threads_rank_the_same_lists_and_report_progress_in_order():
+    rng = np.random.default_rng(4)
+    model = random_model(rng, n_viewers=50, n_films=300)
+    seen = random_seen(rng, model.n_viewers, model.n_films)
+    penalty = PopularityPenalty("log", 0.3)
+    counts = rng.integers(1, 500, model.n_films)
+    one = score_viewers(
+        model,
+        model.viewer_ids,
+        seen=seen,
+        n=12,
+        penalty=penalty,
+        film_counts=counts,
+        chunk_rows=7,
+        threads=1,
+    )
+    fractions: list[float] = []
+    three = score_viewers(
+        model,
+        model.viewer_ids,
+        seen=seen,
+        n=12,
+        penalty=penalty,
+        film_counts=counts,
+        chunk_rows=7,
+        threads=3,
+        progress=fractions.append,
+    )
+
+    np.testing.assert_array_equal(three.film_ids, one.film_ids)
+    np.testing.assert_array_equal(three.scores, one.scores)
+    np.testing.assert_array_equal(three.predicted, one.predicted)
+    assert fractions == [min(7 * k, 50) / 50 for k in range(1, 9)]
+    with pytest.raises(ValueError, match="threads"):
+        score_viewers(model, model.viewer_ids, seen=seen, n=3, threads=0)
+
+
 def test_top_n_breaks_ties_by_column_wherever_they_fall():
     block = np.array([[1.0, 3.0, 3.0, 2.0, 3.0, 3.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
 
