@@ -14,13 +14,20 @@ from recommender.selectors.arrays import query_arrays, queryset_arrays
 
 
 def ratings_frame(
-    *, origin: str | None = None, queryset=None, selective: bool = False
+    *,
+    origin: str | None = None,
+    queryset=None,
+    selective: bool = False,
+    rating_pk_max: int | None = None,
 ) -> pd.DataFrame:
     """Ratings as viewer_id, film_id (source ids), rating: all of them, those of one origin,
-    or those of the given Rating queryset. Read as arrays (selectors.arrays), in id order.
+    or those of the given Rating queryset; with rating_pk_max, only those up to that id (a
+    snapshot). Read as arrays (selectors.arrays), in id order.
     selective: the queryset picks a small part through an index (read in one query)."""
     if queryset is None:
         queryset = Rating.objects.all() if origin is None else Rating.objects.filter(origin=origin)
+    if rating_pk_max is not None:
+        queryset = queryset.filter(pk__lte=rating_pk_max)
     # The rating table's own columns: joining viewers and films in the database took 26 of the
     # 42 s of a 26M-rating COPY; their source ids are mapped here instead, once per table.
     rows = queryset.order_by().values_list("pk", "viewer_id", "film_id", "score")

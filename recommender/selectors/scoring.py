@@ -25,7 +25,8 @@ def latest_scoring_run() -> ScoringRun | None:
 
 
 def scored_list_arrays(scored: ScoredList) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unpack a stored list: film source ids, ranking scores, predicted ratings."""
+    """Unpack a stored list: film source ids, ranking scores, predicted ratings. `scored`: a
+    ScoredList, or anything with its three packed fields (selectors.serving.StoredList)."""
     return (
         np.frombuffer(bytes(scored.film_ids), dtype="<i4").astype(np.int64),
         np.frombuffer(bytes(scored.scores), dtype="<f4"),

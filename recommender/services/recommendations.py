@@ -13,17 +13,21 @@ ratings after, so the on-the-fly path is a normal path, not a rare one, and is k
   re-read per request;
 - per-film rating counts and means (the popularity penalty and the cold-start fallback need
   all viewers' ratings) are aggregated in the database and held until a newer rating exists;
-- per request only the viewer's own rows (their list, their ratings) and the films listed are
-  read (selectors.serving, plain SQL); the ranking is the engine's, the kernel a scoring run
+- per request only the viewer's own rows and the films listed are read (selectors.serving,
+  plain SQL): one query for the serving state and the viewer in it (their list in the served
+  run, their rating count and newest rating), their ratings when the list is computed, the
+  listed films' descriptions; the ranking is the engine's, the kernel a scoring run
   uses (engine.serving.rank_one_viewer, or popular_for_one_viewer for a cold-start viewer),
   so an on-the-fly list is the list a fresh scoring run would store for that viewer.
 
 Each path reads as load (selectors) -> compute (engine) -> describe.
 
-Every request first reads the serving state (the champion, its served run and the newest
-rating id: one query). A list answered under the same state is answered again from memory
-(`ChampionCache.held_list`): with the token and permission lookups held too
-(recommender.api.authentication), a repeated request costs that one query.
+A stored list is still right for its viewer while they have not rated since the run read the
+ratings (its snapshot: their newest rating id is not past the run's), whatever others rated.
+A list answered is held per viewer on the same terms (`ChampionCache.held_list`: the same
+champion and served run, the viewer's rating count and newest rating unchanged) and answered
+again from memory: with the token and permission lookups held too
+(recommender.api.authentication), a repeated request costs the first query alone.
 """
 
 from __future__ import annotations
@@ -47,15 +51,12 @@ from recommender.models import ScoringRun
 from recommender.selectors.ratings import film_stats, ratings_after
 from recommender.selectors.registry import current_champion
 from recommender.selectors.serving import (
-    ServingState,
-    StoredList,
+    ServedViewer,
     film_descriptions,
     newest_rating_id,
-    rating_activity,
+    rated_since_run_started,
     scoring_run,
-    serving_state,
-    stored_list,
-    viewer_pk_by_source_id,
+    served_viewer,
     viewer_ratings,
 )
 from recommender.services.scoring import NoChampionError, default_penalty
@@ -108,37 +109,41 @@ def viewer_recommendations(*, viewer_id: int, n: int = 10) -> Recommendations:
     # Ids past 64 bits cannot be stored, so no viewer has them (and SQLite would overflow).
     if not is_int(viewer_id) or not -(2**63) <= viewer_id < 2**63:
         raise UnknownViewerError.not_found(viewer_id)
-    state = serving_state()
-    held = champion_cache.held_list(state, viewer_id, n)
+    viewer = served_viewer(viewer_id=viewer_id)
+    held = champion_cache.held_list(viewer, n)
     if held is not None:
         return held
-    run = champion_cache.run(state.served_run_id)
-    scored = stored_list(run_pk=run.pk, viewer_id=viewer_id) if run is not None else None
-    result = _stored_list(run, scored, n) if scored is not None else None
+    if viewer.viewer_pk is None:
+        raise UnknownViewerError.not_found(viewer_id)
+    run = champion_cache.run(viewer.state.served_run_id)
+    result = None
+    if run is not None and viewer.stored is not None:
+        result = _stored_list(run, viewer, n)
     if result is None:
-        if scored is not None:
-            pk = scored.viewer_pk
-        else:
-            pk = viewer_pk_by_source_id(viewer_id=viewer_id)
-            if pk is None:
-                raise UnknownViewerError.not_found(viewer_id)
-        result = _computed_list(pk, viewer_id, run, n, state)
-    champion_cache.hold_list(state, viewer_id, n, result)
+        result = _computed_list(viewer, run, n)
+    champion_cache.hold_list(viewer, n, result)
     return result
 
 
 # --- the served run ---------------------------------------------------------------------------
 
 
-def _stored_list(run: ScoringRun, scored: StoredList, n: int) -> Recommendations | None:
-    """The viewer's list in `run`, or None when it is no longer right for them."""
+def _stored_list(run: ScoringRun, viewer: ServedViewer, n: int) -> Recommendations | None:
+    """The viewer's list in `run`, or None when it is no longer right for them: they rated a
+    film since the run read the ratings, or crossed the new-user threshold."""
+    scored = viewer.stored
     film_ids, scores, predicted = scored.arrays()
     if n > len(film_ids) and len(film_ids) >= _stored_length(run):
         return None  # the run kept fewer films than asked for; there may be more
-    activity = rating_activity(viewer_pk=scored.viewer_pk, run=run)
     threshold = run.parameters.get("new_user_threshold", _new_user_threshold())
-    group_changed = scored.from_model != (activity.count > threshold)
-    if activity.rated_since or group_changed:
+    if scored.from_model != (viewer.rating_count > threshold):
+        return None
+    newest_read = (run.parameters.get("snapshot") or {}).get("rating_pk_max")
+    if newest_read is not None:
+        rated_since = viewer.rated_after(newest_read)
+    else:
+        rated_since = rated_since_run_started(viewer_pk=viewer.viewer_pk, run=run)
+    if rated_since:
         return None
     return Recommendations(
         viewer_id=scored.viewer_id,
@@ -163,15 +168,14 @@ def _new_user_threshold() -> int:
 # --- on the fly -------------------------------------------------------------------------------
 
 
-def _computed_list(
-    viewer_pk: int, viewer_id: int, run: ScoringRun | None, n: int, state: ServingState
-) -> Recommendations:
+def _computed_list(viewer: ServedViewer, run: ScoringRun | None, n: int) -> Recommendations:
     """What a fresh scoring run would store for this viewer, top n, ranked now: the model
     (folded in if it was not trained on the viewer) past the new-user threshold, the
     popularity fallback below it; films already rated are never listed."""
     champion = champion_cache.champion(run)
-    rated = viewer_ratings(viewer_pk=viewer_pk)
-    stats = champion_cache.film_stats(newest=state.newest_rating_id)
+    viewer_id = viewer.viewer_id
+    rated = viewer_ratings(viewer_pk=viewer.viewer_pk)
+    stats = champion_cache.film_stats(newest=viewer.state.newest_rating_id)
     from_model = len(rated.film_ids) > _new_user_threshold()
     if from_model:
         film_ids, scores, predicted = rank_one_viewer(
@@ -236,7 +240,7 @@ class ChampionCache:
     process: the champion (loaded and integrity-checked once, kept until the champion
     changes), the per-film rating figures (kept until a newer rating exists, then updated
     with the new ratings), the film side with the popularity penalty over those figures, the
-    served run, and the lists answered (kept while the serving state is unchanged, the
+    served run, and the lists answered (each kept while it is still its viewer's, the
     HELD_LISTS most recently asked). `clear()` drops it all (tests, whose
     databases reuse ids; a process that must free memory).
 
@@ -248,8 +252,7 @@ class ChampionCache:
         self._stats: HeldStats | None = None
         self._penalised: _HeldPenalised | None = None
         self._run: ScoringRun | None = None
-        self._lists: OrderedDict[tuple[int, int], Recommendations] = OrderedDict()
-        self._lists_state: ServingState | None = None
+        self._lists: OrderedDict[tuple[int, int], tuple[tuple, Recommendations]] = OrderedDict()
         self._champion_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._lists_lock = threading.Lock()
@@ -336,27 +339,22 @@ class ChampionCache:
             held = self._run = scoring_run(run_id)
         return held
 
-    def held_list(self, state: ServingState, viewer_id: int, n: int) -> Recommendations | None:
-        """The list answered before for (viewer, n), if the champion, the served run and the
-        newest rating are still those it was answered under. A new rating by anyone, a new
-        run or a promotion drops every held list (conservative: most lists would still be
-        right, but telling which costs the queries the cache saves)."""
+    def held_list(self, viewer: ServedViewer, n: int) -> Recommendations | None:
+        """The list answered before for (viewer, n), if it is still theirs: the same
+        champion and served run, and the viewer has not rated since (the same rating count
+        and newest rating). Other viewers' ratings leave it held: they move the popularity
+        figures a little, which the next scoring run takes in, as a stored list would."""
         with self._lists_lock:
-            if self._lists_state != state:
+            held = self._lists.get((viewer.viewer_id, n))
+            if held is None or held[0] != _held_key(viewer):
                 return None
-            held = self._lists.get((viewer_id, n))
-            if held is not None:
-                self._lists.move_to_end((viewer_id, n))
-            return held
+            self._lists.move_to_end((viewer.viewer_id, n))
+            return held[1]
 
-    def hold_list(
-        self, state: ServingState, viewer_id: int, n: int, recommendations: Recommendations
-    ) -> None:
+    def hold_list(self, viewer: ServedViewer, n: int, recommendations: Recommendations) -> None:
         with self._lists_lock:
-            if self._lists_state != state:
-                self._lists.clear()
-                self._lists_state = state
-            self._lists[(viewer_id, n)] = recommendations
+            self._lists[(viewer.viewer_id, n)] = (_held_key(viewer), recommendations)
+            self._lists.move_to_end((viewer.viewer_id, n))
             if len(self._lists) > HELD_LISTS:
                 self._lists.popitem(last=False)
 
@@ -369,7 +367,12 @@ class ChampionCache:
             self._stats = None
         with self._lists_lock:
             self._lists.clear()
-            self._lists_state = None
+
+
+def _held_key(viewer: ServedViewer) -> tuple:
+    """What a held list of the viewer's stays right under."""
+    state = viewer.state
+    return (state.champion_id, state.served_run_id, viewer.rating_count, viewer.newest_rating_id)
 
 
 champion_cache = ChampionCache()

@@ -117,13 +117,18 @@ def score_and_store(
     """scoring_run_create, also handing back the ranking (a simulation round chooses from it)."""
     progress = progress or no_progress
     version, model = champion_model()
+    # What the run reads, recorded: a rating past it is new to the run, so the viewer's list
+    # is computed again when asked for (services.recommendations), however it was stored.
+    snapshot = snapshot_bounds()
     run = ScoringRun.objects.create(
-        model_version=version, parameters=_run_parameters(penalty), created_by=actor
+        model_version=version,
+        parameters={**_run_parameters(penalty), "snapshot": snapshot},
+        created_by=actor,
     )
     try:
         progress("loading ratings", 0.0)
         wait_at_test_gate("scoring")
-        ratings = ratings_frame()
+        ratings = ratings_frame(rating_pk_max=snapshot["rating_pk_max"])
         viewers = viewers_frame()
         # Once per snapshot: the penalty, the fallback and the metrics' catalogue share them.
         stats = FilmStats.from_ratings(ratings)
@@ -343,6 +348,7 @@ def _rank(
         penalty=PopularityPenalty(**parameters["penalty"]),
         progress=progress,
         film_stats=film_stats,
+        threads=settings.RECOMMENDER["SCORING_THREADS"] or None,
     )
 
 

@@ -78,9 +78,9 @@ def assert_same_lists_and_metrics(sharded: ScoringRun, unsharded: ScoringRun) ->
         assert got_from_model == from_model
     assert sharded.viewers == unsharded.viewers
     assert flat(sharded.metrics) == pytest.approx(flat(unsharded.metrics), abs=1e-9)
-    assert {k: v for k, v in sharded.parameters.items() if k not in ("shards", "snapshot")} == (
+    assert {k: v for k, v in sharded.parameters.items() if k != "shards"} == (
         unsharded.parameters
-    )
+    ), "the same parameters and the same snapshot of the data"
 
 
 # --- eager Celery, any database ---------------------------------------------------------------

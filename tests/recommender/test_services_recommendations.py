@@ -262,7 +262,9 @@ def test_film_figures_are_aggregated_once_then_updated_by_new_ratings_alone(
     assert held.counts[held.film_ids == 164_979].tolist() == [1]
 
     Rating.objects.filter(viewer__source_id=90_004).delete()
-    viewer_recommendations(viewer_id=90_003)
+    viewer_recommendations(viewer_id=90_003)  # held: 90_003 has not rated since
+    assert len(reads) == 1
+    viewer_recommendations(viewer_id=90_003, n=11)  # another list, computed with the figures
     assert len(reads) == 2
     champion_cache.clear()
     assert champion_cache.held_champion is None
