@@ -22,7 +22,7 @@ from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty
 from recommender.engine.segments import VIEWER_GROUPS
 from recommender.engine.training import fit_svd
-from recommender.models import Rating, Viewer
+from recommender.models import Rating, RunFilmStats, Viewer
 from recommender.progress import ProgressCallback, no_progress
 from recommender.selectors.ratings import (
     film_genres_frame,
@@ -471,6 +471,8 @@ def simulation_reset() -> ResetSummary:
     touched: only rows with origin=simulated are deleted."""
     with transaction.atomic():
         ratings = Rating.objects.filter(origin=Rating.Origin.SIMULATED).delete()[0]
+        # Scoring runs' stored film figures counted those ratings: a server aggregates afresh.
+        RunFilmStats.objects.all().delete()
         rounds = SimulationRound.objects.count()
         runs = SimulationRun.objects.count()
         SimulationRun.objects.all().delete()

@@ -77,15 +77,22 @@ class FilmStats:
     def with_ratings(self, film_ids: np.ndarray, scores: np.ndarray) -> FilmStats:
         """The figures once the given ratings are added (films new to the figures included)."""
         film_ids = np.asarray(film_ids, dtype=np.int64)
+        return self.combined(film_ids, np.ones(len(film_ids), dtype=np.int64), scores)
+
+    def combined(self, film_ids: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> FilmStats:
+        """The figures once ratings with these per-film counts and sums are added (another
+        FilmStats' arrays, say those of the ratings since a snapshot; repeated film ids add
+        up). Films new to the figures are included."""
+        film_ids = np.asarray(film_ids, dtype=np.int64)
         all_ids = np.union1d(self.film_ids, film_ids)
-        counts = np.zeros(len(all_ids), dtype=np.int64)
-        sums = np.zeros(len(all_ids), dtype=np.float64)
+        total_counts = np.zeros(len(all_ids), dtype=np.int64)
+        total_sums = np.zeros(len(all_ids), dtype=np.float64)
         held = np.searchsorted(all_ids, self.film_ids)
-        counts[held], sums[held] = self.counts, self.sums
+        total_counts[held], total_sums[held] = self.counts, self.sums
         added = np.searchsorted(all_ids, film_ids)
-        np.add.at(counts, added, 1)
-        np.add.at(sums, added, np.asarray(scores, dtype=np.float64))
-        return FilmStats.from_sums(all_ids, counts, sums)
+        np.add.at(total_counts, added, np.asarray(counts, dtype=np.int64))
+        np.add.at(total_sums, added, np.asarray(sums, dtype=np.float64))
+        return FilmStats.from_sums(all_ids, total_counts, total_sums)
 
     def counts_of(self, film_ids: np.ndarray) -> np.ndarray:
         """The rating count of each of `film_ids` (0 for a film nobody rated), in their order:

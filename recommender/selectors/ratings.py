@@ -93,12 +93,17 @@ def viewer_ratings_frame(
     )
 
 
-def film_stats(*, rating_pk_max: int | None = None) -> FilmStats:
+def film_stats(
+    *, rating_pk_max: int | None = None, rating_pk_after: int | None = None
+) -> FilmStats:
     """Rating count, sum and mean of every rated film over all ratings (or those up to
-    rating_pk_max, a snapshot), aggregated by the database: 45k rows instead of 26M."""
+    rating_pk_max, a snapshot; or only those after rating_pk_after, the ratings since one),
+    aggregated by the database: 45k rows instead of 26M."""
     queryset = Rating.objects.all()
     if rating_pk_max is not None:
         queryset = queryset.filter(pk__lte=rating_pk_max)
+    if rating_pk_after is not None:
+        queryset = queryset.filter(pk__gt=rating_pk_after)
     rows = (
         queryset.order_by()
         .values("film__source_id")
@@ -109,16 +114,6 @@ def film_stats(*, rating_pk_max: int | None = None) -> FilmStats:
     # One block: the groups are per film, not per rating id (45k rows).
     sql, params = rows.query.sql_with_params()
     return FilmStats.from_sums(*query_arrays(sql, list(params), ["i8", "i8", "f8"]))
-
-
-def ratings_after(rating_pk: int) -> tuple[np.ndarray, np.ndarray]:
-    """Film source ids and scores of the ratings whose id is above `rating_pk`."""
-    rows = (
-        Rating.objects.filter(pk__gt=rating_pk).order_by().values_list("film__source_id", "score")
-    )
-    # One query through the primary key: the newest ratings, a round's at most.
-    film_ids, scores = queryset_arrays(rows, ["i8", "f8"], in_blocks=False)
-    return film_ids, scores
 
 
 def ratings_fingerprint(*, origin: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from recommender.models import ModelVersion, ScoredList, ScoringRun
+from recommender.engine.serving import FilmStats
+from recommender.models import ModelVersion, RunFilmStats, ScoredList, ScoringRun
 
 
 def served_scoring_run() -> ScoringRun | None:
@@ -31,4 +32,17 @@ def scored_list_arrays(scored: ScoredList) -> tuple[np.ndarray, np.ndarray, np.n
         np.frombuffer(bytes(scored.film_ids), dtype="<i4").astype(np.int64),
         np.frombuffer(bytes(scored.scores), dtype="<f4"),
         np.frombuffer(bytes(scored.predicted), dtype="<f4"),
+    )
+
+
+def run_film_stats(run_pk: int) -> FilmStats | None:
+    """The per-film figures stored with a scoring run (over its snapshot), None when it has
+    none (a run from before they were stored, or whose ratings a simulation reset deleted)."""
+    stored = RunFilmStats.objects.filter(run_id=run_pk).first()
+    if stored is None:
+        return None
+    return FilmStats.from_sums(
+        np.frombuffer(bytes(stored.film_ids), dtype="<i8"),
+        np.frombuffer(bytes(stored.counts), dtype="<i8"),
+        np.frombuffer(bytes(stored.sums), dtype="<f8"),
     )

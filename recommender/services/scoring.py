@@ -26,7 +26,7 @@ from recommender.engine.checks import is_int
 from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty, Ranking
 from recommender.engine.serving import FilmStats, list_metrics, rank_every_viewer
-from recommender.models import ModelVersion, ScoredList, ScoringRun
+from recommender.models import ModelVersion, RunFilmStats, ScoredList, ScoringRun
 from recommender.progress import ProgressCallback, no_progress
 from recommender.selectors.ratings import (
     film_genres_frame,
@@ -37,7 +37,7 @@ from recommender.selectors.ratings import (
     viewers_frame,
 )
 from recommender.selectors.registry import current_champion
-from recommender.selectors.scoring import scored_list_arrays
+from recommender.selectors.scoring import run_film_stats, scored_list_arrays
 from recommender.services.binary_copy import COPY_HEADER, COPY_TRAILER, binary_rows
 from recommender.services.gate import wait_at_test_gate
 from recommender.services.leases import (
@@ -146,6 +146,7 @@ def score_and_store(
         progress("storing lists", 0.9)
         with transaction.atomic():
             _store_lists(run, ranking, viewers)
+            _store_film_stats(run, stats)
             run.status = ScoringRun.Status.COMPLETED
             run.finished_at = timezone.now()
             run.viewers = len(ranking.viewer_ids)
@@ -203,6 +204,8 @@ def scoring_run_start(
             parameters={**_run_parameters(penalty), "shards": shards, "snapshot": snapshot},
             created_by=actor,
         )
+        # Once for the run: every shard and the metrics read them instead of aggregating.
+        _store_film_stats(run, film_stats(rating_pk_max=snapshot["rating_pk_max"]))
         # Release and take in one transaction: nobody can slip in between (a racing INSERT of
         # the lease row waits for this commit, then finds the run's row).
         with transaction.atomic():
@@ -469,9 +472,25 @@ def _shard_ratings(run: ScoringRun, viewers: pd.DataFrame) -> pd.DataFrame:
 
 
 def _run_film_stats(run: ScoringRun) -> FilmStats:
-    """Per-film count and mean over the run's snapshot; its film ids (sorted) are the rated
+    """Per-film count and mean over the run's snapshot, as stored when it started (aggregated
+    again for a run started before they were stored); its film ids (sorted) are the rated
     films, what could be recommended."""
+    stored = run_film_stats(run.pk)
+    if stored is not None:
+        return stored
     return film_stats(rating_pk_max=run.parameters["snapshot"]["rating_pk_max"])
+
+
+def _store_film_stats(run: ScoringRun, stats: FilmStats) -> None:
+    """Keep the run's per-film figures (models.RunFilmStats), replacing any stored before."""
+    RunFilmStats.objects.update_or_create(
+        run=run,
+        defaults={
+            "film_ids": stats.film_ids.astype("<i8").tobytes(),
+            "counts": stats.counts.astype("<i8").tobytes(),
+            "sums": stats.sums.astype("<f8").tobytes(),
+        },
+    )
 
 
 def _stored_ranking(run: ScoringRun) -> Ranking:

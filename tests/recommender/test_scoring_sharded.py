@@ -15,7 +15,7 @@ from django_celery_results.models import TaskResult
 
 from recommender import tasks
 from recommender.models import Film, Lease, Rating, ScoredList, ScoringRun, Viewer
-from recommender.selectors.scoring import scored_list_arrays, served_scoring_run
+from recommender.selectors.scoring import run_film_stats, scored_list_arrays, served_scoring_run
 from recommender.services.leases import AlreadyRunningError, lease_acquire, lease_holder
 from recommender.services.scoring import (
     scoring_run_complete,
@@ -81,6 +81,9 @@ def assert_same_lists_and_metrics(sharded: ScoringRun, unsharded: ScoringRun) ->
     assert {k: v for k, v in sharded.parameters.items() if k != "shards"} == (
         unsharded.parameters
     ), "the same parameters and the same snapshot of the data"
+    stored, unsharded_stored = run_film_stats(sharded.pk), run_film_stats(unsharded.pk)
+    for name in ("film_ids", "counts", "sums"):
+        np.testing.assert_array_equal(getattr(stored, name), getattr(unsharded_stored, name))
 
 
 # --- eager Celery, any database ---------------------------------------------------------------

@@ -6,9 +6,9 @@ from django.utils import timezone
 
 from recommender.engine.model import SVDConfig
 from recommender.engine.scoring import PopularityPenalty
-from recommender.models import Film, Rating, ScoredList, ScoringRun, Viewer
-from recommender.selectors.ratings import ratings_frame
-from recommender.selectors.scoring import scored_list_arrays
+from recommender.models import Film, Rating, RunFilmStats, ScoredList, ScoringRun, Viewer
+from recommender.selectors.ratings import film_stats, ratings_frame
+from recommender.selectors.scoring import run_film_stats, scored_list_arrays
 from recommender.services import recommendations
 from recommender.services.lifecycle import model_version_promote
 from recommender.services.recommendations import (
@@ -235,40 +235,59 @@ def test_the_champion_is_loaded_once_and_again_after_a_promotion(champion, monke
     assert promoted.n_factors == 10
 
 
-def test_film_figures_are_aggregated_once_then_updated_by_new_ratings_alone(
+def test_film_figures_start_from_the_runs_stored_ones_and_add_new_ratings_alone(
     served_run, monkeypatch
 ):
-    """The full aggregate runs once; a new rating is added to the held figures, which stay
-    equal to a full aggregate; a deletion (a simulation reset) and clear() aggregate again."""
+    """A process starts from the served run's stored figures plus the ratings since its
+    snapshot; later ratings are aggregated alone and added. The held figures always equal a
+    full aggregate. Without stored figures (a simulation reset drops them) everything is
+    aggregated."""
     reads = []
     real_film_stats = recommendations.film_stats
     monkeypatch.setattr(
         recommendations,
         "film_stats",
-        lambda **kwargs: reads.append(1) or real_film_stats(**kwargs),
+        lambda **kwargs: (
+            reads.append("since" if kwargs.get("rating_pk_after") is not None else "all")
+            or real_film_stats(**kwargs)
+        ),
     )
-    rate(90_003, [1])  # not in the served run: computed on the fly, with the figures
 
+    def assert_held_equal_a_full_aggregate():
+        held, full = champion_cache.film_stats().stats, real_film_stats()
+        for name in ("film_ids", "counts", "sums", "means"):
+            np.testing.assert_array_equal(getattr(held, name), getattr(full, name))
+
+    rate(90_003, [1])  # not in the served run: computed on the fly, with the figures
     viewer_recommendations(viewer_id=90_003)
-    viewer_recommendations(viewer_id=90_003)
-    assert len(reads) == 1
+    viewer_recommendations(viewer_id=90_003, n=11)
+    assert reads == ["since"]
+    assert_held_equal_a_full_aggregate()
     rate(90_003, [2], score=2.5)
     rate(90_004, [164_979], score=0.5)  # a film none of the bundled subset's viewers rated
     assert 2 not in [f.film_id for f in viewer_recommendations(viewer_id=90_003).films]
-    assert len(reads) == 1
-    held, full = champion_cache.film_stats().stats, real_film_stats()
-    for name in ("film_ids", "counts", "sums", "means"):
-        np.testing.assert_array_equal(getattr(held, name), getattr(full, name))
-    assert held.counts[held.film_ids == 164_979].tolist() == [1]
+    assert reads == ["since", "since"]
+    assert_held_equal_a_full_aggregate()
+    assert champion_cache.film_stats().stats.counts[
+        champion_cache.film_stats().stats.film_ids == 164_979
+    ].tolist() == [1]
 
-    Rating.objects.filter(viewer__source_id=90_004).delete()
-    viewer_recommendations(viewer_id=90_003)  # held: 90_003 has not rated since
-    assert len(reads) == 1
-    viewer_recommendations(viewer_id=90_003, n=11)  # another list, computed with the figures
-    assert len(reads) == 2
+    Rating.objects.filter(viewer__source_id=90_004).delete()  # newer than the snapshot
+    viewer_recommendations(viewer_id=90_003, n=12)
+    assert reads[-1] == "since"
+    assert_held_equal_a_full_aggregate()
+
     champion_cache.clear()
-    assert champion_cache.held_champion is None
-    viewer_recommendations(viewer_id=90_003)
-    assert (
-        len(reads) == 3 and champion_cache.held_champion.version_id == served_run.model_version_id
-    )
+    RunFilmStats.objects.all().delete()
+    viewer_recommendations(viewer_id=90_003, n=13)
+    assert reads[-1] == "all"
+    assert champion_cache.held_champion.version_id == served_run.model_version_id
+    assert_held_equal_a_full_aggregate()
+
+
+def test_a_scoring_run_stores_the_film_figures_of_its_snapshot(served_run):
+    stored = run_film_stats(served_run.pk)
+    full = film_stats(rating_pk_max=served_run.parameters["snapshot"]["rating_pk_max"])
+    for name in ("film_ids", "counts", "sums", "means"):
+        np.testing.assert_array_equal(getattr(stored, name), getattr(full, name))
+    assert stored.counts.sum() == Rating.objects.count()

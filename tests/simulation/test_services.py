@@ -5,7 +5,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from recommender.engine.artifact import load_model, save_model
-from recommender.models import Rating, ScoringRun, Viewer
+from recommender.models import Rating, RunFilmStats, ScoringRun, Viewer
 from recommender.services.scoring import NoChampionError
 from simulation.metrics import RoundMetrics
 from simulation.models import SimulationRound, SimulationRun
@@ -79,6 +79,7 @@ def test_reset_removes_everything_simulated_and_leaves_original_ratings_byte_for
     viewers_before = Viewer.objects.count()
     simulate(rounds=2, seed=5, arrivals=0.2)
     assert Viewer.objects.count() > viewers_before
+    assert RunFilmStats.objects.exists()  # the rounds' scoring runs counted simulated ratings
 
     summary = simulation_reset()
 
@@ -88,6 +89,7 @@ def test_reset_removes_everything_simulated_and_leaves_original_ratings_byte_for
     assert (
         not SimulationRound.objects.exists()
         and not Rating.objects.filter(origin="simulated").exists()
+        and not RunFilmStats.objects.exists()
     )
 
 

@@ -252,3 +252,29 @@ def test_list_metrics_are_reported_per_viewer_group():
     assert sum(metrics["all"]["genre_counts"].values()) == pytest.approx(3.0)
     recommended = set(ranking.film_ids[:, :3].ravel().tolist()) - {-1}
     assert metrics["all"]["coverage"] == pytest.approx(len(recommended) / 12)
+
+
+def test_film_figures_combine_into_the_figures_of_all_the_ratings():
+    rng = np.random.default_rng(8)
+    ratings = pd.DataFrame(
+        {
+            "viewer_id": rng.integers(0, 50, 400),
+            # Films 30-39 are rated only among the newer ratings.
+            "film_id": np.concatenate([rng.integers(0, 30, 250), rng.integers(0, 40, 150)]),
+            "rating": rng.integers(1, 11, 400) / 2,
+        }
+    )
+    older, newer = ratings.iloc[:250], ratings.iloc[250:]
+    new = FilmStats.from_ratings(newer)
+
+    combined = FilmStats.from_ratings(older).combined(new.film_ids, new.counts, new.sums)
+    one_by_one = FilmStats.from_ratings(older).with_ratings(
+        newer["film_id"].to_numpy(), newer["rating"].to_numpy()
+    )
+
+    everything = FilmStats.from_ratings(ratings)
+    assert set(new.film_ids) - set(FilmStats.from_ratings(older).film_ids), "a film new to them"
+    for figures in (combined, one_by_one):
+        for name in ("film_ids", "counts", "sums"):
+            np.testing.assert_array_equal(getattr(figures, name), getattr(everything, name))
+        np.testing.assert_allclose(figures.means, everything.means, rtol=1e-15)
