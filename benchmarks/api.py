@@ -250,6 +250,31 @@ def _record_cpu(result: LoadResult, before: tuple, server: subprocess.Popen | No
         result.machine_busy = busy / total if total else None
 
 
+def prime_workers(*, port: int, token: str, viewer_ids: list[int], workers: int) -> None:
+    """Before any timed load: `workers` requests at once, three times over, so that every
+    worker has loaded the champion and the film figures (seconds at full size) before the
+    open-loop load starts; otherwise the first seconds' requests queue behind those loads."""
+
+    def ask(viewer_id: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        path = f"/api/v1/viewers/{viewer_id}/recommendations/?n={LIST_LENGTH}"
+        connection.request("GET", path, headers=auth(token))
+        connection.getresponse().read()
+        connection.close()
+
+    for batch in range(3):
+        threads = [
+            threading.Thread(
+                target=ask, args=(viewer_ids[(batch * workers + i) % len(viewer_ids)],)
+            )
+            for i in range(workers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
 def run_load(
     *,
     port: int,

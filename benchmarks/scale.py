@@ -269,6 +269,9 @@ def api_latency(database_url: str, rate: float) -> api.LoadResult:
                 rate=rate,
                 server=server,
             )
+            api.prime_workers(
+                port=port, token=account["token"], viewer_ids=account["viewers"], workers=2
+            )
             api.run_load(**load, seconds=api.WARM_UP_SECONDS, seed=1)
             return api.run_load(**load, seconds=API_SECONDS, seed=2)
         finally:

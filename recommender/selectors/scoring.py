@@ -38,7 +38,25 @@ def scored_list_arrays(scored: ScoredList) -> tuple[np.ndarray, np.ndarray, np.n
 def run_film_stats(run_pk: int) -> FilmStats | None:
     """The per-film figures stored with a scoring run (over its snapshot), None when it has
     none (a run from before they were stored, or whose ratings a simulation reset deleted)."""
-    stored = RunFilmStats.objects.filter(run_id=run_pk).first()
+    return _unpacked(RunFilmStats.objects.filter(run_id=run_pk).first())
+
+
+def latest_film_stats() -> tuple[int, FilmStats] | None:
+    """The newest stored per-film figures, of whichever scoring run (they depend on the
+    ratings, not on the model): the newest rating id they count and the figures. None when
+    no run stored any."""
+    stored = (
+        RunFilmStats.objects.select_related("run")
+        .filter(run__parameters__snapshot__rating_pk_max__isnull=False)
+        .order_by("-run_id")
+        .first()
+    )
+    if stored is None:
+        return None
+    return int(stored.run.parameters["snapshot"]["rating_pk_max"]), _unpacked(stored)
+
+
+def _unpacked(stored: RunFilmStats | None) -> FilmStats | None:
     if stored is None:
         return None
     return FilmStats.from_sums(

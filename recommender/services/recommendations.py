@@ -50,7 +50,7 @@ from recommender.engine.serving import FilmStats, popular_for_one_viewer, rank_o
 from recommender.models import ScoringRun
 from recommender.selectors.ratings import film_stats
 from recommender.selectors.registry import current_champion
-from recommender.selectors.scoring import run_film_stats
+from recommender.selectors.scoring import latest_film_stats
 from recommender.selectors.serving import (
     ServedViewer,
     film_descriptions,
@@ -176,7 +176,7 @@ def _computed_list(viewer: ServedViewer, run: ScoringRun | None, n: int) -> Reco
     champion = champion_cache.champion(run)
     viewer_id = viewer.viewer_id
     rated = viewer_ratings(viewer_pk=viewer.viewer_pk)
-    stats = champion_cache.film_stats(newest=viewer.state.newest_rating_id, run=run)
+    stats = champion_cache.film_stats(newest=viewer.state.newest_rating_id)
     from_model = len(rated.film_ids) > _new_user_threshold()
     if from_model:
         film_ids, scores, predicted = rank_one_viewer(
@@ -285,18 +285,16 @@ class ChampionCache:
                 logger.info("serving model v%s held in memory (%s)", version.pk, model)
         return held
 
-    def film_stats(
-        self, *, newest: int | None | EllipsisType = ..., run: ScoringRun | None = None
-    ) -> HeldStats:
+    def film_stats(self, *, newest: int | None | EllipsisType = ...) -> HeldStats:
         """Rating count and mean of every rated film over all ratings. Ratings are only ever
         added, or deleted newest first (a simulation reset), so the newest rating id, one
         index lookup, says whether the held figures are still the current ones; when ratings
         were added, only those are aggregated and added to the held figures. A process
-        holding none starts from the served run's stored figures (RunFilmStats) plus the
-        ratings since its snapshot: at 26M ratings the full aggregate took 14 s, which a
+        holding none starts from the newest scoring run's stored figures (RunFilmStats) plus
+        the ratings since its snapshot: at 26M ratings the full aggregate took 14 s, which a
         server's first request paid (and past its worker timeout, under load, again and
         again), the figures of the ratings of a round since about 1 s.
-        newest: the newest rating id when the caller has just read it. run: the served run."""
+        newest: the newest rating id when the caller has just read it."""
         if newest is ...:
             newest = newest_rating_id()
         held = self._stats
@@ -309,7 +307,7 @@ class ChampionCache:
             if held is not None and newest is not None and (held.newest_rating or 0) < newest:
                 stats = _added(held.stats, held.newest_rating or 0, newest)
             else:
-                stats = _from_snapshot(run, newest) or film_stats(rating_pk_max=newest)
+                stats = _from_snapshot(newest) or film_stats(rating_pk_max=newest)
             held = self._stats = HeldStats(newest_rating=newest, stats=stats)
         return held
 
@@ -380,16 +378,14 @@ def _added(stats: FilmStats, after: int, newest: int) -> FilmStats:
     return stats.combined(new.film_ids, new.counts, new.sums)
 
 
-def _from_snapshot(run: ScoringRun | None, newest: int | None) -> FilmStats | None:
-    """The figures from the run's stored ones and the ratings since its snapshot; None when
-    it stored none or ratings it read were deleted since (the newest is older than its
-    snapshot)."""
-    snapshot = (run.parameters.get("snapshot") or {}).get("rating_pk_max") if run else None
-    if snapshot is None or newest is None or newest < snapshot:
+def _from_snapshot(newest: int | None) -> FilmStats | None:
+    """The figures from the newest stored ones (a scoring run's, models.RunFilmStats) and
+    the ratings since their snapshot; None when none are stored or ratings they counted were
+    deleted since (the newest rating is older than their snapshot)."""
+    latest = latest_film_stats() if newest is not None else None
+    if latest is None or newest < latest[0]:
         return None
-    stored = run_film_stats(run.pk)
-    if stored is None:
-        return None
+    snapshot, stored = latest
     return stored if newest == snapshot else _added(stored, snapshot, newest)
 
 

@@ -291,3 +291,27 @@ def test_a_scoring_run_stores_the_film_figures_of_its_snapshot(served_run):
     for name in ("film_ids", "counts", "sums", "means"):
         np.testing.assert_array_equal(getattr(stored, name), getattr(full, name))
     assert stored.counts.sum() == Rating.objects.count()
+
+
+def test_a_champion_not_scored_yet_starts_from_an_earlier_runs_figures(served_run, monkeypatch):
+    """The figures depend on the ratings, not the model: after a promotion, before the new
+    champion has a run, a fresh process still starts from the earlier run's figures."""
+    challenger = model_version_train(
+        actor="test", config=SVDConfig(n_factors=10, n_epochs=5, seed=4)
+    )
+    model_version_promote(version_id=challenger.pk, actor="test", reason="test")
+    rate(90_008, [1])
+    champion_cache.clear()
+    reads = []
+    real_film_stats = recommendations.film_stats
+    monkeypatch.setattr(
+        recommendations,
+        "film_stats",
+        lambda **kwargs: reads.append(kwargs) or real_film_stats(**kwargs),
+    )
+
+    result = viewer_recommendations(viewer_id=90_008)
+
+    snapshot = served_run.parameters["snapshot"]["rating_pk_max"]
+    assert result.model_version_id == challenger.pk and result.computed == "on_the_fly"
+    assert [r.get("rating_pk_after") for r in reads] == [snapshot]
