@@ -89,10 +89,7 @@ def _statements() -> dict[str, str]:
             f"SELECT st.champion, st.run, st.newest, v.{column(Viewer, 'id')}, "
             f"s.{column(ScoredList, 'from_model')}, s.{column(ScoredList, 'film_ids')}, "
             f"s.{column(ScoredList, 'scores')}, s.{column(ScoredList, 'predicted')}, "
-            f"(SELECT COUNT(*) FROM {table(Rating)} r "
-            f"WHERE r.{column(Rating, 'viewer')} = v.{column(Viewer, 'id')}), "
-            f"(SELECT MAX(r.{column(Rating, 'id')}) FROM {table(Rating)} r "
-            f"WHERE r.{column(Rating, 'viewer')} = v.{column(Viewer, 'id')}) "
+            f"a.rated, a.newest "
             f"FROM (SELECT c.{column(ModelVersion, 'id')} AS champion, "
             f"(SELECT r.{column(ScoringRun, 'id')} FROM {table(ScoringRun)} r "
             f"WHERE r.{column(ScoringRun, 'status')} = %s "
@@ -103,7 +100,15 @@ def _statements() -> dict[str, str]:
             f"ON c.{column(ModelVersion, 'status')} = %s) st "
             f"LEFT JOIN {table(Viewer)} v ON v.{column(Viewer, 'source_id')} = %s "
             f"LEFT JOIN {table(ScoredList)} s ON s.{column(ScoredList, 'run')} = st.run "
-            f"AND s.{column(ScoredList, 'viewer')} = v.{column(Viewer, 'id')}"
+            f"AND s.{column(ScoredList, 'viewer')} = v.{column(Viewer, 'id')} "
+            # Count and newest id in one aggregate over the viewer's index entries. MAX(id)
+            # alone, PostgreSQL reads the primary key backwards until it meets one of the
+            # viewer's ratings: the whole table for a viewer who rated nothing lately.
+            f"LEFT JOIN (SELECT r.{column(Rating, 'viewer')} AS viewer, COUNT(*) AS rated, "
+            f"MAX(r.{column(Rating, 'id')}) AS newest FROM {table(Rating)} r "
+            f"JOIN {table(Viewer)} w ON w.{column(Viewer, 'id')} = r.{column(Rating, 'viewer')} "
+            f"WHERE w.{column(Viewer, 'source_id')} = %s "
+            f"GROUP BY r.{column(Rating, 'viewer')}) a ON a.viewer = v.{column(Viewer, 'id')}"
         ),
         "films": (
             f"SELECT f.{column(Film, 'source_id')}, f.{column(Film, 'title')}, "
@@ -154,6 +159,7 @@ def served_viewer(*, viewer_id: int) -> ServedViewer:
     params = [
         ScoringRun.Status.COMPLETED.value,
         ModelVersion.Status.CHAMPION.value,
+        viewer_id,
         viewer_id,
     ]
     [row] = _fetch("served_viewer", params)
