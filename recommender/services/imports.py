@@ -240,6 +240,7 @@ def _copy_ratings_postgresql(
                     _rating_row_encoder(origin, round_id),
                     lambda f: progress(0.8 * f),
                 )
+            _analyzed(cursor, table)
             progress(1.0)
             return len(ratings)
         cursor.execute(
@@ -267,8 +268,18 @@ def _copy_ratings_postgresql(
             )
             added = cursor.rowcount
         cursor.execute("DROP TABLE import_rating")
+        _analyzed(cursor, table)
     progress(1.0)
     return added
+
+
+def _analyzed(cursor, table: str) -> None:
+    """Refresh the planner's statistics of the rating table after a bulk insert (a sample of
+    30k rows: about 1 s at 32M). Autovacuum would, later: until then the planner judged by the
+    statistics of before. After a round stored 3M simulated ratings, it estimated one rating
+    with a round, hashed all of them to show the admin's newest 100 simulated: 37 s, against
+    0.26 s once analysed."""
+    cursor.execute(f"ANALYZE {table}")
 
 
 def _copy_binary(cursor, statement: str, ratings: pd.DataFrame, encode, progress) -> None:

@@ -1,6 +1,7 @@
 """The PostgreSQL bulk path drops and rebuilds the rating table's indexes and foreign keys:
 afterwards they must be exactly Django's again, validated, and still enforcing."""
 
+import pandas as pd
 import pytest
 from django.db import IntegrityError, connection, transaction
 
@@ -93,3 +94,42 @@ def test_ratings_of_new_viewers_are_copied_straight_in_with_origin_round_and_tim
         (1.0, "simulated", round_.pk),
     ]
     assert [int(at.timestamp()) for *_, at in stored] == [1_700_000_000, 1_700_000_123]
+
+
+def round_id_null_fraction() -> float:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT null_frac FROM pg_stats WHERE tablename = 'recommender_rating' "
+            "AND attname = 'round_id'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_insert_leaves_the_planner_statistics_of_what_it_inserted(
+    postgresql, tmp_path, monkeypatch
+):
+    """The planner's statistics follow the insert at once, not when autovacuum gets to it:
+    after simulated ratings are stored, it knows some ratings have a round."""
+    from simulation.models import SimulationRun
+
+    imports.dataset_import_movielens(directory=write_movielens(tmp_path))
+    assert round_id_null_fraction() == 1.0  # analysed: every rating is original
+    run = SimulationRun.objects.create(seed=1, rounds_planned=1, parameters={}, created_by="t")
+    round_ = run.rounds.create(
+        number=1,
+        window_start="2020-01-01T00:00:00Z",
+        window_end="2020-01-02T00:00:00Z",
+    )
+    viewer, film = (
+        Viewer.objects.get(source_id=1),
+        Film.objects.exclude(ratings__viewer__source_id=1).first(),
+    )
+    frame = pd.DataFrame(
+        {"viewer_id": [viewer.pk], "film_id": [film.pk], "score": [4.0], "timestamp": [0]}
+    )
+
+    with transaction.atomic():
+        imports.ratings_bulk_insert(frame, origin=Rating.Origin.SIMULATED, round_id=round_.pk)
+
+    assert round_id_null_fraction() == pytest.approx(7 / 8)
