@@ -81,35 +81,7 @@ def _statements() -> dict[str, str]:
             f"WHERE r.{column(Rating, 'viewer')} = %s ORDER BY r.{column(Rating, 'id')}"
         ),
         "newest_rating": f"SELECT MAX({column(Rating, 'id')}) FROM {table(Rating)}",
-        # Everything a request needs before it knows which path answers, in one round trip:
-        # the champion, its served run (served_scoring_run) and the newest rating; the viewer
-        # with that source id, their list in the served run, and their rating count and
-        # newest rating id.
-        "served_viewer": (
-            f"SELECT st.champion, st.run, st.newest, v.{column(Viewer, 'id')}, "
-            f"s.{column(ScoredList, 'from_model')}, s.{column(ScoredList, 'film_ids')}, "
-            f"s.{column(ScoredList, 'scores')}, s.{column(ScoredList, 'predicted')}, "
-            f"a.rated, a.newest "
-            f"FROM (SELECT c.{column(ModelVersion, 'id')} AS champion, "
-            f"(SELECT r.{column(ScoringRun, 'id')} FROM {table(ScoringRun)} r "
-            f"WHERE r.{column(ScoringRun, 'status')} = %s "
-            f"AND r.{column(ScoringRun, 'model_version')} = c.{column(ModelVersion, 'id')} "
-            f"ORDER BY r.{column(ScoringRun, 'finished_at')} DESC LIMIT 1) AS run, "
-            f"(SELECT MAX({column(Rating, 'id')}) FROM {table(Rating)}) AS newest "
-            f"FROM (SELECT 1 AS one) o LEFT JOIN {table(ModelVersion)} c "
-            f"ON c.{column(ModelVersion, 'status')} = %s) st "
-            f"LEFT JOIN {table(Viewer)} v ON v.{column(Viewer, 'source_id')} = %s "
-            f"LEFT JOIN {table(ScoredList)} s ON s.{column(ScoredList, 'run')} = st.run "
-            f"AND s.{column(ScoredList, 'viewer')} = v.{column(Viewer, 'id')} "
-            # Count and newest id in one aggregate over the viewer's index entries. MAX(id)
-            # alone, PostgreSQL reads the primary key backwards until it meets one of the
-            # viewer's ratings: the whole table for a viewer who rated nothing lately.
-            f"LEFT JOIN (SELECT r.{column(Rating, 'viewer')} AS viewer, COUNT(*) AS rated, "
-            f"MAX(r.{column(Rating, 'id')}) AS newest FROM {table(Rating)} r "
-            f"JOIN {table(Viewer)} w ON w.{column(Viewer, 'id')} = r.{column(Rating, 'viewer')} "
-            f"WHERE w.{column(Viewer, 'source_id')} = %s "
-            f"GROUP BY r.{column(Rating, 'viewer')}) a ON a.viewer = v.{column(Viewer, 'id')}"
-        ),
+        "served_viewer": _served_viewer_statement(table, column),
         "films": (
             f"SELECT f.{column(Film, 'source_id')}, f.{column(Film, 'title')}, "
             f"f.{column(Film, 'year')}, g.{column(Genre, 'name')} "
@@ -119,6 +91,38 @@ def _statements() -> dict[str, str]:
             f"WHERE f.{column(Film, 'source_id')} IN "
         ),
     }
+
+
+def _served_viewer_statement(table, column) -> str:
+    """Everything a request needs before it knows which path answers, in one round trip:
+    the champion, its served run (served_scoring_run) and the newest rating; the viewer with
+    a source id, their list in the served run, and their rating count and newest rating id.
+    Parameters: the completed status, the champion status, the source id twice."""
+    return (
+        f"SELECT st.champion, st.run, st.newest, v.{column(Viewer, 'id')}, "
+        f"s.{column(ScoredList, 'from_model')}, s.{column(ScoredList, 'film_ids')}, "
+        f"s.{column(ScoredList, 'scores')}, s.{column(ScoredList, 'predicted')}, "
+        f"a.rated, a.newest "
+        f"FROM (SELECT c.{column(ModelVersion, 'id')} AS champion, "
+        f"(SELECT r.{column(ScoringRun, 'id')} FROM {table(ScoringRun)} r "
+        f"WHERE r.{column(ScoringRun, 'status')} = %s "
+        f"AND r.{column(ScoringRun, 'model_version')} = c.{column(ModelVersion, 'id')} "
+        f"ORDER BY r.{column(ScoringRun, 'finished_at')} DESC LIMIT 1) AS run, "
+        f"(SELECT MAX({column(Rating, 'id')}) FROM {table(Rating)}) AS newest "
+        f"FROM (SELECT 1 AS one) o LEFT JOIN {table(ModelVersion)} c "
+        f"ON c.{column(ModelVersion, 'status')} = %s) st "
+        f"LEFT JOIN {table(Viewer)} v ON v.{column(Viewer, 'source_id')} = %s "
+        f"LEFT JOIN {table(ScoredList)} s ON s.{column(ScoredList, 'run')} = st.run "
+        f"AND s.{column(ScoredList, 'viewer')} = v.{column(Viewer, 'id')} "
+        # Count and newest id in one aggregate over the viewer's index entries. MAX(id)
+        # alone, PostgreSQL reads the primary key backwards until it meets one of the
+        # viewer's ratings: the whole table for a viewer who rated nothing lately.
+        f"LEFT JOIN (SELECT r.{column(Rating, 'viewer')} AS viewer, COUNT(*) AS rated, "
+        f"MAX(r.{column(Rating, 'id')}) AS newest FROM {table(Rating)} r "
+        f"JOIN {table(Viewer)} w ON w.{column(Viewer, 'id')} = r.{column(Rating, 'viewer')} "
+        f"WHERE w.{column(Viewer, 'source_id')} = %s "
+        f"GROUP BY r.{column(Rating, 'viewer')}) a ON a.viewer = v.{column(Viewer, 'id')}"
+    )
 
 
 def _fetch(name: str, params: list, *, suffix: str = "") -> list[tuple]:
