@@ -98,6 +98,21 @@ def test_a_run_that_records_the_newest_rating_it_read_catches_any_later_rating(s
     assert result.computed == "on_the_fly" and films[0] not in [f.film_id for f in result.films]
 
 
+def test_a_run_from_before_snapshots_judges_new_ratings_by_its_start(served_run):
+    """Runs that recorded no snapshot (stored before snapshots were): a rating made since the
+    run started makes the list computed again; a historical one (older rated_at) is not seen."""
+    served_run.parameters = {k: v for k, v in served_run.parameters.items() if k != "snapshot"}
+    served_run.save(update_fields=["parameters"])
+    films, _, _ = stored(served_run, 15)
+    rate(15, films[1:2], at=datetime(1999, 1, 1, tzinfo=UTC))
+    assert viewer_recommendations(viewer_id=15).computed == "scoring_run"
+
+    rate(15, films[:1])
+
+    result = viewer_recommendations(viewer_id=15)
+    assert result.computed == "on_the_fly" and films[0] not in [f.film_id for f in result.films]
+
+
 def test_lists_computed_on_the_fly_rank_with_the_served_runs_penalty(champion):
     served = scoring_run_create(
         actor="test", penalty=PopularityPenalty(transform="minmax", alpha=0.5)
