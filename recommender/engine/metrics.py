@@ -166,9 +166,10 @@ def personalization(film_ids: npt.ArrayLike) -> float:
     valid = lists >= 0
     # x_v / |x_v| has weight 1/sqrt(L_v) on each of v's films; summing these unit vectors
     # over viewers film by film gives s, and sum over v != w of cos(v, w) = |s|^2 - n.
-    weights = np.broadcast_to((1.0 / np.sqrt(np.maximum(sizes, 1)))[:, None], lists.shape)
+    # Row by row, as lists[valid] lists the films: each row's weight once per film it has.
+    weights = np.repeat(1.0 / np.sqrt(np.maximum(sizes, 1)), sizes)
     dense, size = _dense(lists[valid])
-    summed = np.bincount(dense, weights=weights[valid], minlength=size)
+    summed = np.bincount(dense, weights=weights, minlength=size)
     mean_similarity = (float(summed @ summed) - n) / (n * (n - 1.0))
     return 1.0 - mean_similarity
 

@@ -415,6 +415,30 @@ def _seen(ratings: pd.DataFrame, viewer_ids: np.ndarray, film_ids: np.ndarray) -
     )
 
 
+# Rows per block when mapping lists to positions: the temporaries of a block stay small
+# (computed whole at 270k x 100, they took 0.5-0.7 GB beside the 216 MB result).
+_POSITION_BLOCK_ROWS = 16_384
+
+
+def _positions(film_ids: np.ndarray, find) -> np.ndarray:
+    """find(film ids) for each listed film, block by block of rows; -1 for padding."""
+    positions = np.empty(film_ids.shape, dtype=np.int64)
+    for start in range(0, len(film_ids), _POSITION_BLOCK_ROWS):
+        block = film_ids[start : start + _POSITION_BLOCK_ROWS]
+        positions[start : start + len(block)] = np.where(block >= 0, find(np.maximum(block, 0)), -1)
+    return positions
+
+
+def _group_rows(from_model: np.ndarray) -> dict[str, slice | np.ndarray]:
+    """Each viewer group's rows: slices (views) when the model-served lists come first, as a
+    scoring run ranks and stores them, else boolean masks (copies: 216 MB a group at 270k
+    viewers x 100 films, and the metrics' peak)."""
+    served = int(np.count_nonzero(from_model))
+    if from_model[:served].all():
+        return {"all": slice(None), "existing": slice(0, served), "new": slice(served, None)}
+    return {"all": slice(None), "existing": from_model, "new": ~from_model}
+
+
 def list_metrics(
     ranking: Ranking,
     *,
@@ -425,23 +449,39 @@ def list_metrics(
 ) -> dict[str, dict]:
     """Coverage, diversity, personalisation and genre counts of the top `top` of each list,
     per viewer group. catalogue_ids: the films that could be recommended (sorted)."""
-    film_ids = ranking.film_ids[:, :top]
+    return lists_metrics(
+        ranking.film_ids[:, :top],
+        ranking.from_model,
+        model=model,
+        film_genres=film_genres,
+        catalogue_ids=catalogue_ids,
+    )
+
+
+def lists_metrics(
+    film_ids: np.ndarray,
+    from_model: np.ndarray,
+    *,
+    model: TrainedModel,
+    film_genres: pd.DataFrame,
+    catalogue_ids: np.ndarray,
+) -> dict[str, dict]:
+    """list_metrics of the lists alone: film_ids (viewers, films listed) with -1 padding and
+    each viewer's from_model, so a caller holding stored lists need not build a Ranking
+    (its scores and predictions are not read here)."""
     catalogue_ids = np.asarray(catalogue_ids, dtype=np.int64)
     # Dense catalogue positions (-1 padding kept) for personalisation and genre counts.
-    dense = np.where(film_ids >= 0, np.searchsorted(catalogue_ids, np.maximum(film_ids, 0)), -1)
-    factor_index = np.where(
-        film_ids >= 0, model.film_index(film_ids.ravel()).reshape(film_ids.shape), -1
+    dense = _positions(film_ids, lambda block: np.searchsorted(catalogue_ids, block))
+    factor_index = _positions(
+        film_ids, lambda block: model.film_index(block.ravel()).reshape(block.shape)
     )
     membership, genre_names = genre_matrix(film_genres, catalogue_ids)
 
     metrics: dict[str, dict] = {}
+    groups = _group_rows(from_model)
     for group in VIEWER_GROUPS:
-        rows = {
-            "all": np.ones(len(film_ids), dtype=bool),
-            "existing": ranking.from_model,
-            "new": ~ranking.from_model,
-        }[group]
-        count = int(rows.sum())
+        rows = groups[group]
+        count = len(film_ids[rows])
         if count == 0:
             metrics[group] = {"viewers": 0}
             continue

@@ -29,10 +29,15 @@ def scored_list_arrays(scored: ScoredList) -> tuple[np.ndarray, np.ndarray, np.n
     """Unpack a stored list: film source ids, ranking scores, predicted ratings. `scored`: a
     ScoredList, or anything with its three packed fields (selectors.serving.StoredList)."""
     return (
-        np.frombuffer(bytes(scored.film_ids), dtype="<i4").astype(np.int64),
+        scored_list_film_ids(scored),
         np.frombuffer(bytes(scored.scores), dtype="<f4"),
         np.frombuffer(bytes(scored.predicted), dtype="<f4"),
     )
+
+
+def scored_list_film_ids(scored: ScoredList) -> np.ndarray:
+    """A stored list's film source ids alone (int64)."""
+    return np.frombuffer(bytes(scored.film_ids), dtype="<i4").astype(np.int64)
 
 
 def run_film_stats(run_pk: int) -> FilmStats | None:

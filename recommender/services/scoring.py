@@ -25,7 +25,7 @@ from recommender.engine.artifact import load_model
 from recommender.engine.checks import is_int
 from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty, Ranking
-from recommender.engine.serving import FilmStats, list_metrics, rank_every_viewer
+from recommender.engine.serving import FilmStats, list_metrics, lists_metrics, rank_every_viewer
 from recommender.models import ModelVersion, RunFilmStats, ScoredList, ScoringRun
 from recommender.progress import ProgressCallback, no_progress
 from recommender.selectors.ratings import (
@@ -37,7 +37,7 @@ from recommender.selectors.ratings import (
     viewers_frame,
 )
 from recommender.selectors.registry import current_champion
-from recommender.selectors.scoring import run_film_stats, scored_list_arrays
+from recommender.selectors.scoring import run_film_stats, scored_list_film_ids
 from recommender.services.binary_copy import COPY_HEADER, COPY_TRAILER, binary_rows
 from recommender.services.gate import wait_at_test_gate
 from recommender.services.leases import (
@@ -291,14 +291,19 @@ def scoring_run_complete(*, run_id: int) -> ScoringRun | None:
                 f"their lists: {unlisted:,} of {expected:,} viewers have none"
             ),
         )
-    model = _version_model(run.model_version)
-    ranking = _stored_ranking(run)
-    metrics = _run_metrics(run, ranking, model, _run_film_stats(run).film_ids)
+    film_ids, from_model = _stored_lists(run)
+    metrics = lists_metrics(
+        film_ids,
+        from_model,
+        model=_version_model(run.model_version),
+        film_genres=film_genres_frame(),
+        catalogue_ids=_run_film_stats(run).film_ids,
+    )
     # Completed only if still running: a reaper that marked it failed meanwhile wins.
     ScoringRun.objects.filter(pk=run_id, status=ScoringRun.Status.RUNNING).update(
         status=ScoringRun.Status.COMPLETED,
         finished_at=timezone.now(),
-        viewers=ranking.n_viewers,
+        viewers=len(film_ids),
         metrics=metrics,
     )
     lease_release(owner=scoring_run_lease_owner(run_id))
@@ -493,32 +498,23 @@ def _store_film_stats(run: ScoringRun, stats: FilmStats) -> None:
     )
 
 
-def _stored_ranking(run: ScoringRun) -> Ranking:
-    """The run's stored lists as one Ranking, in the order an unsharded run ranks viewers
-    (model-served first, then the fallback, each by viewer id), so metrics sum in the same
-    order. Padding to the run's list width restores what storage dropped. Streamed: at full
-    scale the arrays are 270k x 120 x 16 bytes (0.5 GB), the rows are never all in memory."""
+def _stored_lists(run: ScoringRun) -> tuple[np.ndarray, np.ndarray]:
+    """The run's stored lists as the metrics read them: the first list_length film ids of
+    each (-1 padded) and whether the model served it, in the order an unsharded run ranks
+    viewers (model-served first, then the fallback, each by viewer id), so metrics sum in the
+    same order. Streamed, and only what the metrics read: at full scale 270k x 100 film ids
+    (216 MB), where the whole lists with their scores and predictions were 0.5 GB."""
     lists = (
         ScoredList.objects.filter(run=run)
         .annotate(source_id=F("viewer__source_id"))
         .order_by("-from_model", "source_id")
+        .only("film_ids", "from_model")
     )
-    shape = (lists.count(), run.parameters["list_length"] + run.parameters["buffer"])
-    viewer_ids = np.zeros(shape[0], dtype=np.int64)
+    shape = (lists.count(), run.parameters["list_length"])
     from_model = np.zeros(shape[0], dtype=bool)
     film_ids = np.full(shape, -1, dtype=np.int64)
-    scores = np.full(shape, np.nan, dtype=np.float32)
-    predicted = np.full(shape, np.nan, dtype=np.float32)
     for row, scored in enumerate(lists.iterator(chunk_size=LIST_BATCH)):
-        films, row_scores, row_predicted = scored_list_arrays(scored)
-        viewer_ids[row], from_model[row] = scored.source_id, scored.from_model
+        films = scored_list_film_ids(scored)[: shape[1]]
+        from_model[row] = scored.from_model
         film_ids[row, : len(films)] = films
-        scores[row, : len(films)] = row_scores
-        predicted[row, : len(films)] = row_predicted
-    return Ranking(
-        viewer_ids=viewer_ids,
-        film_ids=film_ids,
-        scores=scores,
-        predicted=predicted,
-        from_model=from_model,
-    )
+    return film_ids, from_model

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recommender.engine import serving
 from recommender.engine.metrics import rmse
 from recommender.engine.model import SVDConfig, TrainedModel, UnknownViewerError
 from recommender.engine.scoring import (
@@ -20,6 +21,7 @@ from recommender.engine.serving import (
     fold_in_viewers,
     genre_matrix,
     list_metrics,
+    lists_metrics,
     popular_for_one_viewer,
     rank_every_viewer,
     rank_one_viewer,
@@ -278,3 +280,27 @@ def test_film_figures_combine_into_the_figures_of_all_the_ratings():
         for name in ("film_ids", "counts", "sums"):
             np.testing.assert_array_equal(getattr(figures, name), getattr(everything, name))
         np.testing.assert_allclose(figures.means, everything.means, rtol=1e-15)
+
+
+def test_list_metrics_do_not_depend_on_the_order_of_the_lists(monkeypatch):
+    """Model-served lists first (as runs rank and store them: groups read as slices) or mixed
+    (groups read through masks), and blocks of rows or not: the same figures."""
+    rng = np.random.default_rng(9)
+    model = random_model(rng, n_viewers=40, n_films=60)
+    film_ids = np.where(rng.random((40, 8)) < 0.9, rng.choice(model.film_ids, size=(40, 8)), -1)
+    from_model = np.arange(40) < 30
+    film_genres = pd.DataFrame(
+        {"film_id": model.film_ids, "genre": rng.choice(["Action", "Drama", "War"], 60)}
+    )
+    options = dict(model=model, film_genres=film_genres, catalogue_ids=np.sort(model.film_ids))
+
+    ordered = lists_metrics(film_ids, from_model, **options)
+    monkeypatch.setattr(serving, "_POSITION_BLOCK_ROWS", 7)
+    shuffled = rng.permutation(40)
+    mixed = lists_metrics(film_ids[shuffled], from_model[shuffled], **options)
+
+    for group in ("all", "existing", "new"):
+        assert ordered[group]["viewers"] == mixed[group]["viewers"]
+        for name in ("coverage", "diversity", "personalization"):
+            assert mixed[group][name] == pytest.approx(ordered[group][name], rel=1e-12)
+        assert mixed[group]["genre_counts"] == pytest.approx(ordered[group]["genre_counts"])
