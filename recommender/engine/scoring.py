@@ -399,7 +399,7 @@ def score_viewers(
     chunk_rows: int | None = None,
     progress: Callable[[float], None] | None = None,
     dtype: type[np.floating] = np.float64,
-    threads: int | None = None,
+    threads: int = 1,
 ) -> Ranking:
     """Each viewer's n best films by the model, excluding `seen` ones.
 
@@ -415,7 +415,7 @@ def score_viewers(
     dtype: np.float64 (default; bit-for-bit the model's predictions) or np.float32, about
     twice as fast at large scale, with scores rounded to float32 before ranking.
     progress: called with the fraction of viewers done after each chunk.
-    threads: chunks ranked at once (None: one per available CPU, `available_cpus`). Each chunk
+    threads: chunks ranked at once (0: one per available CPU, `available_cpus`). Each chunk
     is ranked alone, so the lists are the same however many threads rank them.
     Raises UnknownViewerError for viewer ids the model does not know.
     """
@@ -447,13 +447,13 @@ def score_viewers(
     )
 
 
-def _chunking(film_side: FilmSide, chunk_rows: int | None, threads: int | None) -> tuple[int, int]:
-    """Viewers per chunk (CHUNK_BYTES of scores by default) and threads (every CPU by
-    default), checked."""
+def _chunking(film_side: FilmSide, chunk_rows: int | None, threads: int) -> tuple[int, int]:
+    """Viewers per chunk (CHUNK_BYTES of scores by default) and threads (0: every CPU),
+    checked."""
     if chunk_rows is None:
         chunk_rows = max(1, CHUNK_BYTES // max(1, film_side.n_films * film_side.dtype.itemsize))
     chunk_rows = checked_int("chunk_rows", chunk_rows, minimum=1)
-    threads = available_cpus() if threads is None else checked_int("threads", threads, minimum=1)
+    threads = checked_int("threads", threads, minimum=0) or available_cpus()
     return chunk_rows, threads
 
 

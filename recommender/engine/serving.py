@@ -264,7 +264,7 @@ def rank_every_viewer(
     penalty: PopularityPenalty | None,
     progress=None,
     film_stats: FilmStats | None = None,
-    threads: int | None = None,
+    threads: int = 1,
 ) -> Ranking:
     """Existing viewers (more than `new_user_threshold` ratings) get the model's top n, those it
     was not trained on (graduated arrivals) after fold_in_viewers; cold-start viewers get the
@@ -273,7 +273,7 @@ def rank_every_viewer(
     `ratings` must hold every rating of `viewer_ids`; popularity (the penalty and the
     fallback) is over `film_stats` when given, so a caller ranking a slice of the viewers
     passes only their ratings and the statistics of all of them (FilmStats.from_ratings of
-    `ratings` otherwise). threads: score_viewers' (None: every available CPU)."""
+    `ratings` otherwise). threads: score_viewers' (0: every available CPU)."""
     viewer_ids = np.unique(np.asarray(viewer_ids, dtype=np.int64))
     counts = ratings.groupby("viewer_id").size()
     rating_counts = counts.reindex(viewer_ids, fill_value=0).to_numpy()

@@ -356,7 +356,7 @@ def _rank(
         penalty=PopularityPenalty(**parameters["penalty"]),
         progress=progress,
         film_stats=film_stats,
-        threads=settings.RECOMMENDER["SCORING_THREADS"] or None,
+        threads=settings.RECOMMENDER["SCORING_THREADS"],
     )
 
 

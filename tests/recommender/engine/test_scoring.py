@@ -275,7 +275,7 @@ def test_threads_rank_the_same_lists_and_report_progress_in_order():
     np.testing.assert_array_equal(three.predicted, one.predicted)
     assert fractions == [min(7 * k, 50) / 50 for k in range(1, 9)]
     with pytest.raises(ValueError, match="threads"):
-        score_viewers(model, model.viewer_ids, seen=seen, n=3, threads=0)
+        score_viewers(model, model.viewer_ids, seen=seen, n=3, threads=-1)
 
 
 def test_top_n_breaks_ties_by_column_wherever_they_fall():
