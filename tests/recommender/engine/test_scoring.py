@@ -247,28 +247,10 @@ def test_threads_rank_the_same_lists_and_report_progress_in_order():
     seen = random_seen(rng, model.n_viewers, model.n_films)
     penalty = PopularityPenalty("log", 0.3)
     counts = rng.integers(1, 500, model.n_films)
-    one = score_viewers(
-        model,
-        model.viewer_ids,
-        seen=seen,
-        n=12,
-        penalty=penalty,
-        film_counts=counts,
-        chunk_rows=7,
-        threads=1,
-    )
+    options = dict(seen=seen, n=12, penalty=penalty, film_counts=counts, chunk_rows=7)
+    one = score_viewers(model, model.viewer_ids, threads=1, **options)
     fractions: list[float] = []
-    three = score_viewers(
-        model,
-        model.viewer_ids,
-        seen=seen,
-        n=12,
-        penalty=penalty,
-        film_counts=counts,
-        chunk_rows=7,
-        threads=3,
-        progress=fractions.append,
-    )
+    three = score_viewers(model, model.viewer_ids, threads=3, progress=fractions.append, **options)
 
     np.testing.assert_array_equal(three.film_ids, one.film_ids)
     np.testing.assert_array_equal(three.scores, one.scores)
