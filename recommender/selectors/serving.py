@@ -65,7 +65,7 @@ def _statements() -> dict[str, str]:
     film_genre = Film.genres.through
     return {
         "activity_since": (
-            f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN r.{column(Rating, 'rated_at')} >= %s "
+            f"SELECT COALESCE(SUM(CASE WHEN r.{column(Rating, 'rated_at')} >= %s "
             f"OR g.{column(round_model, 'created_at')} >= %s THEN 1 ELSE 0 END), 0) "
             f"FROM {table(Rating)} r LEFT JOIN {table(round_model)} g "
             f"ON g.{column(round_model, 'id')} = r.{column(Rating, 'round')} "
@@ -192,7 +192,7 @@ def rated_since_run_started(*, viewer_pk: int, run: ScoringRun) -> bool:
     product itself carries the real time. An import of historical ratings after the run is
     not seen this way (its rated_at is old): that needs the snapshot."""
     since = connection.ops.adapt_datetimefield_value(run.started_at)
-    [(_, newer)] = _fetch("activity_since", [since, since, viewer_pk])
+    [(newer,)] = _fetch("activity_since", [since, since, viewer_pk])
     return bool(newer)
 
 
