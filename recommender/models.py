@@ -266,6 +266,31 @@ class RunFilmStats(models.Model):
         return f"film figures of scoring run {self.run_id}"
 
 
+class ShardListSums(models.Model):
+    """What one shard of a sharded scoring run adds to the run's list metrics (coverage,
+    diversity, personalisation, genre counts are ratios of sums over lists:
+    engine.list_sums): per viewer group, the counts in `scalars` and, in `arrays`,
+    little-endian float64 figures per film of the run's catalogue (RunFilmStats' film ids).
+
+    Stored with the shard's lists in one transaction, so the chord's callback adds a few
+    arrays of the catalogue's length instead of reading every stored list."""
+
+    run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="shard_sums")
+    shard = models.PositiveIntegerField()
+    scalars = models.JSONField()
+    arrays = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "shard"], name="shard_list_sums_once_per_shard")
+        ]
+        verbose_name = "scoring shard's list sums"
+        verbose_name_plural = "scoring shards' list sums"
+
+    def __str__(self) -> str:
+        return f"list sums of shard {self.shard} of scoring run {self.run_id}"
+
+
 class DriftReport(models.Model):
     """The champion's accuracy on a window of recent interactions against its training
     benchmark, metric by metric, and whether retraining is required."""

@@ -78,7 +78,7 @@ def _lists(lists: npt.ArrayLike, name: str) -> np.ndarray:
     return array
 
 
-def _as_sets(lists: np.ndarray) -> np.ndarray:
+def as_sets(lists: np.ndarray) -> np.ndarray:
     """The lists with any repeated film replaced by -1 (the order within a row may change)."""
     if lists.shape[1] < 2:
         return lists
@@ -121,7 +121,16 @@ def diversity(film_index_lists: npt.ArrayLike, film_factors: npt.ArrayLike) -> f
 
     A film whose factor vector is zero has cosine similarity 0 with every film.
     """
-    lists = _as_sets(_lists(film_index_lists, "film_index_lists"))
+    per_list = list_diversities(film_index_lists, film_factors)
+    if not per_list.size:
+        raise ValueError("no list has two or more films: diversity is undefined")
+    return float(np.mean(per_list))
+
+
+def list_diversities(film_index_lists: npt.ArrayLike, film_factors: npt.ArrayLike) -> np.ndarray:
+    """The intra-list diversity of each list with at least two films (see `diversity`, their
+    mean), in list order; lists held in parts give their diversity from the sum and count."""
+    lists = as_sets(_lists(film_index_lists, "film_index_lists"))
     factors = np.asarray(film_factors, dtype=np.float64)
     if factors.ndim != 2:
         raise ValueError(f"film_factors must be 2-d (films x factors), got shape {factors.shape}")
@@ -146,10 +155,8 @@ def diversity(film_index_lists: npt.ArrayLike, film_factors: npt.ArrayLike) -> f
             rows
         ].sum(axis=1)
     judged = sizes >= 2
-    if not judged.any():
-        raise ValueError("no list has two or more films: diversity is undefined")
     mean_similarity = pair_sums[judged] / (sizes[judged] * (sizes[judged] - 1.0))
-    return float(np.mean(1.0 - mean_similarity))
+    return 1.0 - mean_similarity
 
 
 def personalization(film_ids: npt.ArrayLike) -> float:
@@ -158,18 +165,32 @@ def personalization(film_ids: npt.ArrayLike) -> float:
     Lists with no films are left out (a zero vector has no direction); fewer than two lists
     with films raise ValueError. Exact, in O(total list length) time and memory.
     """
-    lists = _as_sets(_lists(film_ids, "film_ids"))
-    sizes = np.count_nonzero(lists >= 0, axis=1)
-    n = int(np.count_nonzero(sizes))
+    lists = as_sets(_lists(film_ids, "film_ids"))
+    valid = lists >= 0
+    dense, size = _dense(lists[valid])
+    positions = np.full(lists.shape, -1, dtype=np.int64)
+    positions[valid] = dense
+    return personalization_of_sums(*unit_vector_sum(positions, size))
+
+
+def unit_vector_sum(film_positions: np.ndarray, size: int) -> tuple[np.ndarray, int]:
+    """The sum over lists of each list's binary film vector scaled to unit length, film
+    position by position (0..size-1; -1 padding; lists as sets), and how many lists have
+    films: personalisation is a function of the two, so lists held in parts add them up."""
+    sizes = np.count_nonzero(film_positions >= 0, axis=1)
+    # x_v / |x_v| has weight 1/sqrt(L_v) on each of v's films. Row by row, as
+    # film_positions[valid] lists the films: each row's weight once per film it has.
+    weights = np.repeat(1.0 / np.sqrt(np.maximum(sizes, 1)), sizes)
+    summed = np.bincount(film_positions[film_positions >= 0], weights=weights, minlength=size)
+    return summed, int(np.count_nonzero(sizes))
+
+
+def personalization_of_sums(summed: np.ndarray, lists_with_films: int) -> float:
+    """Personalisation from `unit_vector_sum`'s figures: the sum over pairs v != w of
+    cos(v, w) is |s|^2 - n."""
+    n = lists_with_films
     if n < 2:
         raise ValueError(f"personalization needs at least two non-empty lists, got {n}")
-    valid = lists >= 0
-    # x_v / |x_v| has weight 1/sqrt(L_v) on each of v's films; summing these unit vectors
-    # over viewers film by film gives s, and sum over v != w of cos(v, w) = |s|^2 - n.
-    # Row by row, as lists[valid] lists the films: each row's weight once per film it has.
-    weights = np.repeat(1.0 / np.sqrt(np.maximum(sizes, 1)), sizes)
-    dense, size = _dense(lists[valid])
-    summed = np.bincount(dense, weights=weights, minlength=size)
     mean_similarity = (float(summed @ summed) - n) / (n * (n - 1.0))
     return 1.0 - mean_similarity
 
@@ -198,7 +219,7 @@ def genre_counts(
     film_index_lists holds rows of genre_matrix (-1 padding); a film counts towards every
     genre it has.
     """
-    lists = _as_sets(_lists(film_index_lists, "film_index_lists"))
+    lists = as_sets(_lists(film_index_lists, "film_index_lists"))
     matrix = np.asarray(genre_matrix)
     if matrix.ndim != 2 or matrix.shape[1] != len(genre_names):
         raise ValueError(

@@ -15,13 +15,8 @@ import pandas as pd
 from scipy import sparse
 
 from recommender.engine.checks import checked_int
-from recommender.engine.metrics import (
-    build_genre_matrix,
-    coverage,
-    diversity,
-    genre_counts,
-    personalization,
-)
+from recommender.engine.list_sums import ListSums
+from recommender.engine.metrics import build_genre_matrix
 from recommender.engine.model import (
     VIEWER_BIAS_SHRINKAGE,
     TrainedModel,
@@ -39,7 +34,6 @@ from recommender.engine.scoring import (
     score_viewers,
     viewer_side,
 )
-from recommender.engine.segments import VIEWER_GROUPS
 
 
 @dataclass(frozen=True)
@@ -415,30 +409,6 @@ def _seen(ratings: pd.DataFrame, viewer_ids: np.ndarray, film_ids: np.ndarray) -
     )
 
 
-# Rows per block when mapping lists to positions: the temporaries of a block stay small
-# (computed whole at 270k x 100, they took 0.5-0.7 GB beside the 216 MB result).
-_POSITION_BLOCK_ROWS = 16_384
-
-
-def _positions(film_ids: np.ndarray, find) -> np.ndarray:
-    """find(film ids) for each listed film, block by block of rows; -1 for padding."""
-    positions = np.empty(film_ids.shape, dtype=np.int64)
-    for start in range(0, len(film_ids), _POSITION_BLOCK_ROWS):
-        block = film_ids[start : start + _POSITION_BLOCK_ROWS]
-        positions[start : start + len(block)] = np.where(block >= 0, find(np.maximum(block, 0)), -1)
-    return positions
-
-
-def _group_rows(from_model: np.ndarray) -> dict[str, slice | np.ndarray]:
-    """Each viewer group's rows: slices (views) when the model-served lists come first, as a
-    scoring run ranks and stores them, else boolean masks (copies: 216 MB a group at 270k
-    viewers x 100 films, and the metrics' peak)."""
-    served = int(np.count_nonzero(from_model))
-    if from_model[:served].all():
-        return {"all": slice(None), "existing": slice(0, served), "new": slice(served, None)}
-    return {"all": slice(None), "existing": from_model, "new": ~from_model}
-
-
 def list_metrics(
     ranking: Ranking,
     *,
@@ -469,30 +439,6 @@ def lists_metrics(
     """list_metrics of the lists alone: film_ids (viewers, films listed) with -1 padding and
     each viewer's from_model, so a caller holding stored lists need not build a Ranking
     (its scores and predictions are not read here)."""
-    catalogue_ids = np.asarray(catalogue_ids, dtype=np.int64)
-    # Dense catalogue positions (-1 padding kept) for personalisation and genre counts.
-    dense = _positions(film_ids, lambda block: np.searchsorted(catalogue_ids, block))
-    factor_index = _positions(
-        film_ids, lambda block: model.film_index(block.ravel()).reshape(block.shape)
+    return ListSums.of(film_ids, from_model, model=model, catalogue_ids=catalogue_ids).metrics(
+        film_genres=film_genres, catalogue_ids=catalogue_ids
     )
-    membership, genre_names = genre_matrix(film_genres, catalogue_ids)
-
-    metrics: dict[str, dict] = {}
-    groups = _group_rows(from_model)
-    for group in VIEWER_GROUPS:
-        rows = groups[group]
-        count = len(film_ids[rows])
-        if count == 0:
-            metrics[group] = {"viewers": 0}
-            continue
-        lists_with_factors = factor_index[rows]
-        metrics[group] = {
-            "viewers": count,
-            "coverage": coverage(film_ids[rows], len(catalogue_ids)),
-            "diversity": diversity(lists_with_factors, model.film_factors)
-            if (lists_with_factors >= 0).sum(axis=1).max() >= 2
-            else None,
-            "personalization": personalization(dense[rows]) if count >= 2 else None,
-            "genre_counts": genre_counts(dense[rows], membership, genre_names),
-        }
-    return metrics

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from recommender.engine.list_sums import ListSums
 from recommender.engine.serving import FilmStats
-from recommender.models import ModelVersion, RunFilmStats, ScoredList, ScoringRun
+from recommender.models import ModelVersion, RunFilmStats, ScoredList, ScoringRun, ShardListSums
 
 
 def served_scoring_run() -> ScoringRun | None:
@@ -59,6 +60,15 @@ def latest_film_stats() -> tuple[int, FilmStats] | None:
     if stored is None:
         return None
     return int(stored.run.parameters["snapshot"]["rating_pk_max"]), _unpacked(stored)
+
+
+def shard_list_sums(run_pk: int, catalogue_size: int) -> dict[int, ListSums]:
+    """The list sums each shard of a sharded run stored with its lists, by shard number;
+    catalogue_size: the run's films (ValueError when stored sums do not fit it)."""
+    return {
+        row.shard: ListSums.unpack(row.scalars, bytes(row.arrays), catalogue_size)
+        for row in ShardListSums.objects.filter(run_id=run_pk)
+    }
 
 
 def _unpacked(stored: RunFilmStats | None) -> FilmStats | None:

@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from recommender.engine.artifact import load_model
 from recommender.engine.checks import is_int
+from recommender.engine.list_sums import ListSums
 from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty, Ranking
-from recommender.engine.serving import FilmStats, list_metrics, lists_metrics, rank_every_viewer
-from recommender.models import ModelVersion, RunFilmStats, ScoredList, ScoringRun
+from recommender.engine.serving import FilmStats, list_metrics, rank_every_viewer
+from recommender.models import ModelVersion, RunFilmStats, ScoredList, ScoringRun, ShardListSums
 from recommender.progress import ProgressCallback, no_progress
 from recommender.selectors.ratings import (
     film_genres_frame,
@@ -37,7 +37,7 @@ from recommender.selectors.ratings import (
     viewers_frame,
 )
 from recommender.selectors.registry import current_champion
-from recommender.selectors.scoring import run_film_stats, scored_list_film_ids
+from recommender.selectors.scoring import run_film_stats, shard_list_sums
 from recommender.services.binary_copy import COPY_HEADER, COPY_TRAILER, binary_rows
 from recommender.services.gate import wait_at_test_gate
 from recommender.services.leases import (
@@ -246,13 +246,22 @@ def scoring_shard_store(
     viewers = _shards(run)[shard]
     stored = 0
     if len(viewers):
+        model = _version_model(run.model_version)
+        film_stats = _run_film_stats(run)
         ranking = _rank(
             run,
-            _version_model(run.model_version),
+            model,
             _shard_ratings(run, viewers),
             viewers,
-            _run_film_stats(run),
+            film_stats,
             progress=lambda f: progress("scoring", 0.1 + 0.8 * f),
+        )
+        top = run.parameters["list_length"]
+        sums = ListSums.of(
+            ranking.film_ids[:, :top],
+            ranking.from_model,
+            model=model,
+            catalogue_ids=film_stats.film_ids,
         )
         progress("storing lists", 0.9)
         with transaction.atomic():
@@ -262,6 +271,10 @@ def scoring_shard_store(
             # A redelivered shard replaces what an earlier delivery stored.
             ScoredList.objects.filter(run_id=run_id, viewer_id__in=viewers["pk"].tolist()).delete()
             _store_lists(run, ranking, viewers)
+            scalars, arrays = sums.pack()
+            ShardListSums.objects.update_or_create(
+                run=run, shard=shard, defaults={"scalars": scalars, "arrays": arrays}
+            )
         stored = ranking.n_viewers
     _renew_run_lease(run_id)
     progress("done", 1.0)
@@ -270,10 +283,11 @@ def scoring_shard_store(
 
 def scoring_run_complete(*, run_id: int) -> ScoringRun | None:
     """Finish a sharded run once its shards have run: check that every viewer of the snapshot
-    has a list, compute the metrics from the stored lists exactly as an unsharded run does,
-    mark the run completed and release its lease. When shards are missing the run is marked
-    failed with an error naming them, and the previous completed run keeps serving. A run
-    that already ended is returned unchanged (the callback delivered twice)."""
+    has a list, add up the list sums each shard stored with its lists into the run's metrics
+    (an unsharded run's, to rounding: nobody reads every list), mark the run completed and
+    release its lease. When shards are missing the run is marked failed with an error naming
+    them, and the previous completed run keeps serving. A run that already ended is returned
+    unchanged (the callback delivered twice)."""
     run = ScoringRun.objects.select_related("model_version").filter(pk=run_id).first()
     if run is None or run.status != ScoringRun.Status.RUNNING:
         lease_release(owner=scoring_run_lease_owner(run_id))
@@ -291,19 +305,21 @@ def scoring_run_complete(*, run_id: int) -> ScoringRun | None:
                 f"their lists: {unlisted:,} of {expected:,} viewers have none"
             ),
         )
-    film_ids, from_model = _stored_lists(run)
-    metrics = lists_metrics(
-        film_ids,
-        from_model,
-        model=_version_model(run.model_version),
-        film_genres=film_genres_frame(),
-        catalogue_ids=_run_film_stats(run).film_ids,
-    )
+    catalogue_ids = _run_film_stats(run).film_ids
+    with_viewers = [i for i, part in enumerate(shards) if len(part)]
+    stored_sums = shard_list_sums(run.pk, len(catalogue_ids))
+    if unsummed := [i for i in with_viewers if i not in stored_sums]:
+        return scoring_run_fail(
+            run_id=run_id,
+            error=f"shard(s) {', '.join(map(str, unsummed))} stored lists but not their sums",
+        )
+    sums = sum((stored_sums[i] for i in with_viewers), ListSums.empty(len(catalogue_ids)))
+    metrics = sums.metrics(film_genres=film_genres_frame(), catalogue_ids=catalogue_ids)
     # Completed only if still running: a reaper that marked it failed meanwhile wins.
     ScoringRun.objects.filter(pk=run_id, status=ScoringRun.Status.RUNNING).update(
         status=ScoringRun.Status.COMPLETED,
         finished_at=timezone.now(),
-        viewers=len(film_ids),
+        viewers=metrics["all"]["viewers"],
         metrics=metrics,
     )
     lease_release(owner=scoring_run_lease_owner(run_id))
@@ -316,6 +332,7 @@ def scoring_run_fail(*, run_id: int, error: str) -> ScoringRun | None:
     release its lease. The previous completed run keeps serving."""
     if _run_fail(run_id, error):
         ScoredList.objects.filter(run_id=run_id).delete()
+        ShardListSums.objects.filter(run_id=run_id).delete()
     lease_release(owner=scoring_run_lease_owner(run_id))
     return ScoringRun.objects.filter(pk=run_id).first()
 
@@ -496,25 +513,3 @@ def _store_film_stats(run: ScoringRun, stats: FilmStats) -> None:
             "sums": stats.sums.astype("<f8").tobytes(),
         },
     )
-
-
-def _stored_lists(run: ScoringRun) -> tuple[np.ndarray, np.ndarray]:
-    """The run's stored lists as the metrics read them: the first list_length film ids of
-    each (-1 padded) and whether the model served it, in the order an unsharded run ranks
-    viewers (model-served first, then the fallback, each by viewer id), so metrics sum in the
-    same order. Streamed, and only what the metrics read: at full scale 270k x 100 film ids
-    (216 MB), where the whole lists with their scores and predictions were 0.5 GB."""
-    lists = (
-        ScoredList.objects.filter(run=run)
-        .annotate(source_id=F("viewer__source_id"))
-        .order_by("-from_model", "source_id")
-        .only("film_ids", "from_model")
-    )
-    shape = (lists.count(), run.parameters["list_length"])
-    from_model = np.zeros(shape[0], dtype=bool)
-    film_ids = np.full(shape, -1, dtype=np.int64)
-    for row, scored in enumerate(lists.iterator(chunk_size=LIST_BATCH)):
-        films = scored_list_film_ids(scored)[: shape[1]]
-        from_model[row] = scored.from_model
-        film_ids[row, : len(films)] = films
-    return film_ids, from_model

@@ -14,7 +14,15 @@ from django.core.management import call_command
 from django_celery_results.models import TaskResult
 
 from recommender import tasks
-from recommender.models import Film, Lease, Rating, ScoredList, ScoringRun, Viewer
+from recommender.models import (
+    Film,
+    Lease,
+    Rating,
+    ScoredList,
+    ScoringRun,
+    ShardListSums,
+    Viewer,
+)
 from recommender.selectors.scoring import run_film_stats, scored_list_arrays, served_scoring_run
 from recommender.services.leases import AlreadyRunningError, lease_acquire, lease_holder
 from recommender.services.scoring import (
@@ -114,13 +122,16 @@ def test_a_shard_delivered_twice_stores_nothing_twice(champion):
 
     assert first == 40 and again["lists"] == 40
     assert ScoredList.objects.filter(run=run).count() == 40
+    assert ShardListSums.objects.filter(run=run).count() == 1, "its sums replaced, not added"
     after = stored_lists(run)
     assert after.keys() == before.keys()
     assert all(after[v][0].tolist() == before[v][0].tolist() for v in before)
     for shard in (0, 2):
         scoring_shard_store(run_id=run.pk, shard=shard, shards=3)
     completed = scoring_run_complete(run_id=run.pk)
+    # The viewer count comes from the shards' sums: a shard counted twice would give 160.
     assert completed.status == Status.COMPLETED and completed.viewers == 120
+    assert completed.metrics["all"]["viewers"] == 120
     assert scoring_run_complete(run_id=run.pk) == completed, "a second callback changes nothing"
 
 
@@ -138,8 +149,23 @@ def test_a_missing_shard_fails_the_run_and_the_previous_run_keeps_serving(champi
         "shard(s) 1 of 0-2 did not store their lists: 40 of 120 viewers have none"
     )
     assert not ScoredList.objects.filter(run=run).exists(), "its partial lists are dropped"
+    assert not ShardListSums.objects.filter(run=run).exists(), "and their sums"
     assert served_scoring_run() == served
     assert not Lease.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_shard_whose_sums_are_missing_fails_the_run_with_its_number(champion):
+    run = scoring_run_start(actor="command:test", owner="test", shards=3)
+    for shard in range(3):
+        scoring_shard_store(run_id=run.pk, shard=shard, shards=3)
+    ShardListSums.objects.filter(run=run, shard=2).delete()
+
+    failed = scoring_run_complete(run_id=run.pk)
+
+    assert failed.status == Status.FAILED
+    assert failed.error == "shard(s) 2 stored lists but not their sums"
+    assert not ScoredList.objects.filter(run=run).exists()
 
 
 @pytest.mark.django_db

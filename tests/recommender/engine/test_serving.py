@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.engine import serving
+from recommender.engine import list_sums
 from recommender.engine.metrics import rmse
 from recommender.engine.model import SVDConfig, TrainedModel, UnknownViewerError
 from recommender.engine.scoring import (
@@ -295,7 +295,7 @@ def test_list_metrics_do_not_depend_on_the_order_of_the_lists(monkeypatch):
     options = dict(model=model, film_genres=film_genres, catalogue_ids=np.sort(model.film_ids))
 
     ordered = lists_metrics(film_ids, from_model, **options)
-    monkeypatch.setattr(serving, "_POSITION_BLOCK_ROWS", 7)
+    monkeypatch.setattr(list_sums, "_POSITION_BLOCK_ROWS", 7)
     shuffled = rng.permutation(40)
     mixed = lists_metrics(film_ids[shuffled], from_model[shuffled], **options)
 
