@@ -330,10 +330,14 @@ def scoring_run_complete(*, run_id: int) -> ScoringRun | None:
 def scoring_run_fail(*, run_id: int, error: str) -> ScoringRun | None:
     """Mark a sharded run failed (if still running), drop the lists its shards stored and
     release its lease. The previous completed run keeps serving."""
-    if _run_fail(run_id, error):
-        ScoredList.objects.filter(run_id=run_id).delete()
-        ShardListSums.objects.filter(run_id=run_id).delete()
-    lease_release(owner=scoring_run_lease_owner(run_id))
+    try:
+        if _run_fail(run_id, error):
+            ScoredList.objects.filter(run_id=run_id).delete()
+            ShardListSums.objects.filter(run_id=run_id).delete()
+    finally:
+        # Released even when dropping the partial rows fails: the run is already marked
+        # failed, and a held lease would block all model work until it lapses (about 2 h).
+        lease_release(owner=scoring_run_lease_owner(run_id))
     return ScoringRun.objects.filter(pk=run_id).first()
 
 
