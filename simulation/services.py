@@ -36,6 +36,7 @@ from recommender.selectors.ratings import (
 )
 from recommender.selectors.registry import current_champion
 from recommender.services.cycle import CycleOutcome, monitor_and_retrain
+from recommender.services.gate import wait_at_test_gate
 from recommender.services.imports import ratings_bulk_insert
 from recommender.services.jobs import job_enqueue
 from recommender.services.lifecycle import model_version_approve
@@ -434,6 +435,7 @@ def simulation_run_execute(
                 metrics = RoundMetrics.from_json(round_.metrics)
                 round_.metrics = replace(metrics, cycle=outcome).to_json()
                 round_.save(update_fields=["metrics"])
+            wait_at_test_gate("between rounds")
     except Exception as exc:
         SimulationRun.objects.filter(pk=run.pk).update(
             status=SimulationRun.Status.FAILED,

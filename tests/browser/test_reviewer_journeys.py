@@ -131,9 +131,14 @@ def test_a_simulation_launched_from_the_form_shows_progress_until_100_percent(
     artifact_dir,
     celery_processes,  # noqa: F811
     page,
+    tmp_path,
 ):
     model_version_train(actor="command:test", config=SVDConfig(n_factors=20, n_epochs=10, seed=3))
-    celery_processes("worker")
+    # The worker holds after the first round until the page has shown it mid-way: on a fast
+    # machine the four rounds take less than the page's 1.5 s between polls.
+    gate = tmp_path / "gate"
+    gate.write_text("between rounds")
+    celery_processes("worker", RECOMMENDER_TEST_GATE_FILE=str(gate))
 
     page.goto("/simulate/")
     page.fill("input[name=rounds]", "4")
@@ -147,10 +152,12 @@ def test_a_simulation_launched_from_the_form_shows_progress_until_100_percent(
     while time.monotonic() < deadline:
         text = page.locator(".task-percent").first.inner_text()
         seen.append(int(text.rstrip(" %")))
+        if gate.exists() and 0 < seen[-1] < 100:
+            screenshot(page, "simulation-progress")
+            gate.unlink()
         if seen[-1] == 100 and page.locator("text=See the metrics of these rounds").count():
             break
         time.sleep(0.25)
-    screenshot(page, "simulation-progress")
 
     assert seen[-1] == 100, seen
     assert any(0 < value < 100 for value in seen), f"progress was never seen mid-way: {seen}"
