@@ -19,6 +19,7 @@ import pandas as pd
 from recommender.engine.metrics import (
     as_sets,
     build_genre_matrix,
+    genre_counts_of_sums,
     list_diversities,
     personalization_of_sums,
     unit_vector_sum,
@@ -78,7 +79,6 @@ class GroupSums:
         figure is undefined: no list with two films, fewer than two lists with films)."""
         if self.viewers == 0:
             return {"viewers": 0}
-        genre_totals = self.times_listed @ membership.astype(np.float64)
         return {
             "viewers": self.viewers,
             "coverage": np.count_nonzero(self.times_listed) / len(self.times_listed),
@@ -88,10 +88,9 @@ class GroupSums:
             "personalization": personalization_of_sums(self.unit_vector_sum, self.lists_with_films)
             if self.lists_with_films >= 2
             else None,
-            "genre_counts": {
-                name: float(total) / self.viewers
-                for name, total in zip(genre_names, genre_totals, strict=True)
-            },
+            "genre_counts": genre_counts_of_sums(
+                self.times_listed, membership, genre_names, self.viewers
+            ),
         }
 
 

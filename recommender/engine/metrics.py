@@ -227,11 +227,18 @@ def genre_counts(
         )
     if lists.size and lists.max() >= len(matrix):
         raise ValueError(f"film index {lists.max()} is out of range for {len(matrix)} films")
-    times_listed = np.bincount(lists[lists >= 0], minlength=len(matrix)).astype(np.float64)
-    totals = times_listed @ matrix.astype(np.float64)
+    times_listed = np.bincount(lists[lists >= 0], minlength=len(matrix))
+    return genre_counts_of_sums(times_listed, matrix, genre_names, len(lists))
+
+
+def genre_counts_of_sums(
+    times_listed: np.ndarray, genre_matrix: np.ndarray, genre_names: list[str], n_lists: int
+) -> dict[str, float]:
+    """`genre_counts` from how many of n_lists lists hold each film (rows of genre_matrix), so
+    lists held in parts add up their counts."""
+    totals = np.asarray(times_listed, dtype=np.float64) @ genre_matrix.astype(np.float64)
     return {
-        str(name): float(total) / len(lists)
-        for name, total in zip(genre_names, totals, strict=True)
+        str(name): float(total) / n_lists for name, total in zip(genre_names, totals, strict=True)
     }
 
 
