@@ -32,6 +32,7 @@ _POSITION_BLOCK_ROWS = 16_384
 # The groups whose sums are kept: "all" is their sum.
 _PARTS = ("existing", "new")
 _SCALARS = ("viewers", "lists_with_films", "diversity_sum", "diversity_lists")
+_ARRAYS = ("times_listed", "unit_vector_sum")
 
 
 @dataclass(frozen=True)
@@ -141,29 +142,24 @@ class ListSums:
     def pack(self) -> tuple[dict, bytes]:
         """JSON-able scalars and the arrays as little-endian float64 bytes, for storage."""
         scalars = {g: {k: getattr(getattr(self, g), k) for k in _SCALARS} for g in _PARTS}
-        arrays = np.stack(
-            [
-                getattr(getattr(self, g), k)
-                for g in _PARTS
-                for k in ("times_listed", "unit_vector_sum")
-            ]
-        )
+        arrays = np.stack([getattr(getattr(self, g), k) for g in _PARTS for k in _ARRAYS])
         return scalars, arrays.astype("<f8").tobytes()
 
     @classmethod
     def unpack(cls, scalars: dict, arrays: bytes, catalogue_size: int) -> ListSums:
         """The inverse of `pack`; ValueError when the arrays do not fit the catalogue."""
         values = np.frombuffer(arrays, dtype="<f8")
-        if values.size != 2 * len(_PARTS) * catalogue_size:
+        per_film = len(_PARTS) * len(_ARRAYS)
+        if values.size != per_film * catalogue_size:
             raise ValueError(
-                f"stored list sums hold {values.size} figures, not 4 x {catalogue_size} films"
+                f"stored list sums hold {values.size} figures, "
+                f"not {per_film} x {catalogue_size} films"
             )
-        values = values.reshape(len(_PARTS), 2, catalogue_size).astype(np.float64)
+        values = values.reshape(len(_PARTS), len(_ARRAYS), catalogue_size).astype(np.float64)
         return cls(
             *(
                 GroupSums(
-                    times_listed=values[i, 0],
-                    unit_vector_sum=values[i, 1],
+                    **dict(zip(_ARRAYS, values[i], strict=True)),
                     **{k: scalars[g][k] for k in _SCALARS},
                 )
                 for i, g in enumerate(_PARTS)
