@@ -20,6 +20,7 @@ import kombu.exceptions
 import redis.exceptions
 from celery import chord, group, shared_task
 from celery.canvas import Signature
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from recommender.datasets import RatingFilter
@@ -63,12 +64,16 @@ RETRY_OPTIONS = {
 
 
 def progress_reporter(task) -> ProgressCallback:
-    """Report a service's progress as the task's PROGRESS state (a no-op when run eagerly)."""
+    """Report a service's progress as the task's PROGRESS state (a no-op when run eagerly),
+    through settings.TASK_PROGRESS_DATABASE: outside the service's transaction, so the page
+    sees it while a simulation round (one transaction) is still running."""
 
     def report(stage: str, fraction: float) -> None:
         if task.request.id and not task.request.is_eager:
             task.update_state(
-                state="PROGRESS", meta={"stage": stage, "percent": round(100 * fraction)}
+                state="PROGRESS",
+                meta={"stage": stage, "percent": round(100 * fraction)},
+                using=settings.TASK_PROGRESS_DATABASE,
             )
 
     return report

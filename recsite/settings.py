@@ -120,6 +120,8 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
+# The alias a task's progress is written through (recommender.tasks.progress_reporter).
+TASK_PROGRESS_DATABASE = "default"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default lives under var/; make sure a fresh checkout can open it.
     VAR_DIR.mkdir(exist_ok=True)
@@ -134,6 +136,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     options.setdefault(
         "timeout", env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=30, minimum=1, maximum=600)
     )
+else:
+    # A task's progress is written through a second connection to the same database: a
+    # simulation round is one transaction, and progress written inside it stayed invisible to
+    # the page until the round committed. (SQLite has one writer at a time: a second
+    # connection would wait for the round's lock, so there progress stays on "default".)
+    # Tests mirror it onto the default test database.
+    TASK_PROGRESS_DATABASE = "task_progress"
+    DATABASES[TASK_PROGRESS_DATABASE] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

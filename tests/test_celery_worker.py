@@ -17,6 +17,7 @@ from django.db import connection
 
 from recommender.engine.model import SVDConfig
 from recommender.models import DriftReport, Lease, ModelVersion, ModelVersionEvent
+from recommender.selectors.tasks import task_progress
 from recommender.services.registry import model_version_train
 from recsite.celery import app
 from simulation.models import SimulationRun
@@ -147,6 +148,34 @@ def test_a_worker_runs_the_whole_cycle_and_reports_progress(
     assert ModelVersion.objects.filter(pk=champion.pk).exists()
     assert "PROGRESS" in states, states
     assert Lease.objects.count() == 0, "the lease was released"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_inside_a_round_is_visible_before_the_round_commits(
+    celery_processes, bundled_subset, artifact_dir, tmp_path
+):
+    # A round is one transaction; the worker is held inside it, at the start of its scoring.
+    gate = tmp_path / "gate"
+    gate.write_text("scoring")
+    celery_processes("worker", RECOMMENDER_TEST_GATE_FILE=str(gate))
+    train_champion()
+    run = simulation_run_create(
+        parameters=SimulationParameters(rounds=2, seed=1, arrivals=0.0), actor="test"
+    )
+
+    result = run_simulation.delay(run.pk)
+    wait_for(lambda: (tmp_path / "gate.reached").exists(), 120, "the round to reach scoring")
+    progress = wait_for(
+        lambda: (p := task_progress(result.id)).state == "PROGRESS" and p, 10, "progress"
+    )
+    try:
+        assert progress.stage == "round 1: scoring"
+        assert progress.percent == 5, "a tenth of the first of two rounds"
+        assert not run.rounds.exists(), "the round's transaction is still open"
+    finally:
+        gate.unlink()
+    assert result.get(timeout=120) == {"simulation_run": run.pk, "rounds": 2}
+    assert task_progress(result.id).percent == 100
 
 
 @pytest.mark.django_db(transaction=True)

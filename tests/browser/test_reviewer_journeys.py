@@ -134,10 +134,11 @@ def test_a_simulation_launched_from_the_form_shows_progress_until_100_percent(
     tmp_path,
 ):
     model_version_train(actor="command:test", config=SVDConfig(n_factors=20, n_epochs=10, seed=3))
-    # The worker holds after the first round until the page has shown it mid-way: on a fast
-    # machine the four rounds take less than the page's 1.5 s between polls.
+    # The worker holds inside the first round (one transaction, not committed yet) until the
+    # page has shown it mid-way: on a fast machine the four rounds take less than the page's
+    # 1.5 s between polls, and progress written inside the round's transaction went unseen.
     gate = tmp_path / "gate"
-    gate.write_text("between rounds")
+    gate.write_text("scoring")
     celery_processes("worker", RECOMMENDER_TEST_GATE_FILE=str(gate))
 
     page.goto("/simulate/")
