@@ -17,6 +17,7 @@ from recommender.engine.scoring import (
     score_viewers,
     top_n,
 )
+from recommender.engine.scoring import _candidates as candidates_of
 from tests.recommender.engine.test_model import hand_model
 
 # hand_model(): predicted ratings (films 100, 200, 300)
@@ -269,24 +270,51 @@ def test_top_n_breaks_ties_by_column_wherever_they_fall():
     assert values.tolist() == [[3.0, 3.0, 3.0], [0.0, 0.0, 0.0]]
 
 
-@pytest.mark.parametrize("kind", ["distinct", "ties", "mostly seen", "float32"])
-def test_a_wide_block_narrowed_to_its_candidates_lists_what_a_full_sort_lists(kind):
+@pytest.mark.parametrize("n", [10, 120])
+@pytest.mark.parametrize("kind", ["distinct", "ties", "clipped", "mostly seen", "float32"])
+def test_a_wide_block_narrowed_to_its_candidates_lists_what_a_full_sort_lists(kind, n):
     rng = np.random.default_rng(7)
-    block = rng.normal(3.5, 0.5, size=(40, 9_000))
+    block = rng.normal(3.5, 0.5, size=(40, 9_000))  # 281 groups of 32 columns, then 8
     if kind == "ties":
         block = np.round(block)  # a handful of distinct values: ties at every cut-off
+    if kind == "clipped":
+        # Predictions clipped to the scale's top: most groups' maxima tie, and a few lie above.
+        block = np.minimum(block, 4.0)
+        block[:, rng.integers(0, 9_000, 6)] = 4.5
     if kind == "mostly seen":
         block[rng.random(block.shape) < 0.99] = -np.inf
         block[0, :] = -np.inf  # a viewer who has seen everything
     if kind == "float32":
         block = block.astype(np.float32)
 
-    columns, values = top_n(block, 120)
+    columns, values = top_n(block, n)
 
     # The stable full sort of the negated rows: value descending, then column ascending.
-    order = np.argsort(-block, axis=1, kind="stable")[:, :120]
+    order = np.argsort(-block, axis=1, kind="stable")[:, :n]
     np.testing.assert_array_equal(columns, order)
     np.testing.assert_array_equal(values, np.take_along_axis(block, order, axis=1))
+    # Whether the block was narrowed first (n groups of 32 columns must leave out 3/4 of them):
+    # to n groups a row, whatever the ties.
+    narrowed = candidates_of(block, n)
+    assert (narrowed is not None) == (n == 10)
+    if narrowed is not None:
+        assert narrowed[0].shape == (40, 10 * 32)
+
+
+def test_top_n_equals_a_full_sort_on_random_blocks_of_every_shape():
+    rng = np.random.default_rng(11)
+    for case in range(300):
+        n = int(rng.integers(1, 25))
+        n_cols = int(rng.integers(1, 3_000))
+        levels = int(rng.choice([2, 5, 1_000_000]))  # heavy ties to none
+        block = rng.integers(0, levels, size=(int(rng.integers(2, 6)), n_cols)).astype(float)
+        block[rng.random(block.shape) < rng.choice([0.0, 0.5, 0.999])] = -np.inf
+
+        columns, values = top_n(block, n)
+
+        order = np.argsort(-block, axis=1, kind="stable")[:, :n]
+        np.testing.assert_array_equal(columns, order, err_msg=f"case {case}")
+        np.testing.assert_array_equal(values, np.take_along_axis(block, order, axis=1))
 
 
 # --- cold start -------------------------------------------------------------------------------
