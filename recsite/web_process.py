@@ -1,5 +1,7 @@
 """What a web server process (WSGI or ASGI) sets up before it serves."""
 
+# numpy loads OpenBLAS; the limit below applies to the libraries loaded when it is set.
+import numpy  # noqa: F401
 from threadpoolctl import threadpool_limits
 
 
