@@ -343,12 +343,16 @@ class FilmSide:
 def viewer_side(model: TrainedModel, rows: np.ndarray, dtype: npt.DTypeLike) -> np.ndarray:
     """[p_v, 1, mu + b_v] of the viewers at `rows` of the model: the left half of FilmSide's
     product, (len(rows), n_factors + 2)."""
+    return viewer_side_of(model, model.viewer_bias[rows], model.viewer_factors[rows], dtype)
+
+
+def viewer_side_of(
+    model: TrainedModel, bias: np.ndarray, factors: np.ndarray, dtype: npt.DTypeLike
+) -> np.ndarray:
+    """viewer_side of viewers given by their bias and factors (one row each), such as viewers
+    folded in without being added to the model."""
     return np.hstack(
-        [
-            model.viewer_factors[rows],
-            np.ones((len(rows), 1)),
-            (model.global_mean + model.viewer_bias[rows])[:, None],
-        ]
+        [factors, np.ones((len(bias), 1)), (model.global_mean + bias)[:, None]]
     ).astype(dtype, copy=False)
 
 

@@ -33,6 +33,7 @@ from recommender.engine.scoring import (
     rank_block,
     score_viewers,
     viewer_side,
+    viewer_side_of,
 )
 
 
@@ -152,22 +153,49 @@ def _add_outer_products(
         )
 
 
+@dataclass(frozen=True)
+class FoldedIn:
+    """Viewers a model was not trained on, solved against its films: row i of bias and
+    factors belongs to viewer_ids[i]."""
+
+    viewer_ids: np.ndarray
+    viewer_bias: np.ndarray
+    viewer_factors: np.ndarray
+
+
 def fold_in_viewers(
     model: TrainedModel, ratings: pd.DataFrame, *, reg: float = FOLD_IN_REG
 ) -> TrainedModel:
     """The model with viewers it was not trained on (arrivals past the new-user threshold)
-    appended: each one's bias and factors solve SVD's own objective for that viewer with the
-    films held fixed, min sum_i (r_i - mu - b_i - b_u - p_u.q_i)^2 + reg * n_u * (b_u^2 + |p_u|^2)
-    (surprise regularises once per rating, hence n_u). A ridge regression, solved exactly.
-    Ratings of viewers the model knows, or of films it does not know, are ignored.
-
-    A ranking family (model.predicts_ratings False) folds a viewer in by its own objective
-    instead: implicit_fold_in."""
-    if not model.predicts_ratings:
-        return implicit_fold_in(model, ratings)
-    new = _NewViewerRatings.of(model, ratings)
+    appended, as `folded_in` solves them."""
+    new = folded_in(model, ratings, reg=reg)
     if new is None:
         return model
+    return replace(
+        model,
+        viewer_ids=np.concatenate([model.viewer_ids, new.viewer_ids]),
+        viewer_bias=np.concatenate([model.viewer_bias, new.viewer_bias]),
+        viewer_factors=np.vstack([model.viewer_factors, new.viewer_factors]),
+    )
+
+
+def folded_in(
+    model: TrainedModel, ratings: pd.DataFrame, *, reg: float = FOLD_IN_REG
+) -> FoldedIn | None:
+    """The bias and factors of the viewers in `ratings` the model was not trained on, each
+    solving SVD's own objective for that viewer with the films held fixed,
+    min sum_i (r_i - mu - b_i - b_u - p_u.q_i)^2 + reg * n_u * (b_u^2 + |p_u|^2) (surprise
+    regularises once per rating, hence n_u): a ridge regression, solved exactly. Ratings of
+    viewers the model knows, or of films it does not know, are ignored; None when none is
+    left. Each viewer's solution depends on their ratings alone.
+
+    A ranking family (model.predicts_ratings False) folds a viewer in by its own objective
+    instead: implicit_folded_in."""
+    if not model.predicts_ratings:
+        return implicit_folded_in(model, ratings)
+    new = _NewViewerRatings.of(model, ratings)
+    if new is None:
+        return None
     keep, new_ids, owner, film_rows = new.keep, new.viewer_ids, new.owner, new.film_rows
     features = np.hstack([np.ones((len(film_rows), 1)), model.film_factors[film_rows]])
     target = (
@@ -183,17 +211,7 @@ def fold_in_viewers(
     counts = np.bincount(owner, minlength=len(new_ids)).astype(np.float64)
     gram += reg * counts[:, None, None] * np.eye(width)
     solution = np.linalg.solve(gram, rhs[..., None])[..., 0]
-    return TrainedModel(
-        global_mean=model.global_mean,
-        viewer_ids=np.concatenate([model.viewer_ids, new_ids]),
-        film_ids=model.film_ids,
-        viewer_bias=np.concatenate([model.viewer_bias, solution[:, 0]]),
-        film_bias=model.film_bias,
-        viewer_factors=np.vstack([model.viewer_factors, solution[:, 1:]]),
-        film_factors=model.film_factors,
-        rating_min=model.rating_min,
-        rating_max=model.rating_max,
-    )
+    return FoldedIn(new_ids, solution[:, 0], solution[:, 1:])
 
 
 # Y'Y of the newest film factors folded against (45k x 64 films: 0.4 GFLOP, about 10 ms,
@@ -212,17 +230,17 @@ def _film_gram(films: np.ndarray) -> np.ndarray:
     return gram
 
 
-def implicit_fold_in(model: TrainedModel, ratings: pd.DataFrame) -> TrainedModel:
-    """A ranking family's model with viewers it was not trained on appended: each one's
-    factors solve the implicit-feedback least squares with the films held fixed (implicit's
-    own user solve): (Y'Y + sum_i (c_i - 1) q_i q_i' + reg I) p = sum_i c_i q_i, Y every
-    film's factors, c_i = fold_in_alpha x the interaction weight of the viewer's rating of
-    film i (model.interaction_weights with the model's fold_in_rating_weight). They are then
-    scaled by the calibration's score_scale, and the viewer's bias is their shrunk mean
-    offset, as in training (engine.families)."""
+def implicit_folded_in(model: TrainedModel, ratings: pd.DataFrame) -> FoldedIn | None:
+    """A ranking family's fold-in: each new viewer's factors solve the implicit-feedback
+    least squares with the films held fixed (implicit's own user solve):
+    (Y'Y + sum_i (c_i - 1) q_i q_i' + reg I) p = sum_i c_i q_i, Y every film's factors,
+    c_i = fold_in_alpha x the interaction weight of the viewer's rating of film i
+    (model.interaction_weights with the model's fold_in_rating_weight). They are then scaled
+    by the calibration's score_scale, and the viewer's bias is their shrunk mean offset, as in
+    training (engine.families)."""
     new = _NewViewerRatings.of(model, ratings)
     if new is None:
-        return model
+        return None
     keep, new_ids, owner, film_rows = new.keep, new.viewer_ids, new.owner, new.film_rows
     values = ratings["rating"].to_numpy(np.float64)[keep]
     films = model.film_factors
@@ -240,11 +258,8 @@ def implicit_fold_in(model: TrainedModel, ratings: pd.DataFrame) -> TrainedModel
     factors = np.linalg.solve(gram, rhs[..., None])[..., 0]
     offsets = np.bincount(owner, weights=values - model.global_mean)
     counts = np.bincount(owner, minlength=len(new_ids))
-    return replace(
-        model,
-        viewer_ids=np.concatenate([model.viewer_ids, new_ids]),
-        viewer_bias=np.concatenate([model.viewer_bias, offsets / (counts + VIEWER_BIAS_SHRINKAGE)]),
-        viewer_factors=np.vstack([model.viewer_factors, model.score_scale * factors]),
+    return FoldedIn(
+        new_ids, offsets / (counts + VIEWER_BIAS_SHRINKAGE), model.score_scale * factors
     )
 
 
@@ -310,15 +325,6 @@ def rank_every_viewer(
     return parts[0] if len(parts) == 1 else concat_rankings(parts[0], parts[1])
 
 
-def _without_viewers(model: TrainedModel) -> TrainedModel:
-    return replace(
-        model,
-        viewer_ids=np.empty(0, dtype=np.int64),
-        viewer_bias=np.empty(0),
-        viewer_factors=np.empty((0, model.n_factors)),
-    )
-
-
 def rank_one_viewer(
     model: TrainedModel,
     film_side: FilmSide,
@@ -345,29 +351,26 @@ def rank_one_viewer(
             f"build it from this model"
         )
     row = int(model.viewer_index(np.array([viewer_id]))[0])
-    if row < 0:
-        # Folded in on its own: a viewer's fold-in does not depend on the others, and appending
-        # one row to 270k would copy every viewer's factors on each request.
-        model = fold_in_viewers(
-            _without_viewers(model),
-            pd.DataFrame(
-                {
-                    "viewer_id": np.full(len(rated_film_ids), viewer_id, dtype=np.int64),
-                    "film_id": rated_film_ids,
-                    "rating": rated_scores,
-                }
-            ),
+    if row >= 0:
+        viewer = viewer_side(model, np.array([row]), film_side.dtype)
+    else:
+        # Folded in on its own, without a model of its own: a viewer's fold-in does not depend
+        # on the others, and a model with one row appended copies every viewer's factors.
+        ratings = pd.DataFrame(
+            {
+                "viewer_id": np.full(len(rated_film_ids), viewer_id, dtype=np.int64),
+                "film_id": rated_film_ids,
+                "rating": rated_scores,
+            }
         )
-        row = int(model.viewer_index(np.array([viewer_id]))[0])
-        if row < 0:
+        new = folded_in(model, ratings)
+        if new is None:
             raise UnknownViewerError([viewer_id])
+        viewer = viewer_side_of(model, new.viewer_bias, new.viewer_factors, film_side.dtype)
     seen = model.film_index(rated_film_ids)
     seen = seen[seen >= 0]
     top, scores, predicted = rank_block(
-        film_side,
-        viewer_side(model, np.array([row]), film_side.dtype),
-        seen_at=(np.zeros(len(seen), dtype=np.int64), seen),
-        n=n,
+        film_side, viewer, seen_at=(np.zeros(len(seen), dtype=np.int64), seen), n=n
     )
     listed = top[0] >= 0  # fewer than n unrated films: the list is shorter
     return film_side.film_ids[top[0][listed]], scores[0][listed], predicted[0][listed]

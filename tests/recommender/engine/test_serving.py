@@ -1,6 +1,7 @@
 """Ranking every viewer and one viewer: who the model serves, fold-in of graduated arrivals,
 one viewer's list equal to the batch's row, list metrics."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -168,9 +169,14 @@ def test_one_viewer_over_the_prebuilt_film_side_is_score_viewers_row(penalty):
     assert (batch.film_ids >= 0).all(axis=1).any() and batch.film_ids[0].tolist().count(-1) == 247
 
 
-def test_one_viewer_lists_are_rank_every_viewers_rows_folded_in_or_cold():
+@pytest.mark.parametrize("family", ["svd", "als"])
+def test_one_viewer_lists_are_rank_every_viewers_rows_folded_in_or_cold(family):
     rng = np.random.default_rng(6)
     model = tiny_model(rng)
+    if family == "als":  # a ranking family: folded in by its own (implicit) solve
+        model = replace(
+            model, family="als", predicts_ratings=False, fold_in_alpha=3.0, score_scale=0.8
+        )
     # Viewer 2 is known, 77 a graduated arrival (folded in), 88 cold (popularity).
     ratings = pd.DataFrame(
         {
