@@ -44,8 +44,10 @@ SHARD_WORKERS = 2
 API_SECONDS = 10.0
 
 # Every page a user or an administrator opens, cold (the first request of a process) and warm.
+# The process loads the WSGI module first, as a server does before it accepts a request.
 PAGES_SCRIPT = """
 import json, statistics, time
+import recsite.wsgi
 from django.contrib.auth.models import User
 from django.test import Client
 from recommender.models import ModelVersion, Viewer

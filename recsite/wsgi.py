@@ -2,8 +2,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from recsite.web_process import configure_web_process
+from recsite.web_process import prepare_web_process
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings")
-configure_web_process()
 application = get_wsgi_application()
+prepare_web_process()

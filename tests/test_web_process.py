@@ -1,4 +1,5 @@
-"""A web server process limits BLAS to one thread (recsite.web_process); a worker does not."""
+"""A web server process limits BLAS to one thread and imports its views before serving
+(recsite.web_process); a worker does neither."""
 
 import json
 import os
@@ -39,7 +40,9 @@ def blas_threads_after_importing(module: str) -> list[int]:
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: BLAS has one thread anyway")
 @pytest.mark.parametrize("module", ["recsite.wsgi", "recsite.asgi"])
 def test_a_web_server_process_runs_blas_on_one_thread(module):
-    assert blas_threads_after_importing(module) == [1]
+    threads = blas_threads_after_importing(module)
+
+    assert threads and set(threads) == {1}, "every BLAS library loaded (numpy's, scipy's)"
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: BLAS has one thread anyway")
@@ -47,3 +50,20 @@ def test_a_celery_worker_process_keeps_every_blas_thread():
     threads = blas_threads_after_importing("recsite.celery")
 
     assert threads == [os.cpu_count()], "OpenBLAS's default: a thread per CPU"
+
+
+@pytest.mark.parametrize("module", ["recsite.wsgi", "recsite.asgi"])
+def test_a_web_server_process_imports_every_view_before_its_first_request(module):
+    script = f"import sys, {module}; print(sorted(m for m in sys.modules if m.endswith('views')))"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "recsite.settings", "DATABASE_URL": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    imported = json.loads(result.stdout.strip().splitlines()[-1].replace("'", '"'))
+    assert {"recommender.api.views", "django.contrib.admin.views"} <= set(imported), imported
