@@ -266,6 +266,32 @@ class RunFilmStats(models.Model):
         return f"film figures of scoring run {self.run_id}"
 
 
+class RoundFilmStats(models.Model):
+    """Per-film figures over every rating up to rating_pk_max, packed as RunFilmStats, stored
+    by a simulation round once its ratings are in: its scoring run stored those of before
+    them, and a process serving lists would otherwise aggregate the round's ratings again
+    (about 0.7 s for a round of 3M, paid by the first request after it). Deleted with the
+    round."""
+
+    round = models.OneToOneField(
+        "simulation.SimulationRound",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="film_stats",
+    )
+    rating_pk_max = models.BigIntegerField()
+    film_ids = models.BinaryField()
+    counts = models.BinaryField()
+    sums = models.BinaryField()
+
+    class Meta:
+        verbose_name = "round's film figures"
+        verbose_name_plural = "rounds' film figures"
+
+    def __str__(self) -> str:
+        return f"film figures after round {self.round_id}"
+
+
 class ShardListSums(models.Model):
     """What one shard of a sharded scoring run adds to the run's list metrics (coverage,
     diversity, personalisation, genre counts are ratios of sums over lists:

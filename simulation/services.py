@@ -42,7 +42,12 @@ from recommender.services.jobs import job_enqueue
 from recommender.services.lifecycle import model_version_approve
 from recommender.services.monitoring import accuracy_by_segment, drift_report_create
 from recommender.services.retraining import model_version_retrain
-from recommender.services.scoring import NoChampionError, ScoringOutcome, score_and_store
+from recommender.services.scoring import (
+    NoChampionError,
+    ScoringOutcome,
+    round_film_stats_store,
+    score_and_store,
+)
 from recommender.tracking import track_run
 from simulation.engine import (
     ORACLE_CONFIG,
@@ -222,6 +227,7 @@ def simulation_round_play(
             shift_active=draw.shift_active,
         )
         _store_ratings(round_, draw)
+        round_film_stats_store(round_id=round_.pk, run=scored.run)
 
         progress("metrics", 0.9)
         metrics = _round_metrics(draw, scored, film_genres, seconds=time.perf_counter() - started)

@@ -6,7 +6,14 @@ import numpy as np
 
 from recommender.engine.list_sums import ListSums
 from recommender.engine.serving import FilmStats
-from recommender.models import ModelVersion, RunFilmStats, ScoredList, ScoringRun, ShardListSums
+from recommender.models import (
+    ModelVersion,
+    RoundFilmStats,
+    RunFilmStats,
+    ScoredList,
+    ScoringRun,
+    ShardListSums,
+)
 
 
 def served_scoring_run() -> ScoringRun | None:
@@ -47,19 +54,30 @@ def run_film_stats(run_pk: int) -> FilmStats | None:
     return _unpacked(RunFilmStats.objects.filter(run_id=run_pk).first())
 
 
-def latest_film_stats() -> tuple[int, FilmStats] | None:
-    """The newest stored per-film figures, of whichever scoring run (they depend on the
-    ratings, not on the model): the newest rating id they count and the figures. None when
-    no run stored any."""
-    stored = (
-        RunFilmStats.objects.select_related("run")
-        .filter(run__parameters__snapshot__rating_pk_max__isnull=False)
-        .order_by("-run_id")
-        .first()
+def latest_film_stats(*, rating_pk_max: int | None = None) -> tuple[int, FilmStats] | None:
+    """The newest stored per-film figures (they depend on the ratings, not on the model): a
+    scoring run's over its snapshot (RunFilmStats) or a round's once its ratings were in
+    (RoundFilmStats), whichever counts more; with rating_pk_max, the newest that counts no
+    rating past it. The newest rating id they count and the figures; None when none is
+    stored."""
+    runs = RunFilmStats.objects.select_related("run").filter(
+        run__parameters__snapshot__rating_pk_max__isnull=False
     )
-    if stored is None:
+    rounds = RoundFilmStats.objects.all()
+    if rating_pk_max is not None:
+        runs = runs.filter(run__parameters__snapshot__rating_pk_max__lte=rating_pk_max)
+        rounds = rounds.filter(rating_pk_max__lte=rating_pk_max)
+    candidates = []
+    run_stored = runs.order_by("-run_id").first()
+    if run_stored is not None:
+        candidates.append((int(run_stored.run.parameters["snapshot"]["rating_pk_max"]), run_stored))
+    round_stored = rounds.order_by("-rating_pk_max").first()
+    if round_stored is not None:
+        candidates.append((round_stored.rating_pk_max, round_stored))
+    if not candidates:
         return None
-    return int(stored.run.parameters["snapshot"]["rating_pk_max"]), _unpacked(stored)
+    counted, stored = max(candidates, key=lambda candidate: candidate[0])
+    return counted, _unpacked(stored)
 
 
 def shard_list_sums(run_pk: int, catalogue_size: int) -> dict[int, ListSums]:
@@ -71,7 +89,7 @@ def shard_list_sums(run_pk: int, catalogue_size: int) -> dict[int, ListSums]:
     }
 
 
-def _unpacked(stored: RunFilmStats | None) -> FilmStats | None:
+def _unpacked(stored: RunFilmStats | RoundFilmStats | None) -> FilmStats | None:
     if stored is None:
         return None
     return FilmStats.from_sums(

@@ -379,11 +379,11 @@ def _added(stats: FilmStats, after: int, newest: int) -> FilmStats:
 
 
 def _from_snapshot(newest: int | None) -> FilmStats | None:
-    """The figures from the newest stored ones (a scoring run's, models.RunFilmStats) and
-    the ratings since their snapshot; None when none are stored or ratings they counted were
-    deleted since (the newest rating is older than their snapshot)."""
-    latest = latest_film_stats() if newest is not None else None
-    if latest is None or newest < latest[0]:
+    """The figures from the newest stored ones that count no rating past `newest` (a scoring
+    run's or a round's, selectors.scoring.latest_film_stats) and the ratings since; None when
+    none are stored."""
+    latest = latest_film_stats(rating_pk_max=newest) if newest is not None else None
+    if latest is None:
         return None
     snapshot, stored = latest
     return stored if newest == snapshot else _added(stored, snapshot, newest)

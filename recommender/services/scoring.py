@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from recommender.engine.artifact import load_model
@@ -26,7 +27,15 @@ from recommender.engine.list_sums import ListSums
 from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty, Ranking
 from recommender.engine.serving import FilmStats, list_metrics, rank_every_viewer
-from recommender.models import ModelVersion, RunFilmStats, ScoredList, ScoringRun, ShardListSums
+from recommender.models import (
+    ModelVersion,
+    Rating,
+    RoundFilmStats,
+    RunFilmStats,
+    ScoredList,
+    ScoringRun,
+    ShardListSums,
+)
 from recommender.progress import ProgressCallback, no_progress
 from recommender.selectors.ratings import (
     film_genres_frame,
@@ -509,11 +518,29 @@ def _run_film_stats(run: ScoringRun) -> FilmStats:
 
 def _store_film_stats(run: ScoringRun, stats: FilmStats) -> None:
     """Keep the run's per-film figures (models.RunFilmStats), replacing any stored before."""
-    RunFilmStats.objects.update_or_create(
-        run=run,
-        defaults={
-            "film_ids": stats.film_ids.astype("<i8").tobytes(),
-            "counts": stats.counts.astype("<i8").tobytes(),
-            "sums": stats.sums.astype("<f8").tobytes(),
-        },
+    RunFilmStats.objects.update_or_create(run=run, defaults=_packed_film_stats(stats))
+
+
+def round_film_stats_store(*, round_id: int, run: ScoringRun) -> None:
+    """After a simulation round has stored its ratings (in its transaction), keep the per-film
+    figures of every rating up to the newest (models.RoundFilmStats): those `run`, the round's
+    scoring run, stored over its snapshot, plus the ratings since, the round's, aggregated
+    once. Nothing is kept when the run stored none."""
+    before = run_film_stats(run.pk)
+    newest = Rating.objects.aggregate(newest=Max("pk"))["newest"]
+    if before is None or newest is None:
+        return
+    snapshot = run.parameters["snapshot"]["rating_pk_max"]
+    since = film_stats(rating_pk_after=snapshot, rating_pk_max=newest)
+    stats = before.combined(since.film_ids, since.counts, since.sums)
+    RoundFilmStats.objects.update_or_create(
+        round_id=round_id, defaults={"rating_pk_max": newest, **_packed_film_stats(stats)}
     )
+
+
+def _packed_film_stats(stats: FilmStats) -> dict[str, bytes]:
+    return {
+        "film_ids": stats.film_ids.astype("<i8").tobytes(),
+        "counts": stats.counts.astype("<i8").tobytes(),
+        "sums": stats.sums.astype("<f8").tobytes(),
+    }

@@ -1,11 +1,16 @@
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
 from recommender.engine.artifact import load_model, save_model
-from recommender.models import Rating, RunFilmStats, ScoringRun, Viewer
+from recommender.models import Rating, RoundFilmStats, RunFilmStats, ScoringRun, Viewer
+from recommender.selectors.ratings import film_stats
+from recommender.selectors.scoring import latest_film_stats
+from recommender.services import recommendations
+from recommender.services.recommendations import champion_cache
 from recommender.services.scoring import NoChampionError
 from simulation.metrics import RoundMetrics
 from simulation.models import SimulationRound, SimulationRun
@@ -59,6 +64,35 @@ def test_a_round_stores_one_simulated_rating_per_choice_linked_to_it(champion):
         for at in stored.values_list("rated_at", flat=True)
     )
     assert run.status == SimulationRun.Status.COMPLETED
+
+
+def test_a_round_keeps_the_film_figures_of_every_rating_once_its_own_are_in(champion, monkeypatch):
+    run = simulate(rounds=2, seed=3, arrivals=0.1)
+    newest = Rating.objects.order_by("-pk").values_list("pk", flat=True).first()
+    second = run.rounds.get(number=2)
+
+    kept = RoundFilmStats.objects.get(round=second)
+    assert kept.rating_pk_max == newest
+    counted, figures = latest_film_stats()
+    full = film_stats()
+    assert counted == newest
+    np.testing.assert_array_equal(figures.film_ids, full.film_ids)
+    np.testing.assert_array_equal(figures.counts, full.counts)
+    np.testing.assert_allclose(figures.sums, full.sums, rtol=1e-12)
+    # A fresh serving process starts from them: no rating is aggregated again.
+    reads = []
+    monkeypatch.setattr(
+        recommendations, "film_stats", lambda **kwargs: reads.append(kwargs) or film_stats(**kwargs)
+    )
+    champion_cache.clear()
+    assert champion_cache.film_stats().stats.counts.sum() == Rating.objects.count()
+    assert reads == []
+    # Figures counting ratings that no longer exist are passed over for older ones.
+    first = run.rounds.get(number=1).film_stats.rating_pk_max
+    assert latest_film_stats(rating_pk_max=newest - 1)[0] == first
+
+    simulation_reset()
+    assert not RoundFilmStats.objects.exists()
 
 
 def test_the_same_seed_on_the_same_data_gives_identical_ratings(champion):
