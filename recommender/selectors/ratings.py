@@ -77,17 +77,15 @@ def _source_ids(model, pks: np.ndarray) -> np.ndarray:
 
 
 def viewer_ratings_frame(
-    *, viewer_pk_max: int, rating_pk_max: int, source_id_from: int, source_id_to: int
+    *, viewer_pk_from: int, viewer_pk_to: int, rating_pk_max: int
 ) -> pd.DataFrame:
-    """As `ratings_frame`, the ratings of one slice of a snapshot's viewers (source ids in
-    [source_id_from, source_id_to], primary key at most viewer_pk_max) up to rating_pk_max:
-    what one scoring shard reads, a range of the (viewer, film) index."""
+    """As `ratings_frame`, the ratings of the viewers with primary keys in [viewer_pk_from,
+    viewer_pk_to] up to rating_pk_max: a part of what one scoring shard reads. A range of
+    viewer keys the planner can judge (a list of keys, or a range of source ids joined to
+    the viewers, it misjudged: a parallel scan of every rating for either)."""
     return ratings_frame(
         queryset=Rating.objects.filter(
-            pk__lte=rating_pk_max,
-            viewer_id__lte=viewer_pk_max,
-            viewer__source_id__gte=source_id_from,
-            viewer__source_id__lte=source_id_to,
+            pk__lte=rating_pk_max, viewer_id__gte=viewer_pk_from, viewer_id__lte=viewer_pk_to
         ),
         selective=True,
     )
