@@ -40,4 +40,4 @@ RUN DEBUG=0 SECRET_KEY=build-only-not-a-secret-build-only-not-a-secret-build-onl
     python manage.py collectstatic --noinput -v0
 
 EXPOSE 8000
-CMD ["gunicorn", "recsite.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
+CMD ["gunicorn", "recsite.wsgi", "--preload", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
