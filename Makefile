@@ -31,12 +31,14 @@ demo: install
 	@# drift reference), then Action rated 10 % lower from round 3: drift, a challenger of the
 	@# champion's family promoted on its own, and fewer Action films per list after it.
 	$(PY) manage.py cycle --rounds 5 --shift Action=0.9 --shift-start 3 --truth oracle --seed 1
-	@# Then Comedy is rated 20 % lower too: a round, the monitor finds the drift, and a
+	@# Then Comedy is rated 30 % lower too (at 20 % the SVD challenger's gain stayed within the
+	@# comparison's margin on some machines, whose BLAS trains slightly different models, and
+	@# it was rejected): a round, the monitor finds the drift, and a
 	@# challenger of another family (SVD) orders the held-out films better, so the matrix would
 	@# promote it, while its lists score a sixth of the champion's P@10 on its own holdout: a
 	@# change of family waits for a reviewer (docs/architecture.md, "Decisions"; the email
 	@# prints to the console).
-	$(PY) manage.py simulate --rounds 1 --shift Action=0.9 --shift Comedy=0.8 --shift-start 1 --truth oracle --seed 2
+	$(PY) manage.py simulate --rounds 1 --shift Action=0.9 --shift Comedy=0.7 --shift-start 1 --truth oracle --seed 2
 	$(PY) manage.py monitor --seed 2
 	$(PY) manage.py retrain --family svd --seed 2
 	$(PY) manage.py create_demo_login
