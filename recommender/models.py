@@ -242,21 +242,30 @@ class ScoredList(models.Model):
         ]
 
 
-class RunFilmStats(models.Model):
+class PackedFilmStats(models.Model):
+    """Per-film figures over every rating up to some rating id: rating count and sum per film,
+    packed little-endian (int64 film source ids in ascending order, int64 counts, float64
+    sums; about 1 MB at 45k films)."""
+
+    film_ids = models.BinaryField()
+    counts = models.BinaryField()
+    sums = models.BinaryField()
+
+    class Meta:
+        abstract = True
+
+
+class RunFilmStats(PackedFilmStats):
     """A scoring run's per-film figures over its snapshot (every rating up to its newest
-    rating id): rating count and sum per film, packed little-endian (int64 film source ids in
-    ascending order, int64 counts, float64 sums).
+    rating id).
 
     Aggregating them takes one pass over every rating (14 s at 26M ratings); stored once per
-    run (about 1 MB at 45k films), they serve the run's shards and metrics, and a process
-    serving lists adds only the ratings made since the snapshot."""
+    run, they serve the run's shards and metrics, and a process serving lists adds only the
+    ratings made since the snapshot."""
 
     run = models.OneToOneField(
         ScoringRun, on_delete=models.CASCADE, primary_key=True, related_name="film_stats"
     )
-    film_ids = models.BinaryField()
-    counts = models.BinaryField()
-    sums = models.BinaryField()
 
     class Meta:
         verbose_name = "scoring run's film figures"
@@ -266,9 +275,9 @@ class RunFilmStats(models.Model):
         return f"film figures of scoring run {self.run_id}"
 
 
-class RoundFilmStats(models.Model):
-    """Per-film figures over every rating up to rating_pk_max, packed as RunFilmStats, stored
-    by a simulation round once its ratings are in: its scoring run stored those of before
+class RoundFilmStats(PackedFilmStats):
+    """Per-film figures over every rating up to rating_pk_max, stored by a simulation round
+    once its ratings are in: its scoring run stored those of before
     them, and a process serving lists would otherwise aggregate the round's ratings again
     (about 0.7 s for a round of 3M, paid by the first request after it). Deleted with the
     round."""
@@ -280,9 +289,6 @@ class RoundFilmStats(models.Model):
         related_name="film_stats",
     )
     rating_pk_max = models.BigIntegerField()
-    film_ids = models.BinaryField()
-    counts = models.BinaryField()
-    sums = models.BinaryField()
 
     class Meta:
         verbose_name = "round's film figures"

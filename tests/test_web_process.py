@@ -23,18 +23,23 @@ print([pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == 
 """
 
 
-def blas_threads_after_importing(module: str) -> list[int]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+def printed_by(script: str, **environment: str):
+    """The JSON a fresh Python process running `script` prints last, on the embedded default."""
     result = subprocess.run(
-        [sys.executable, "-c", BLAS_THREADS_AFTER.format(module=module)],
+        [sys.executable, "-c", script],
         cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "recsite.settings", "DATABASE_URL": ""},
+        env={**environment, "DJANGO_SETTINGS_MODULE": "recsite.settings", "DATABASE_URL": ""},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def blas_threads_after_importing(module: str) -> list[int]:
+    environment = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    return printed_by(BLAS_THREADS_AFTER.format(module=module), **environment)
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: BLAS has one thread anyway")
@@ -54,16 +59,11 @@ def test_a_celery_worker_process_keeps_every_blas_thread():
 
 @pytest.mark.parametrize("module", ["recsite.wsgi", "recsite.asgi"])
 def test_a_web_server_process_imports_every_view_before_its_first_request(module):
-    script = f"import sys, {module}; print(sorted(m for m in sys.modules if m.endswith('views')))"
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "recsite.settings", "DATABASE_URL": ""},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    script = (
+        f"import json, sys, {module}; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.endswith('views'))))"
     )
 
-    assert result.returncode == 0, result.stderr
-    imported = json.loads(result.stdout.strip().splitlines()[-1].replace("'", '"'))
+    imported = printed_by(script, **os.environ)
+
     assert {"recommender.api.views", "django.contrib.admin.views"} <= set(imported), imported

@@ -8,6 +8,7 @@ from recommender.engine.list_sums import ListSums
 from recommender.engine.serving import FilmStats
 from recommender.models import (
     ModelVersion,
+    PackedFilmStats,
     RoundFilmStats,
     RunFilmStats,
     ScoredList,
@@ -89,7 +90,7 @@ def shard_list_sums(run_pk: int, catalogue_size: int) -> dict[int, ListSums]:
     }
 
 
-def _unpacked(stored: RunFilmStats | RoundFilmStats | None) -> FilmStats | None:
+def _unpacked(stored: PackedFilmStats | None) -> FilmStats | None:
     if stored is None:
         return None
     return FilmStats.from_sums(

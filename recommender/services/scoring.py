@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from recommender.engine.artifact import load_model
@@ -29,7 +28,6 @@ from recommender.engine.scoring import PopularityPenalty, Ranking
 from recommender.engine.serving import FilmStats, list_metrics, rank_every_viewer
 from recommender.models import (
     ModelVersion,
-    Rating,
     RoundFilmStats,
     RunFilmStats,
     ScoredList,
@@ -47,6 +45,7 @@ from recommender.selectors.ratings import (
 )
 from recommender.selectors.registry import current_champion
 from recommender.selectors.scoring import run_film_stats, shard_list_sums
+from recommender.selectors.serving import newest_rating_id
 from recommender.services.binary_copy import COPY_HEADER, COPY_TRAILER, binary_rows
 from recommender.services.gate import wait_at_test_gate
 from recommender.services.leases import (
@@ -540,7 +539,7 @@ def round_film_stats_store(*, round_id: int, run: ScoringRun) -> None:
     scoring run, stored over its snapshot, plus the ratings since, the round's, aggregated
     once. Nothing is kept when the run stored none."""
     before = run_film_stats(run.pk)
-    newest = Rating.objects.aggregate(newest=Max("pk"))["newest"]
+    newest = newest_rating_id()
     if before is None or newest is None:
         return
     snapshot = run.parameters["snapshot"]["rating_pk_max"]
