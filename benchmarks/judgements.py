@@ -83,8 +83,8 @@ def _train(setup: Setup, ratings: pd.DataFrame, film_genres: pd.DataFrame, seed:
 
 def build_world(setup: Setup) -> World:
     from recommender.engine.evaluation import evaluate_model
-    from recommender.engine.training import fit_svd, split_holdout
-    from simulation.engine import ORACLE_CONFIG
+    from recommender.engine.training import split_holdout
+    from simulation.engine import train_oracle
 
     ratings = pd.read_csv(BUNDLED / "ratings.csv").rename(
         columns={"userId": "viewer_id", "movieId": "film_id"}
@@ -96,7 +96,7 @@ def build_world(setup: Setup) -> World:
     train, holdout = split_holdout(ratings, test_size=0.2, seed=0)
     champion = _train(setup, train, film_genres, seed=0)
     benchmark = evaluate_model(champion, holdout, film_genres=film_genres).to_dict()
-    oracle = fit_svd(ratings, ORACLE_CONFIG)
+    oracle = train_oracle(ratings, "float32")
     viewer_ids = np.unique(ratings["viewer_id"].to_numpy())
     return World(setup, ratings, film_genres, champion, benchmark, oracle, viewer_ids)
 

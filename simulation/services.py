@@ -3,7 +3,6 @@ rate films, stores the ratings, and measures how well the served model predicted
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -21,7 +20,6 @@ from recommender.engine.artifact import ArtifactError, load_model, save_model
 from recommender.engine.model import TrainedModel
 from recommender.engine.scoring import PopularityPenalty
 from recommender.engine.segments import VIEWER_GROUPS
-from recommender.engine.training import fit_svd
 from recommender.models import Rating, RunFilmStats, Viewer
 from recommender.progress import ProgressCallback, no_progress
 from recommender.selectors.ratings import (
@@ -50,13 +48,14 @@ from recommender.services.scoring import (
 )
 from recommender.tracking import track_run
 from simulation.engine import (
-    ORACLE_CONFIG,
     BehaviourConfig,
     RoundDraw,
     TasteShift,
     count_arrivals,
+    oracle_recipe,
     play_round,
     round_experience,
+    train_oracle,
 )
 from simulation.metrics import GroupAccuracy, ListFigures, RoundMetrics
 from simulation.models import SimulationRound, SimulationRun
@@ -309,17 +308,15 @@ def _track_round(run: SimulationRun, round_: SimulationRound, scored: ScoringOut
 
 def _oracle(run: SimulationRun) -> TrainedModel:
     """The run's oracle: its own, else one an earlier run trained on the same original ratings
-    with the same configuration (training it is the costliest part of a round: about 9 minutes
-    at 26M ratings), else a new one."""
+    with the same trainer and configuration (training it is the costliest part of a data set's
+    first round), else a new one."""
     if run.oracle_artifact_path:
         return load_model(Path(run.oracle_artifact_path), sha256=run.oracle_artifact_sha256)
-    fingerprint = (
-        f"{ratings_fingerprint(origin=Rating.Origin.ORIGINAL)}; "
-        f"svd {json.dumps(ORACLE_CONFIG.as_dict(), sort_keys=True)}"
-    )
+    trainer = settings.SIMULATION["ORACLE_TRAINER"]
+    fingerprint = f"{ratings_fingerprint(origin=Rating.Origin.ORIGINAL)}; {oracle_recipe(trainer)}"
     oracle = _earlier_oracle(fingerprint)
     if oracle is None:
-        oracle = fit_svd(ratings_frame(origin=Rating.Origin.ORIGINAL), ORACLE_CONFIG)
+        oracle = train_oracle(ratings_frame(origin=Rating.Origin.ORIGINAL), trainer)
         artifact = save_model(oracle, Path(settings.RECOMMENDER["ARTIFACT_DIR"]))
         path, sha256 = str(artifact.path), artifact.sha256
     else:

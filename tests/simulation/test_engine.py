@@ -28,6 +28,7 @@ from simulation.engine import (
     draw_ratings,
     graduated,
     play_round,
+    train_oracle,
 )
 
 ALPHA = 1e-3
@@ -549,3 +550,11 @@ def test_a_round_can_calibrate_sigma_to_a_target_r2():
         / ((draw.ratings - draw.ratings.mean()) ** 2).sum()
     )
     assert r2 == pytest.approx(0.5, abs=0.05)
+
+
+def test_an_unknown_oracle_trainer_is_refused_by_name():
+    ratings = pd.DataFrame({"viewer_id": [1, 2], "film_id": [10, 10], "rating": [4.0, 2.0]})
+
+    with pytest.raises(ValueError, match=r"unknown oracle trainer 'fast'; known: \['float32', "):
+        train_oracle(ratings, "fast")
+    assert train_oracle(ratings, "float32").n_factors == 150

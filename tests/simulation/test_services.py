@@ -12,6 +12,7 @@ from recommender.selectors.scoring import latest_film_stats
 from recommender.services import recommendations
 from recommender.services.recommendations import champion_cache
 from recommender.services.scoring import NoChampionError
+from simulation.engine import oracle_recipe
 from simulation.metrics import RoundMetrics
 from simulation.models import SimulationRound, SimulationRun
 from simulation.services import (
@@ -224,6 +225,35 @@ def test_runs_on_the_same_original_ratings_share_one_oracle_until_those_ratings_
         stand_in.sha256,
         save_model(trained, tmp_path).sha256,
     }
+
+
+def test_the_oracle_trainer_setting_picks_the_trainer_and_keeps_their_oracles_apart(
+    champion, settings
+):
+    fast = SimulationRun.objects.get(pk=simulate(rounds=1, seed=3, arrivals=0.0).pk)
+    fast_ratings = round_ratings(fast)
+    fast_oracle = load_model(Path(fast.oracle_artifact_path), sha256=fast.oracle_artifact_sha256)
+    simulation_reset()  # the same starting point for the second run
+    settings.SIMULATION = {**settings.SIMULATION, "ORACLE_TRAINER": "surprise"}
+    own = SimulationRun.objects.get(pk=simulate(rounds=1, seed=3, arrivals=0.0).pk)
+    own_oracle = load_model(Path(own.oracle_artifact_path), sha256=own.oracle_artifact_sha256)
+
+    assert fast.oracle_ratings.endswith(f"; {oracle_recipe('float32')}")
+    assert own.oracle_ratings.endswith(f"; {oracle_recipe('surprise')}")
+    assert oracle_recipe("surprise").startswith("svd {"), "the original fingerprint is kept"
+    assert fast.oracle_artifact_sha256 != own.oracle_artifact_sha256
+    viewers = np.repeat(own_oracle.viewer_ids[:40], 50)
+    films = np.tile(own_oracle.film_ids[:50], 40)
+    gap = np.abs(fast_oracle.predict(viewers, films) - own_oracle.predict(viewers, films))
+    assert 0 < gap.max() < 1e-5
+    # The same truths, to that gap, give the same simulated ratings.
+    assert len(fast_ratings) > 120 and fast_ratings == round_ratings(own)
+
+
+def round_ratings(run: SimulationRun) -> list[tuple]:
+    return sorted(
+        Rating.objects.filter(round__run=run).values_list("viewer_id", "film_id", "score")
+    )
 
 
 def test_sigma_auto_is_calibrated_to_the_champions_holdout_r2(champion, original_penalty):

@@ -3,6 +3,7 @@ predicts, and a default model on the bundled data is about as accurate as surpri
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from recommender.engine.model import EmptyRatingsError, SVDConfig
 from recommender.engine.training import (
     export_svd,
     fit_svd,
+    fit_svd_float32,
     has_pairs,
     split_holdout,
     split_recent_holdout,
@@ -200,6 +202,39 @@ def test_the_array_fed_svd_equals_surprises_own_dataset_bit_for_bit(bundled, mon
         own.trainset.to_raw_iid(i) for i in range(own.trainset.n_items)
     ]
     assert list(ours.trainset.all_ratings()) == list(own.trainset.all_ratings())
+
+
+def test_the_float32_svd_predicts_what_surprises_svd_predicts_to_a_hundred_thousandth(bundled):
+    # The oracle's configuration on shuffled rows (viewers interleave): same initial draw,
+    # same visiting order, same updates; only float32 arithmetic may tell them apart.
+    ratings = bundled.sample(frac=0.5, random_state=8)
+    config = SVDConfig(n_factors=150, n_epochs=30, seed=7919)
+
+    fast, own = fit_svd_float32(ratings, config), fit_svd(ratings, config)
+
+    assert fast.viewer_ids.tolist() == own.viewer_ids.tolist()
+    assert fast.film_ids.tolist() == own.film_ids.tolist()
+    assert fast.global_mean == own.global_mean
+    rng = np.random.default_rng(2)
+    viewers = rng.choice(own.viewer_ids, 50_000)
+    films = rng.choice(own.film_ids, 50_000)
+    gap = np.abs(fast.predict(viewers, films) - own.predict(viewers, films))
+    assert gap.max() < 1e-5
+    # Not the initial draw: training moved the factors far from it.
+    untrained = fit_svd_float32(ratings, SVDConfig(n_factors=150, n_epochs=1, seed=7919))
+    assert np.abs(untrained.predict(viewers, films) - own.predict(viewers, films)).max() > 0.1
+
+
+def test_the_float32_svd_is_reproducible_from_its_seed_and_refuses_bad_ratings():
+    config = SVDConfig(n_factors=3, n_epochs=4, seed=11)
+
+    assert fit_svd_float32(RATINGS, config) == fit_svd_float32(RATINGS, config)
+    assert fit_svd_float32(RATINGS, config) != fit_svd_float32(RATINGS, replace(config, seed=12))
+    bad = RATINGS.assign(rating=RATINGS["rating"].replace(0.5, 0.0))
+    with pytest.raises(ValueError, match=r"row 3 \(viewer 2, film 10\) has 0.0"):
+        fit_svd_float32(bad, config)
+    with pytest.raises(EmptyRatingsError, match="ratings is empty"):
+        fit_svd_float32(RATINGS.iloc[:0], config)
 
 
 def test_the_same_config_on_the_same_ratings_gives_the_same_model():
