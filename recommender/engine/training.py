@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from cornac.models.mf.backend_cpu import fit_sgd as sgd_kernel
 from surprise import SVD, Trainset
 
 from recommender.engine.checks import checked_float, is_real
@@ -304,6 +303,9 @@ def fit_svd_float32(ratings: pd.DataFrame, config: SVDConfig) -> TrainedModel:
 
     Raises like `fit_svd`.
     """
+    # Imported here: importing cornac loads all its models, about 115 MB in every process.
+    from cornac.models.mf.backend_cpu import fit_sgd as sgd_kernel
+
     check_ratings(ratings)
     visits = surprise_visits(ratings)
     draw = np.random.RandomState(config.seed)
