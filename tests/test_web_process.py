@@ -1,5 +1,5 @@
 """A web server process limits BLAS to one thread and imports its views before serving
-(recsite.web_process); a worker does neither."""
+(recsite.web_process); a worker does neither, and loads its tasks without the web side."""
 
 import json
 import os
@@ -67,3 +67,28 @@ def test_a_web_server_process_imports_every_view_before_its_first_request(module
     imported = printed_by(script, **os.environ)
 
     assert {"recommender.api.views", "django.contrib.admin.views"} <= set(imported), imported
+
+
+# As a worker starts: the app, then its task modules (Celery's import_modules signal is where
+# its Django fixup would run the system checks).
+WORKER_IMPORTS = """
+import json, sys
+from recsite.celery import app
+
+app.loader.import_default_modules()
+print(json.dumps({"tasks": sorted(app.tasks), "modules": sorted(sys.modules)}))
+"""
+
+
+def test_a_worker_loads_its_tasks_without_the_web_side():
+    environment = {k: v for k, v in os.environ.items() if k != "CELERY_SKIP_CHECKS"}
+
+    loaded = printed_by(WORKER_IMPORTS, **environment)
+
+    assert {"recommender.score", "recommender.score_shard"} <= set(loaded["tasks"])
+    assert "recommender.services.scoring" in loaded["modules"]
+    web = {"recsite.urls", "recommender.web.charts", "matplotlib", "rest_framework.views"}
+    assert web.isdisjoint(loaded["modules"]), web & set(loaded["modules"])
+    # What the checks would have loaded: the web side, views and all.
+    checked = printed_by(WORKER_IMPORTS, **environment, CELERY_SKIP_CHECKS="")
+    assert web <= set(checked["modules"])
