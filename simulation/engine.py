@@ -21,7 +21,6 @@ from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
 
 from recommender.engine.checks import checked_int, finite_vector, is_real
 from recommender.engine.model import SVDConfig, TrainedModel
@@ -326,6 +325,10 @@ def calibrate_sigma(
     the target to within about one draw's effect, O(1 / n). More noise lowers R², so a
     larger target gives a smaller sigma.
     """
+    # Imported here, not at the top: scipy.optimize and scipy.stats add about 50 MB to every
+    # web and worker process that imports this module, and only this function needs them.
+    from scipy.optimize import brentq
+
     true_ratings = finite_vector("true_ratings", true_ratings)
     predicted = finite_vector("predicted", predicted)
     if len(predicted) != len(true_ratings) or len(true_ratings) < 2:

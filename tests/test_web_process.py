@@ -89,6 +89,9 @@ def test_a_worker_loads_its_tasks_without_the_web_side():
     assert "recommender.services.scoring" in loaded["modules"]
     web = {"recsite.urls", "recommender.web.charts", "matplotlib", "rest_framework.views"}
     assert web.isdisjoint(loaded["modules"]), web & set(loaded["modules"])
+    # Imported by the functions that use them: about 165 MB of every process otherwise.
+    heavy = {"scipy.stats", "scipy.optimize", "cornac"}
+    assert heavy.isdisjoint(loaded["modules"]), heavy & set(loaded["modules"])
     # What the checks would have loaded: the web side, views and all.
     checked = printed_by(WORKER_IMPORTS, **environment, CELERY_SKIP_CHECKS="")
     assert web <= set(checked["modules"])

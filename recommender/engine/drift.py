@@ -30,7 +30,6 @@ from enum import StrEnum
 
 import numpy as np
 import pandas as pd
-from scipy.stats import false_discovery_control, norm
 
 from recommender.engine.checks import checked_float, checked_int
 from recommender.engine.model import TrainedModel
@@ -141,6 +140,8 @@ def adjust_p_values(p_values: Sequence[float], correction: Correction) -> np.nda
     if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
         raise ValueError(f"p-values must lie in [0, 1], got {p.tolist()}")
     if Correction(correction) is Correction.BH:
+        from scipy.stats import false_discovery_control  # see _change_test on the import
+
         return false_discovery_control(p, method="bh")
     order = np.argsort(p, kind="stable")
     scaled = p[order] * (p.size - np.arange(p.size))  # m, m-1, ..., 1
@@ -337,6 +338,10 @@ def _change_test(
     """Per judged segment: the one-sided p-value of "no rise in error" (effect <= 0), and the
     `thresholds.confidence` interval of the effect (2, segments): by the viewer bootstrap,
     or analytically for large sides (ChangeTest.interval); and which of the two it was."""
+    # Imported here, not at the top: scipy.optimize and scipy.stats add about 50 MB to every
+    # web and worker process that imports this module, and only the drift check needs them.
+    from scipy.stats import norm
+
     sides = _viewer_sums(reference, columns), _viewer_sums(current, columns)
     tail = (1.0 - thresholds.confidence) / 2.0
     if test.analytic_for(min(side.viewers for side in sides)):

@@ -28,7 +28,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
 
 from recommender.attributes import fields
 from recommender.engine.checks import checked_int
@@ -377,6 +376,8 @@ def _draw_popularity(films: int, per_viewer: float, rng: np.random.Generator) ->
     """Zipf-Mandelbrot weights (summing to 1) in a random order over the films."""
     # With weights 1 / (r + b), P(top film) ~ 1 / (b * ln(1 + films / b)); b * ln(1 + films / b)
     # rises from 0 to films as b grows, so the wanted P(top film) fixes b.
+    from scipy.optimize import brentq  # here: scipy.optimize costs 30 MB in every process
+
     wanted = per_viewer / _TOP_FILM_DRAWS  # 1 / P(top film)
     if wanted >= films:  # dense data: even uniform popularity draws the top film often enough
         offset = float(films) * 1e6
