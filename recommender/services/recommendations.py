@@ -16,7 +16,8 @@ ratings after, so the on-the-fly path is a normal path, not a rare one, and is k
 - per request only the viewer's own rows and the films listed are read (selectors.serving,
   plain SQL): one query for the serving state and the viewer in it (their list in the served
   run, their rating count and newest rating), their ratings when the list is computed, the
-  listed films' descriptions; the ranking is the engine's, the kernel a scoring run
+  descriptions of listed films not held (a description is held for a minute, a catalogue
+  edit drops it: imports only add films); the ranking is the engine's, the kernel a scoring run
   uses (engine.serving.rank_one_viewer, or popular_for_one_viewer for a cold-start viewer),
   so an on-the-fly list is the list a fresh scoring run would store for that viewer.
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,17 +43,19 @@ from types import EllipsisType
 
 import numpy as np
 from django.conf import settings
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from recommender.engine.artifact import load_model
 from recommender.engine.checks import is_int
 from recommender.engine.model import TrainedModel, UnknownViewerError
 from recommender.engine.scoring import FilmSide, PopularityPenalty
 from recommender.engine.serving import FilmStats, popular_for_one_viewer, rank_one_viewer
-from recommender.models import ScoringRun
+from recommender.models import Film, Genre, ScoringRun
 from recommender.selectors.ratings import film_stats
 from recommender.selectors.registry import current_champion
 from recommender.selectors.scoring import latest_film_stats
 from recommender.selectors.serving import (
+    FilmDescription,
     ServedViewer,
     film_descriptions,
     newest_rating_id,
@@ -70,6 +74,12 @@ COMPUTED_FROM_RUN = "scoring_run"
 COMPUTED_ON_THE_FLY = "on_the_fly"
 # Lists held per process (about 2 kB each for 10 films): enough for the viewers active at once.
 HELD_LISTS = 20_000
+# Film descriptions held per process (about 300 B each: the whole catalogue at full size is
+# 45k films, 14 MB). Imports only add films, so a description changes only when somebody edits
+# a film or a genre: the process that saves it drops what it holds (signals), the others
+# answer the old title for at most DESCRIPTION_HOLD_SECONDS.
+HELD_DESCRIPTIONS = 100_000
+DESCRIPTION_HOLD_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -241,9 +251,10 @@ class ChampionCache:
     process: the champion (loaded and integrity-checked once, kept until the champion
     changes), the per-film rating figures (kept until a newer rating exists, then updated
     with the new ratings), the film side with the popularity penalty over those figures, the
-    served run, and the lists answered (each kept while it is still its viewer's, the
-    HELD_LISTS most recently asked). `clear()` drops it all (tests, whose
-    databases reuse ids; a process that must free memory).
+    served run, the lists answered (each kept while it is still its viewer's, the
+    HELD_LISTS most recently asked) and the listed films' descriptions (each for
+    DESCRIPTION_HOLD_SECONDS). `clear()` drops it all (tests, whose databases reuse ids; a
+    process that must free memory; an edited film or genre).
 
     Reads never block; loading is serialised, so two threads that miss at once load the file
     (or aggregate the figures) once."""
@@ -254,9 +265,11 @@ class ChampionCache:
         self._penalised: _HeldPenalised | None = None
         self._run: ScoringRun | None = None
         self._lists: OrderedDict[tuple[int, int], tuple[tuple, Recommendations]] = OrderedDict()
+        self._descriptions: dict[int, tuple[float, FilmDescription]] = {}
         self._champion_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._lists_lock = threading.Lock()
+        self._descriptions_lock = threading.Lock()
 
     @property
     def held_champion(self) -> HeldChampion | None:
@@ -361,7 +374,28 @@ class ChampionCache:
             if len(self._lists) > HELD_LISTS:
                 self._lists.popitem(last=False)
 
-    def clear(self) -> None:
+    def descriptions(self, film_ids: list[int]) -> dict[int, FilmDescription]:
+        """Title, year and genres of each film (selectors.serving.film_descriptions), those
+        read in the last DESCRIPTION_HOLD_SECONDS from memory, the rest in one query; films
+        not in the catalogue are absent, and asked for again next time."""
+        now = time.monotonic()
+        found = {}
+        with self._descriptions_lock:
+            for film_id in film_ids:
+                held = self._descriptions.get(film_id)
+                if held is not None and now - held[0] <= DESCRIPTION_HOLD_SECONDS:
+                    found[film_id] = held[1]
+        missing = [film_id for film_id in film_ids if film_id not in found]
+        if missing:
+            read = film_descriptions(film_ids=missing)
+            with self._descriptions_lock:
+                if len(self._descriptions) + len(read) > HELD_DESCRIPTIONS:
+                    self._descriptions.clear()
+                self._descriptions.update((film_id, (now, d)) for film_id, d in read.items())
+            found.update(read)
+        return found
+
+    def clear(self, **_signal) -> None:
         with self._champion_lock:
             self._champion = None
             self._penalised = None
@@ -370,6 +404,8 @@ class ChampionCache:
             self._stats = None
         with self._lists_lock:
             self._lists.clear()
+        with self._descriptions_lock:
+            self._descriptions.clear()
 
 
 def _added(stats: FilmStats, after: int, newest: int) -> FilmStats:
@@ -398,6 +434,20 @@ def _held_key(viewer: ServedViewer) -> tuple:
 champion_cache = ChampionCache()
 
 
+def _clear_on_catalogue_edits() -> None:
+    """An edited film or genre (the admin) drops what this process holds: its title may be in
+    a held description or list."""
+    for model in (Film, Genre):
+        for signal in (post_save, post_delete):
+            signal.connect(champion_cache.clear, sender=model, dispatch_uid=f"held-{model}")
+    m2m_changed.connect(
+        champion_cache.clear, sender=Film.genres.through, dispatch_uid="held-film-genres"
+    )
+
+
+_clear_on_catalogue_edits()
+
+
 # --- film descriptions ------------------------------------------------------------------------
 
 
@@ -406,7 +456,7 @@ def _described(
 ) -> list[RecommendedFilm]:
     """Title, year and genres of each listed film, in list order."""
     wanted = [int(f) for f in film_ids]
-    films = film_descriptions(film_ids=wanted)
+    films = champion_cache.descriptions(wanted)
     missing = [f for f in wanted if f not in films]
     if missing:
         # A film deleted from the catalogue after the run: left out rather than shown blank.

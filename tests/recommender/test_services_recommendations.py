@@ -330,3 +330,54 @@ def test_a_champion_not_scored_yet_starts_from_an_earlier_runs_figures(served_ru
     snapshot = served_run.parameters["snapshot"]["rating_pk_max"]
     assert result.model_version_id == challenger.pk and result.computed == "on_the_fly"
     assert [r.get("rating_pk_after") for r in reads] == [snapshot]
+
+
+@pytest.fixture
+def description_reads(monkeypatch) -> list[list[int]]:
+    """The film ids of every description query."""
+    reads = []
+    real = recommendations.film_descriptions
+
+    def recorded(*, film_ids):
+        reads.append(list(film_ids))
+        return real(film_ids=film_ids)
+
+    monkeypatch.setattr(recommendations, "film_descriptions", recorded)
+    return reads
+
+
+def listed_ids(viewer_id: int, n: int = 20) -> list[int]:
+    return [f.film_id for f in viewer_recommendations(viewer_id=viewer_id, n=n).films]
+
+
+def test_descriptions_are_held_so_films_listed_before_are_not_read_again(
+    served_run, description_reads
+):
+    first = listed_ids(15, n=20)
+    shorter = listed_ids(15, n=10)  # another n: not the held list, the same films
+    other = listed_ids(16, n=20)
+
+    assert shorter == first[:10]
+    assert description_reads == [first, [film for film in other if film not in first]]
+
+
+def test_a_film_edited_through_the_orm_is_described_afresh(served_run, description_reads):
+    top = listed_ids(15)[0]
+    film = Film.objects.get(source_id=top)
+    film.title = "Renamed"
+    film.save()  # as the admin saves it: the signal drops what the process holds
+
+    assert viewer_recommendations(viewer_id=15, n=20).films[0].title == "Renamed"
+    assert description_reads[-1][0] == top
+
+
+def test_a_held_description_is_read_again_once_its_time_is_up(
+    served_run, description_reads, monkeypatch
+):
+    top = listed_ids(15, n=20)[0]
+    Film.objects.filter(source_id=top).update(title="Renamed")  # no signal: another process
+
+    assert viewer_recommendations(viewer_id=15, n=19).films[0].title != "Renamed"
+    monkeypatch.setattr(recommendations, "DESCRIPTION_HOLD_SECONDS", 0.0)
+    assert viewer_recommendations(viewer_id=15, n=18).films[0].title == "Renamed"
+    assert len(description_reads) == 2
