@@ -361,7 +361,8 @@ SIMULATION = {
     # never sees; "model", the served prediction itself (the original, self-referential mode).
     "TRUTH": env.choice("SIM_TRUTH", default="oracle", choices=("oracle", "model")),
     # How the oracle is trained: "float32" (the same SVD through cornac's compiled kernel, about
-    # five times faster) or "surprise" (surprise's own, as the original system trained it).
+    # four times faster at full size) or "surprise" (surprise's own, as the original system
+    # trained it).
     "ORACLE_TRAINER": env.choice(
         "SIM_ORACLE_TRAINER", default="float32", choices=("float32", "surprise")
     ),

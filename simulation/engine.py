@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 # its own seed and more factors, so simulated tastes are richer than what the model can learn.
 ORACLE_CONFIG = SVDConfig(n_factors=150, n_epochs=30, seed=7919)
 # How the oracle is trained (setting SIM_ORACLE_TRAINER). "float32": the same SVD, run in
-# float32 by cornac's compiled kernel, about five times faster, predictions within 1e-5 stars of
+# float32 by cornac's compiled kernel, about four times faster, predictions within 1e-5 stars of
 # surprise's on the bundled data; "surprise": surprise's own, as the original system trained it.
 ORACLE_TRAINERS = MappingProxyType({"float32": fit_svd_float32, "surprise": fit_svd})
 HALF_STARS = np.arange(1, 11) / 2  # 0.5, 1.0, ... 5.0

@@ -296,8 +296,9 @@ def fit_svd_float32(ratings: pd.DataFrame, config: SVDConfig) -> TrainedModel:
     Same model, same initial draw (numpy's RandomState seeded with `config.seed`, viewer
     factors then film factors), same visiting order and the same update of each rating as
     `fit_svd`; only the arithmetic is float32, and the loop runs over arrays instead of
-    surprise's per-rating Python tuples, about five times faster (`docs/scaling.md`). Its
-    predictions agree with `fit_svd`'s to about a thousandth of a star (a test measures it).
+    surprise's per-rating Python tuples: about four times faster at full size
+    (`docs/scaling.md`). Its predictions agree with `fit_svd`'s within 1e-5 stars on the
+    bundled data (a test measures it).
     One thread, because cornac's kernel updates shared factors without locks when given more:
     the model would then depend on thread timing, and a seed must reproduce a model.
 
