@@ -254,7 +254,7 @@ class ChampionCache:
     served run, the lists answered (each kept while it is still its viewer's, the
     HELD_LISTS most recently asked) and the listed films' descriptions (each for
     DESCRIPTION_HOLD_SECONDS). `clear()` drops it all (tests, whose databases reuse ids; a
-    process that must free memory; an edited film or genre).
+    process that must free memory); `forget_titles()` drops what holds a title.
 
     Reads never block; loading is serialised, so two threads that miss at once load the file
     (or aggregate the figures) once."""
@@ -395,17 +395,22 @@ class ChampionCache:
             found.update(read)
         return found
 
-    def clear(self, **_signal) -> None:
+    def forget_titles(self, **_signal) -> None:
+        """Drop the held descriptions and lists, which hold films' titles (an edited film or
+        genre); the champion and the rating figures do not depend on them."""
+        with self._lists_lock:
+            self._lists.clear()
+        with self._descriptions_lock:
+            self._descriptions.clear()
+
+    def clear(self) -> None:
         with self._champion_lock:
             self._champion = None
             self._penalised = None
             self._run = None
         with self._stats_lock:
             self._stats = None
-        with self._lists_lock:
-            self._lists.clear()
-        with self._descriptions_lock:
-            self._descriptions.clear()
+        self.forget_titles()
 
 
 def _added(stats: FilmStats, after: int, newest: int) -> FilmStats:
@@ -435,14 +440,13 @@ champion_cache = ChampionCache()
 
 
 def _clear_on_catalogue_edits() -> None:
-    """An edited film or genre (the admin) drops what this process holds: its title may be in
-    a held description or list."""
+    """An edited film or genre (the admin) drops the descriptions and lists this process
+    holds: its title may be in them."""
+    forget = champion_cache.forget_titles
     for model in (Film, Genre):
         for signal in (post_save, post_delete):
-            signal.connect(champion_cache.clear, sender=model, dispatch_uid=f"held-{model}")
-    m2m_changed.connect(
-        champion_cache.clear, sender=Film.genres.through, dispatch_uid="held-film-genres"
-    )
+            signal.connect(forget, sender=model, dispatch_uid=f"held-{model}")
+    m2m_changed.connect(forget, sender=Film.genres.through, dispatch_uid="held-film-genres")
 
 
 _clear_on_catalogue_edits()
