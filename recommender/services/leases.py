@@ -7,7 +7,9 @@ is busy since when ("retraining already running since 03:12, task 5f3a...") and 
 nothing. A holder killed with SIGKILL stops renewing, so its lease lapses after
 LEASE_SECONDS; the same task redelivered by the broker carries the same id and takes its lease
 back at once. Whoever acquires the lease owns all model work, so anything still marked
-training or running at that moment was interrupted: `interrupted_work_reap` marks it failed.
+training or running at that moment was interrupted: `interrupted_work_reap` marks it failed,
+and the ratings its rollback left dead are vacuumed (services.maintenance), as they are when
+the work fails.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from recommender.models import Lease, ModelVersion, ScoringRun
+from recommender.services.maintenance import dead_ratings_reclaim, dead_ratings_reclaim_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +160,15 @@ def exclusive_model_work(*, owner: str, purpose: str) -> Iterator[Lease]:
         heartbeat.start()
     try:
         interrupted_work_reap(actor=f"reaper ({purpose}, {owner})")
-        yield lease
+        # A holder killed mid-write left its rolled-back ratings behind as dead rows.
+        dead_ratings_reclaim(reason=f"before {purpose}")
+        try:
+            yield lease
+        except Exception:
+            # The work's own rollback, reclaimed before the lease lets anyone else start (an
+            # interrupted command leaves it to the next holder).
+            dead_ratings_reclaim_quietly(reason=f"{purpose} failed")
+            raise
     finally:
         if heartbeat:
             heartbeat.stopped.set()
