@@ -80,14 +80,14 @@ def test_dead_rows_past_the_threshold_are_vacuumed_and_fewer_are_left(films, mon
     assert dead == 0 and vacuumed != vacuumed_before
 
 
-def test_failed_model_work_reclaims_its_own_rollback(films, monkeypatch):
+@pytest.mark.parametrize("stop", [Failed, KeyboardInterrupt])
+def test_failed_or_interrupted_model_work_reclaims_its_own_rollback(films, monkeypatch, stop):
     monkeypatch.setattr(maintenance, "DEAD_RATINGS_THRESHOLD", 100)
-
     _, vacuumed_before = table_statistics()
 
-    with pytest.raises(Failed), exclusive_model_work(owner="test", purpose="a round"):
+    with pytest.raises(stop), exclusive_model_work(owner="test", purpose="a round"):
         insert_and_roll_back(films, FILMS)
-        raise Failed()
+        raise stop()
 
     dead, vacuumed = table_statistics()
     assert dead == 0 and vacuumed != vacuumed_before
