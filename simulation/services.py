@@ -38,7 +38,7 @@ from recommender.services.gate import wait_at_test_gate
 from recommender.services.imports import ratings_bulk_insert
 from recommender.services.jobs import job_enqueue
 from recommender.services.lifecycle import model_version_approve
-from recommender.services.maintenance import dead_ratings_reclaim
+from recommender.services.maintenance import dead_ratings_reclaim_quietly
 from recommender.services.monitoring import accuracy_by_segment, drift_report_create
 from recommender.services.retraining import model_version_retrain
 from recommender.services.scoring import (
@@ -488,7 +488,7 @@ def simulation_reset() -> ResetSummary:
             .get("recommender.Viewer", 0)
         )
     # The deleted ratings stay in the rating table's indexes until vacuumed (on PostgreSQL).
-    dead_ratings_reclaim(reason="after a simulation reset")
+    dead_ratings_reclaim_quietly(reason="after a simulation reset")
     return ResetSummary(ratings=ratings, rounds=rounds, runs=runs, viewers=viewers)
 
 

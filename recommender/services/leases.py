@@ -29,7 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from recommender.models import Lease, ModelVersion, ScoringRun
-from recommender.services.maintenance import dead_ratings_reclaim, dead_ratings_reclaim_quietly
+from recommender.services.maintenance import dead_ratings_reclaim_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def exclusive_model_work(*, owner: str, purpose: str) -> Iterator[Lease]:
     try:
         interrupted_work_reap(actor=f"reaper ({purpose}, {owner})")
         # A holder killed mid-write left its rolled-back ratings behind as dead rows.
-        dead_ratings_reclaim(reason=f"before {purpose}")
+        dead_ratings_reclaim_quietly(reason=f"before {purpose}")
         try:
             yield lease
         except BaseException:

@@ -7,10 +7,10 @@ key, where `MAX(id)` (the newest rating, which every API request reads: selector
 starts its walk. Measured at 6.7M ratings after a rolled-back insert of 600k: MAX(id) took
 2.6-3.3 ms instead of 0.1-0.8 ms, and the API at 200 requests/s saturated both cores (p99
 3.0 s, 153 requests/s achieved, against p99 9.9 ms at 200 requests/s before the rollback); a
-round at full size inserts 3M. Autovacuum would clear them only past 20 % of the table (5M rows at
-full size) and may be off altogether (it is on this project's machines), so the writers
-reclaim them themselves: model work when it takes the lease (a killed holder's rollback is
-counted by then) and when it fails, an import that fails, a simulation reset.
+round at full size inserts 3M. Autovacuum would clear them only past 20 % of the table (5M
+rows at full size) and may be off altogether (it is on this project's machines), so the
+writers reclaim them themselves: model work when it takes the lease (a killed holder's
+rollback is counted by then) and when it fails, an import that fails, a simulation reset.
 """
 
 from __future__ import annotations
@@ -64,8 +64,9 @@ def dead_ratings_reclaim(*, reason: str) -> int:
 
 
 def dead_ratings_reclaim_quietly(*, reason: str) -> int:
-    """dead_ratings_reclaim on a failure path: an error of its own (the database gone, which
-    may be why the work failed) is logged, never raised over the work's own."""
+    """dead_ratings_reclaim as its callers use it: an error of its own is logged, never
+    raised, so it cannot fail the work around it (a reset that committed, work about to start)
+    or hide that work's own error (the database gone, which may be why the work failed)."""
     try:
         return dead_ratings_reclaim(reason=reason)
     except Exception:
