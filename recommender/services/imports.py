@@ -25,7 +25,7 @@ from recommender.services.binary_copy import (
     POSTGRES_EPOCH,
     binary_rows,
 )
-from recommender.services.maintenance import dead_ratings_reclaim_quietly
+from recommender.services.maintenance import dead_ratings_reclaimed_on_failure
 
 # Rows per bulk statement. 50,000 ratings is ~1.5 MB of CSV for COPY and ~0.1 s of
 # executemany on SQLite: small enough for a smooth progress bar, large enough to be bulk.
@@ -103,29 +103,8 @@ def dataset_store(
 ) -> ImportSummary:
     started = time.perf_counter() if started is None else started
     progress = progress or no_progress
-    try:
-        ratings_added, viewers_added, films_added, viewers = _stored(parsed, progress)
-    except Exception:
-        dead_ratings_reclaim_quietly(reason="a failed import")
-        raise
-    progress("done", 1.0)
-    return ImportSummary(
-        source=parsed.source,
-        viewers=viewers,
-        viewers_added=viewers_added,
-        films=len(parsed.films),
-        films_added=films_added,
-        rated_films=parsed.ratings["film_id"].nunique(),
-        ratings=len(parsed.ratings),
-        ratings_added=ratings_added,
-        genres=len(parsed.genre_names),
-        seconds=time.perf_counter() - started,
-    )
-
-
-def _stored(parsed: ParsedDataset, progress: ProgressCallback) -> tuple[int, int, int, int]:
-    """Store it all in one transaction: ratings, viewers and films added, and viewers rated."""
-    with transaction.atomic():
+    # Reclaimed after the rollback: the atomic block exits first.
+    with dead_ratings_reclaimed_on_failure(reason="a failed import"), transaction.atomic():
         progress("genres", 0.05)
         genre_ids = _store_genres(parsed.genre_names)
         progress("films", 0.1)
@@ -144,7 +123,19 @@ def _stored(parsed: ParsedDataset, progress: ProgressCallback) -> tuple[int, int
         ratings_added = ratings_bulk_insert(
             ratings, progress=lambda f: progress("ratings", 0.25 + 0.75 * f)
         )
-    return ratings_added, viewers_added, films_added, len(viewer_sources)
+    progress("done", 1.0)
+    return ImportSummary(
+        source=parsed.source,
+        viewers=len(viewer_sources),
+        viewers_added=viewers_added,
+        films=len(parsed.films),
+        films_added=films_added,
+        rated_films=parsed.ratings["film_id"].nunique(),
+        ratings=len(parsed.ratings),
+        ratings_added=ratings_added,
+        genres=len(parsed.genre_names),
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _store_genres(names: list[str]) -> dict[str, int]:

@@ -29,7 +29,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from recommender.models import Lease, ModelVersion, ScoringRun
-from recommender.services.maintenance import dead_ratings_reclaim_quietly
+from recommender.services.maintenance import (
+    dead_ratings_reclaim_quietly,
+    dead_ratings_reclaimed_on_failure,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -162,14 +165,11 @@ def exclusive_model_work(*, owner: str, purpose: str) -> Iterator[Lease]:
         interrupted_work_reap(actor=f"reaper ({purpose}, {owner})")
         # A holder killed mid-write left its rolled-back ratings behind as dead rows.
         dead_ratings_reclaim_quietly(reason=f"before {purpose}")
-        try:
+        # The work's own rollback (an error, or Ctrl-C), reclaimed before the lease lets anyone
+        # else start: about 6-9 s at 32M ratings. A process killed outright leaves it to the
+        # next holder, a restarted worker's first of all (recsite.celery).
+        with dead_ratings_reclaimed_on_failure(reason=f"{purpose} failed"):
             yield lease
-        except BaseException:
-            # The work's own rollback (an error, or Ctrl-C), reclaimed before the lease lets
-            # anyone else start: about 6-9 s at 32M ratings. A process killed outright leaves
-            # it to the next holder, a restarted worker's first of all (recsite.celery).
-            dead_ratings_reclaim_quietly(reason=f"{purpose} failed")
-            raise
     finally:
         if heartbeat:
             heartbeat.stopped.set()

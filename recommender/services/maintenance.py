@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import connection
 
@@ -72,3 +74,15 @@ def dead_ratings_reclaim_quietly(*, reason: str) -> int:
     except Exception:
         logger.warning("could not reclaim the rating table's dead rows (%s)", reason, exc_info=True)
         return 0
+
+
+@contextmanager
+def dead_ratings_reclaimed_on_failure(*, reason: str) -> Iterator[None]:
+    """Run the block; when it fails or is interrupted (Ctrl-C), reclaim what its rollback left
+    (dead_ratings_reclaim_quietly) before the error goes on. Enter it outside the block's
+    transaction, so the rollback has happened by then."""
+    try:
+        yield
+    except BaseException:
+        dead_ratings_reclaim_quietly(reason=reason)
+        raise
