@@ -402,3 +402,20 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return f"evaluation {self.pk} ({self.protocol}, k={self.k})"
+
+
+class DrawnChartSet(models.Model):
+    """The metric page's charts as drawn for one metric history (`recommender/web/
+    metric_charts.py`). Drawing them takes seconds and grows with the history, so the job that
+    changes the history draws them once and every web process reads them from here."""
+
+    key = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text="digest of what the charts plot and how they are drawn",
+    )
+    charts = models.JSONField(help_text='in page order: {"name", "title", "svg"} each')
+    drawn_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"charts {self.key[:12]} drawn {self.drawn_at:%Y-%m-%d %H:%M:%S}"

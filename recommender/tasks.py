@@ -184,6 +184,7 @@ def monitor(
         rule=rule,
         seed=seed,
     )
+    draw_metric_charts()
     return {"drift_report": report.pk, "retraining_required": report.retraining_required}
 
 
@@ -222,7 +223,22 @@ def monitor_and_retrain(self, search: bool = False) -> dict:
     def work() -> dict:
         return monitor_and_retrain_service(**run_by(self), search=search).as_dict()
 
-    return exclusively(self, "the monitor-and-retrain cycle", work)
+    outcome = exclusively(self, "the monitor-and-retrain cycle", work)
+    draw_metric_charts()
+    return outcome
+
+
+@shared_task(name="recommender.draw_metric_charts")
+def draw_metric_charts(run_id: int | None = None) -> dict:
+    """Draw and store the metric page's charts for the history as it is now (every run's,
+    and run `run_id`'s), unless stored. Called in place by the jobs that change the history,
+    once their work is committed; a drawing error is logged, not raised."""
+    # Imported here, not with the tasks: the web side (matplotlib) is loaded only by a process
+    # that plays or judges a round, not by every worker.
+    from recommender.web.metric_charts import metric_charts_prepare_quietly
+
+    metric_charts_prepare_quietly(run_id)
+    return {"run": run_id}
 
 
 # --- sharded scoring: a chord of shard tasks and a completing callback -----------------------

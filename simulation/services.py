@@ -64,6 +64,8 @@ from simulation.selectors import oracle_trained_on
 from simulation.shifts import unknown_genre_problems
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from celery import Task
 
 logger = logging.getLogger(__name__)
@@ -408,12 +410,15 @@ def simulation_run_execute(
     monitor: bool = False,
     search: bool = False,
     progress: ProgressCallback | None = None,
+    after_round: Callable[[], None] | None = None,
 ) -> SimulationRun:
     """Play every planned round not played yet (safe to call again after an interruption).
 
     With `monitor`, this is the monitor-and-retrain cycle: after each round the champion is
     checked for drift on it, and when retraining is required a challenger is trained and
-    promoted, rejected or sent to review. Each round's outcome is kept in its metrics."""
+    promoted, rejected or sent to review. Each round's outcome is kept in its metrics.
+    `after_round` is called once each round and its outcome are stored (the entry points draw
+    the metric charts there)."""
     progress = progress or no_progress
     actor = f"simulation:{run.pk}"
     done = set(run.rounds.values_list("number", flat=True))
@@ -439,6 +444,8 @@ def simulation_run_execute(
                 metrics = RoundMetrics.from_json(round_.metrics)
                 round_.metrics = replace(metrics, cycle=outcome).to_json()
                 round_.save(update_fields=["metrics"])
+            if after_round is not None:
+                after_round()
             wait_at_test_gate("between rounds")
     except Exception as exc:
         SimulationRun.objects.filter(pk=run.pk).update(

@@ -6,7 +6,13 @@ import logging
 
 from celery import shared_task
 
-from recommender.tasks import RETRY_OPTIONS, exclusively, progress_reporter, task_actor
+from recommender.tasks import (
+    RETRY_OPTIONS,
+    draw_metric_charts,
+    exclusively,
+    progress_reporter,
+    task_actor,
+)
 from simulation.models import SimulationRun
 from simulation.services import SimulationParameters, simulation_run_create, simulation_run_execute
 
@@ -26,7 +32,11 @@ def run_simulation(self, run_id: int, monitor: bool = False, search: bool = Fals
 
     def work() -> dict:
         simulation_run_execute(
-            run=run, monitor=monitor, search=search, progress=progress_reporter(self)
+            run=run,
+            monitor=monitor,
+            search=search,
+            progress=progress_reporter(self),
+            after_round=lambda: draw_metric_charts(run.pk),
         )
         return {"simulation_run": run.pk, "rounds": run.rounds.count()}
 
@@ -48,7 +58,11 @@ def simulation_cycle(self, rounds: int = 1, seed: int | None = None, search: boo
             )
             run = simulation_run_create(parameters=parameters, actor=actor)
         simulation_run_execute(
-            run=run, monitor=True, search=search, progress=progress_reporter(self)
+            run=run,
+            monitor=True,
+            search=search,
+            progress=progress_reporter(self),
+            after_round=lambda: draw_metric_charts(run.pk),
         )
         return {"simulation_run": run.pk, "rounds": run.rounds.count()}
 

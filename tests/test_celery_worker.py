@@ -17,8 +17,11 @@ from django.db import connection
 
 from recommender.engine.model import SVDConfig
 from recommender.models import DriftReport, Lease, ModelVersion, ModelVersionEvent
+from recommender.selectors.charts import drawn_chart_set
 from recommender.selectors.tasks import task_progress
 from recommender.services.registry import model_version_train
+from recommender.web.metric_charts import history_key
+from recommender.web.presentation import metric_history
 from recsite.celery import app
 from simulation.models import SimulationRun
 from simulation.services import SimulationParameters, simulation_run_create
@@ -148,6 +151,9 @@ def test_a_worker_runs_the_whole_cycle_and_reports_progress(
     assert ModelVersion.objects.filter(pk=champion.pk).exists()
     assert "PROGRESS" in states, states
     assert Lease.objects.count() == 0, "the lease was released"
+    # The worker drew the metric charts of the history it left, for every process to read.
+    assert drawn_chart_set(history_key(metric_history())) is not None
+    assert drawn_chart_set(history_key(metric_history(run_id=run.pk))) is not None
 
 
 @pytest.mark.django_db(transaction=True)

@@ -97,6 +97,7 @@ class Command(BaseCommand):
                 )
         except (NothingToMonitorError, NoChampionError, ArtifactIntegrityError) as exc:
             raise CommandError(str(exc)) from exc
+        tasks.draw_metric_charts()
         self.stdout.write(
             f"drift report {report.pk}: champion v{report.model_version_id} on round {report.round_id}"
         )

@@ -41,6 +41,7 @@ class Command(BaseCommand):
                 )
         except MODEL_WORK_ERRORS as exc:
             raise CommandError(str(exc)) from exc
+        tasks.draw_metric_charts()
         line = f"round {outcome.round_id}: {outcome.reason}" if outcome.round_id else outcome.reason
         if outcome.retrained:
             line += f"\nchallenger v{outcome.challenger}: {outcome.decision}"

@@ -7,6 +7,7 @@ from recommender.management.progress import progress_bar
 from recommender.management.tables import format_table
 from recommender.services.leases import AlreadyRunningError
 from recommender.services.scoring import NoChampionError
+from recommender.tasks import draw_metric_charts
 from simulation.metrics import RoundMetrics
 from simulation.models import SimulationRun
 from simulation.services import (
@@ -41,7 +42,11 @@ def play_or_queue(
         run = simulation_run_create(parameters=parameters, actor=actor)
         with progress_bar(name, enabled=not options["no_progress"]) as progress:
             return simulation_run_execute(
-                run=run, monitor=monitor, search=search, progress=progress
+                run=run,
+                monitor=monitor,
+                search=search,
+                progress=progress,
+                after_round=lambda: draw_metric_charts(run.pk),
             )
 
 
