@@ -22,7 +22,7 @@ from pathlib import Path
 import matplotlib
 
 from recommender.engine.segments import VIEWER_GROUPS, genre_metric
-from recommender.selectors.charts import drawn_chart_set
+from recommender.selectors.charts import drawn_chart, drawn_chart_set
 from recommender.services.charts import drawn_chart_set_keep
 from recommender.web import charts, presentation
 
@@ -60,9 +60,9 @@ def metric_charts(history: presentation.MetricHistory) -> list[dict]:
 def quality_chart(history: presentation.MetricHistory) -> dict:
     """The dashboard's chart, the metric page's first (overall R²): taken from the stored set,
     or drawn alone when there is none (the page does not wait for all seven)."""
-    stored = drawn_chart_set(history_key(history))
+    stored = drawn_chart(history_key(history), 0)
     if stored is not None:
-        return stored[0]
+        return stored
     return _accuracy_chart(history, "r2", "R²", "benchmark_r2", _promotion_markers(history))
 
 
