@@ -29,6 +29,7 @@ from recommender.progress import ProgressCallback
 from recommender.services.cycle import monitor_and_retrain as monitor_and_retrain_service
 from recommender.services.imports import dataset_import_movielens, dataset_import_movies_dataset
 from recommender.services.leases import AlreadyRunningError, exclusive_model_work
+from recommender.services.maintenance import dead_ratings_reclaim
 from recommender.services.monitoring import drift_report_create
 from recommender.services.pruning import scoring_runs_prune
 from recommender.services.registry import ModelSearch, model_version_train
@@ -316,3 +317,12 @@ def prune_runs(self, keep: int | None = None) -> dict:
     """Delete scoring runs nobody is served from (beat runs it daily; services.pruning)."""
     outcome = scoring_runs_prune(keep=keep, actor=task_actor(self))
     return {"served_run": outcome.served_run_id, "deleted_runs": outcome.deleted_run_ids}
+
+
+@shared_task(name="recommender.reclaim_dead_ratings", **RETRY_OPTIONS)
+def reclaim_dead_ratings() -> dict:
+    """Beat, every 10 minutes: vacuum the rating table when a process killed outright (a
+    command stopped by the OOM killer, say) left its rolled-back ratings behind as dead rows
+    and no model work has started since to reclaim them (services.maintenance). When there are
+    none it reads PostgreSQL's statistics and nothing more."""
+    return {"dead_ratings_vacuumed": dead_ratings_reclaim(reason="the periodic check")}

@@ -10,7 +10,9 @@ starts its walk. Measured at 6.7M ratings after a rolled-back insert of 600k: MA
 round at full size inserts 3M. Autovacuum would clear them only past 20 % of the table (5M
 rows at full size) and may be off altogether (it is on this project's machines), so the
 writers reclaim them themselves: model work when it takes the lease (a killed holder's
-rollback is counted by then) and when it fails, an import that fails, a simulation reset.
+rollback is counted by then) and when it fails, an import that fails, a simulation reset;
+and beat every 10 minutes (the task `recommender.reclaim_dead_ratings`), for a process killed
+outright with no model work after it.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from recommender.models import Film, Rating, Viewer
 from recommender.services import maintenance
 from recommender.services.leases import exclusive_model_work
 from recommender.services.maintenance import dead_ratings_reclaim
+from recommender.tasks import reclaim_dead_ratings
 from simulation.services import (
     SimulationParameters,
     simulation_reset,
@@ -129,3 +130,14 @@ def test_a_simulation_reset_reclaims_the_ratings_it_deleted(champion, monkeypatc
     assert summary.ratings == simulated
     dead, vacuumed = table_statistics()
     assert dead == 0 and vacuumed != vacuumed_before
+
+
+def test_the_periodic_check_vacuums_what_a_killed_process_left_and_then_finds_nothing(
+    films, monkeypatch
+):
+    monkeypatch.setattr(maintenance, "DEAD_RATINGS_THRESHOLD", 100)
+    insert_and_roll_back(films, 150)  # as a process killed mid-write leaves them
+
+    assert reclaim_dead_ratings.apply().get() == {"dead_ratings_vacuumed": 150}
+    assert table_statistics()[0] == 0
+    assert reclaim_dead_ratings.apply().get() == {"dead_ratings_vacuumed": 0}
