@@ -5,7 +5,7 @@ four rounds at full size, docs/scaling.md), and the history changes only when a 
 played or judged. So the jobs that change it (a simulated round, `monitor`, the cycle) draw
 them as they finish (`metric_charts_prepare_quietly`), and every web process reads them from
 the database: the page's first request after a round no longer draws. A history nobody drew
-for (one run's page, a round played by an experiment) is drawn on its first request and
+for (one run's page whose rounds an experiment played, say) is drawn on its first request and
 stored.
 
 A set is keyed by a digest of what the charts plot (the rounds' figures, the genres, the

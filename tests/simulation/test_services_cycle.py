@@ -2,6 +2,9 @@ import pytest
 from django.core.management import call_command
 
 from recommender.models import DriftReport, ModelVersion
+from recommender.selectors.charts import drawn_chart_set
+from recommender.web.metric_charts import history_key
+from recommender.web.presentation import metric_history
 from simulation.metrics import RoundMetrics
 from simulation.services import (
     SimulationParameters,
@@ -88,3 +91,4 @@ def test_the_experiment_command_prints_each_difference_with_its_interval(
     low, high = (float(x) for x in action.split("|")[7].strip(" []").split(","))
     difference = float(action.split("|")[6])
     assert low <= difference <= high and action.split("|")[3].strip() == "degraded"
+    assert drawn_chart_set(history_key(metric_history())) is not None, "the charts were drawn"

@@ -7,6 +7,7 @@ from recommender.management.jobs import model_work_with_progress
 from recommender.management.tables import comparison_table, format_table
 from recommender.services.lifecycle import IllegalTransitionError
 from recommender.services.scoring import NoChampionError
+from recommender.tasks import draw_metric_charts
 from simulation.services import SimulationParameterError, experiment_genre_shift
 
 
@@ -58,6 +59,7 @@ class Command(BaseCommand):
             IllegalTransitionError,
         ) as exc:
             raise CommandError(str(exc)) from exc
+        draw_metric_charts()
         genre = options["genre"]
         self.stdout.write(
             f"genre shift: {genre} x{options['multiplier']}, truth {result.baseline.truth}"
