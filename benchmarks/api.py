@@ -109,9 +109,9 @@ def free_port() -> int:
 def start_gunicorn(database_url: str, workers: int, port: int, log) -> subprocess.Popen:
     env = {
         **os.environ,
-        # Persistent database connections, as a production web server runs: Django's default
-        # (CONN_MAX_AGE 0) opens and closes a connection around every request.
-        "DATABASE_URL": database_url + ("&" if "?" in database_url else "?") + "conn_max_age=600",
+        # The settings' own connection handling, as the shipped server runs (on PostgreSQL
+        # connections are kept between requests).
+        "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "recsite.settings",
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(64),

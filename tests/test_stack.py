@@ -44,6 +44,23 @@ def stack_database(postgresql):
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def web_connections(database_url: str, *, terminate: bool = False) -> int:
+    """How many idle connections to the database last looked up an API token (only the web
+    server does); with `terminate`, drop them."""
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        pids = [
+            row[0]
+            for row in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state = 'idle' "
+                "AND query ILIKE '%%authtoken_token%%'"
+            )
+        ]
+        for pid in pids if terminate else ():
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    return len(pids)
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -120,6 +137,18 @@ def test_make_stack_serves_logs_in_runs_a_cycle_through_the_worker_and_stops(
             timeout=10,
         )
         assert login.url == f"{base}/", "logged in and sent to the dashboard"
+
+        # The web server keeps its database connections between requests, and dropping them
+        # all (as a database restart does) fails no request: each is checked before reuse.
+        # An unknown token's lookup is then the last query of each connection that answered.
+        for _ in range(4):
+            refused = requests.get(
+                f"{base}/api/v1/champion/", headers={"Authorization": "Token none"}, timeout=10
+            )
+            assert refused.status_code == 401
+        assert web_connections(stack_database, terminate=True) >= 1, "kept between requests"
+        for _ in range(6):  # enough to reach both gunicorn workers, whichever answers
+            assert http.get(f"{base}/", timeout=10).status_code == 200
 
         http.get(f"{base}/simulate/", timeout=10).raise_for_status()
         launched = http.post(
