@@ -25,11 +25,15 @@ def reap_interrupted_work(sender=None, **kwargs):
     """A worker starting is often a worker restarting after a crash: mark training or scoring
     that a dead process left half-done as failed, unless model work is running right now (its
     holder will reap when it next takes the lease)."""
-    from recommender.services.leases import AlreadyRunningError, exclusive_model_work
+    from recommender.services.leases import (
+        REAPING_AT_START,
+        AlreadyRunningError,
+        exclusive_model_work,
+    )
 
     owner = f"worker-start:{getattr(sender, 'hostname', 'worker')}"
     try:
-        with exclusive_model_work(owner=owner, purpose="reaping interrupted work"):
+        with exclusive_model_work(owner=owner, purpose=REAPING_AT_START):
             pass
     except AlreadyRunningError as busy:
         logger.info("not reaping at start: %s", busy)

@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,12 @@ from recommender.services.maintenance import (
 logger = logging.getLogger(__name__)
 
 MODEL_WORK = "model-work"
+# A worker starting takes the lease for a moment to reap (recsite.celery.reap_interrupted_work):
+# work asked for in that moment waits for it, up to REAP_WAIT_SECONDS, instead of being refused
+# (a task queued as a second worker started was skipped: "reaping interrupted work already
+# running").
+REAPING_AT_START = "reaping interrupted work"
+REAP_WAIT_SECONDS = 10.0
 
 
 class AlreadyRunningError(RuntimeError):
@@ -151,11 +158,24 @@ def interrupted_work_reap(*, actor: str) -> ReapSummary:
     return summary
 
 
+def _lease_acquire_after_reaps(*, owner: str, purpose: str, seconds: float) -> Lease:
+    """lease_acquire, waiting while the holder is a worker's start-up reap (it lasts
+    milliseconds); any other holder is refused at once."""
+    deadline = time.monotonic() + REAP_WAIT_SECONDS
+    while True:
+        try:
+            return lease_acquire(owner=owner, purpose=purpose, seconds=seconds)
+        except AlreadyRunningError as busy:
+            if busy.lease.purpose != REAPING_AT_START or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.1)
+
+
 @contextmanager
 def exclusive_model_work(*, owner: str, purpose: str) -> Iterator[Lease]:
     """Hold MODEL_WORK for the duration of the block (see the module docstring)."""
     seconds = settings.RECOMMENDER["LEASE_SECONDS"]
-    lease = lease_acquire(owner=owner, purpose=purpose, seconds=seconds)
+    lease = _lease_acquire_after_reaps(owner=owner, purpose=purpose, seconds=seconds)
     # Inside an outer transaction (a test, a caller's atomic block) the lease row is not
     # visible to other connections until commit, so a heartbeat could only block on it.
     heartbeat = None if connection.in_atomic_block else _Heartbeat(owner, MODEL_WORK, seconds)

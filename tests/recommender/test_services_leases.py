@@ -2,6 +2,7 @@
 a task refused while another holds it (queueing a second request: test_services_jobs.py)."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,8 @@ from recommender import tasks
 from recommender.engine.model import SVDConfig
 from recommender.models import Lease, ModelVersion, ModelVersionEvent, ScoringRun
 from recommender.services.leases import (
+    REAP_WAIT_SECONDS,
+    REAPING_AT_START,
     AlreadyRunningError,
     exclusive_model_work,
     interrupted_work_reap,
@@ -106,3 +109,30 @@ def test_two_concurrent_requests_on_postgresql_one_wins(postgresql):
 
     assert sorted(outcomes) == ["acquired", "refused"]
     assert Lease.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_work_asked_for_while_a_worker_starts_waits_for_its_reap_and_no_longer(postgresql):
+    """A worker's start-up reap holds the lease for a moment: work asked for then waits for it
+    (a task queued as a second worker started was skipped); any other holder refuses at once."""
+    lease_acquire(owner="worker-start:w1", purpose=REAPING_AT_START, seconds=60)
+    released = threading.Timer(
+        0.5, lambda: (lease_release(owner="worker-start:w1"), connection.close())
+    )
+    released.start()
+    started = time.monotonic()
+
+    with exclusive_model_work(owner="task-a", purpose="scoring"):
+        waited = time.monotonic() - started
+        assert lease_holder().owner == "task-a"
+    released.join()
+
+    assert 0.4 < waited < REAP_WAIT_SECONDS
+    lease_acquire(owner="task-b", purpose="retraining", seconds=60)
+    started = time.monotonic()
+    with (
+        pytest.raises(AlreadyRunningError),
+        exclusive_model_work(owner="task-c", purpose="scoring"),
+    ):
+        pass
+    assert time.monotonic() - started < 0.5, "refused at once"
