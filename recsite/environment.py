@@ -109,7 +109,18 @@ class Environment:
             schemes=environ.Env.DB_SCHEMES,
             example="postgres://USER@HOST:5432/NAME or sqlite:////absolute/path.sqlite3",
         )
-        return environ.Env.db_url_config(raw)
+        config = environ.Env.db_url_config(raw)
+        # django-environ passes `?conn_health_checks=false` on as the string "false" (and "0"
+        # as the number 0), which Django reads as true.
+        health = config.get("CONN_HEALTH_CHECKS")
+        if health is not None and not isinstance(health, bool):
+            if str(health).lower() not in _TRUE | _FALSE:
+                raise ImproperlyConfigured(
+                    f"{name}: conn_health_checks={health!r} is not allowed: "
+                    "use 1/true/yes/on or 0/false/no/off"
+                )
+            config["CONN_HEALTH_CHECKS"] = str(health).lower() in _TRUE
+        return config
 
     def email_url(self, name: str, *, default: str) -> dict[str, Any]:
         raw = self._url(

@@ -118,3 +118,48 @@ def test_spelled_out_values_are_read(env, expected, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[0].endswith(expected.split()[0])
     assert result.stdout.split()[1] == "5"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("?conn_health_checks=false", False), ("?conn_health_checks=Off", False),
+     ("?conn_health_checks=true", True), ("?conn_health_checks=1", True), ("", None)],
+)  # fmt: skip
+def test_a_database_urls_health_check_switch_is_read_as_a_boolean(query, expected):
+    from recsite.environment import Environment
+
+    url = f"postgres://films@127.0.0.1:5432/films{query}"
+    config = Environment({"DATABASE_URL": url}).db_url("DATABASE_URL", default="")
+
+    # The string "false" would be truthy to Django: it must arrive as False.
+    assert config.get("CONN_HEALTH_CHECKS") is expected
+
+
+def test_a_database_urls_unreadable_health_check_switch_is_named():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from recsite.environment import Environment
+
+    url = "postgres://films@127.0.0.1:5432/films?conn_health_checks=maybe"
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL: conn_health_checks='maybe'"):
+        Environment({"DATABASE_URL": url}).db_url("DATABASE_URL", default="")
+
+
+def test_postgresql_connections_are_kept_and_checked_unless_the_url_says_otherwise():
+    code = (
+        "from django.conf import settings; d = settings.DATABASES['default']; "
+        "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])"
+    )
+    url = "postgres://films@127.0.0.1:5432/films"
+    shown = {}
+    for query in ("", "?conn_max_age=0&conn_health_checks=false"):
+        environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "recsite.settings"}
+        environment["DATABASE_URL"] = url + query
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True,
+            text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        shown[query] = result.stdout.split()
+    assert shown[""] == ["600", "True"]
+    assert shown["?conn_max_age=0&conn_health_checks=false"] == ["0", "False"]
