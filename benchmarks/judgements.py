@@ -26,7 +26,8 @@ champion keeps serving after an alarm (what the rounds would have been had nobod
 every round's verdict counts. Cells run in parallel processes (one BLAS thread each).
 
 Run: .venv/bin/python -m benchmarks.judgements [--seeds 50] [--processes 2] [--family svd]
-[--alpha 0.875] (the last two: the original system's model and penalty)
+[--alpha 0.875] (the last two: the original system's model and penalty); the oracle is trained
+as SIM_ORACLE_TRAINER says, as the product trains it.
 """
 
 from __future__ import annotations
@@ -54,10 +55,12 @@ GENRE = "Action"
 
 @dataclass(frozen=True)
 class Setup:
-    """Which model family the champion and its challengers are, and the penalty's alpha."""
+    """Which model family the champion and its challengers are, the penalty's alpha and how
+    the oracle is trained."""
 
     family: str
     alpha: float
+    oracle_trainer: str
 
 
 @dataclass
@@ -96,7 +99,7 @@ def build_world(setup: Setup) -> World:
     train, holdout = split_holdout(ratings, test_size=0.2, seed=0)
     champion = _train(setup, train, film_genres, seed=0)
     benchmark = evaluate_model(champion, holdout, film_genres=film_genres).to_dict()
-    oracle = train_oracle(ratings, "float32")
+    oracle = train_oracle(ratings, setup.oracle_trainer)
     viewer_ids = np.unique(ratings["viewer_id"].to_numpy())
     return World(setup, ratings, film_genres, champion, benchmark, oracle, viewer_ids)
 
@@ -399,8 +402,9 @@ def _row(results: dict, seeds: int, truth: str, rule: str, multiplier) -> str:
 
 
 def product_setup(family: str | None, alpha: float | None) -> Setup:
-    """The product's defaults (settings MODEL_FAMILY and POPULARITY_ALPHA, read from the
-    environment as the site reads them) where the command line gives none."""
+    """The product's defaults (settings MODEL_FAMILY, POPULARITY_ALPHA and
+    SIM_ORACLE_TRAINER, read from the environment as the site reads them) where the command
+    line gives none."""
     import os
 
     import django
@@ -417,7 +421,11 @@ def product_setup(family: str | None, alpha: float | None) -> Setup:
             "benchmarks.judgements measures the log penalty; unset POPULARITY_TRANSFORM"
         )
     chosen = family_named(family or defaults["MODEL_FAMILY"]).name
-    return Setup(chosen, defaults["POPULARITY_ALPHA"] if alpha is None else alpha)
+    return Setup(
+        chosen,
+        defaults["POPULARITY_ALPHA"] if alpha is None else alpha,
+        settings.SIMULATION["ORACLE_TRAINER"],
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -431,7 +439,8 @@ def main(argv: list[str] | None = None) -> None:
     results = measure(options.seeds, options.processes, setup)
     print(
         f"\n### Drift and promotion judgements: {options.seeds} seeds per cell, "
-        f"{setup.family} champion, log penalty alpha {setup.alpha}\n"
+        f"{setup.family} champion, log penalty alpha {setup.alpha}, "
+        f"{setup.oracle_trainer} oracle\n"
     )
     print("\n".join(summarise(results, options.seeds)))
 

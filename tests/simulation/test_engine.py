@@ -555,6 +555,9 @@ def test_a_round_can_calibrate_sigma_to_a_target_r2():
 def test_an_unknown_oracle_trainer_is_refused_by_name():
     ratings = pd.DataFrame({"viewer_id": [1, 2], "film_id": [10, 10], "rating": [4.0, 2.0]})
 
-    with pytest.raises(ValueError, match=r"unknown oracle trainer 'fast'; known: \['float32', "):
+    with pytest.raises(
+        ValueError, match=r"unknown oracle trainer 'fast'; known: \['blocked', 'float32', "
+    ):
         train_oracle(ratings, "fast")
     assert train_oracle(ratings, "float32").n_factors == 150
+    assert train_oracle(ratings, "blocked").n_factors == 150

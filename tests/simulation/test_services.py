@@ -230,6 +230,10 @@ def test_runs_on_the_same_original_ratings_share_one_oracle_until_those_ratings_
 def test_the_oracle_trainer_setting_picks_the_trainer_and_keeps_their_oracles_apart(
     champion, settings
 ):
+    assert settings.SIMULATION["ORACLE_TRAINER"] == "blocked", "the default"
+    blocked = SimulationRun.objects.get(pk=simulate(rounds=1, seed=3, arrivals=0.0).pk)
+    simulation_reset()
+    settings.SIMULATION = {**settings.SIMULATION, "ORACLE_TRAINER": "float32"}
     fast = SimulationRun.objects.get(pk=simulate(rounds=1, seed=3, arrivals=0.0).pk)
     fast_ratings = round_ratings(fast)
     fast_oracle = load_model(Path(fast.oracle_artifact_path), sha256=fast.oracle_artifact_sha256)
@@ -238,6 +242,9 @@ def test_the_oracle_trainer_setting_picks_the_trainer_and_keeps_their_oracles_ap
     own = SimulationRun.objects.get(pk=simulate(rounds=1, seed=3, arrivals=0.0).pk)
     own_oracle = load_model(Path(own.oracle_artifact_path), sha256=own.oracle_artifact_sha256)
 
+    assert blocked.oracle_ratings.endswith(f"; {oracle_recipe('blocked')}")
+    assert oracle_recipe("blocked").startswith("svd-blocked-8x8 {")
+    assert blocked.oracle_artifact_sha256 != fast.oracle_artifact_sha256
     assert fast.oracle_ratings.endswith(f"; {oracle_recipe('float32')}")
     assert own.oracle_ratings.endswith(f"; {oracle_recipe('surprise')}")
     assert oracle_recipe("surprise").startswith("svd {"), "the original fingerprint is kept"

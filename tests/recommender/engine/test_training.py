@@ -17,6 +17,7 @@ from recommender.engine.model import EmptyRatingsError, SVDConfig
 from recommender.engine.training import (
     export_svd,
     fit_svd,
+    fit_svd_blocked,
     fit_svd_float32,
     has_pairs,
     split_holdout,
@@ -235,6 +236,46 @@ def test_the_float32_svd_is_reproducible_from_its_seed_and_refuses_bad_ratings()
         fit_svd_float32(bad, config)
     with pytest.raises(EmptyRatingsError, match="ratings is empty"):
         fit_svd_float32(RATINGS.iloc[:0], config)
+
+
+def test_the_blocked_svd_only_reorders_the_float32_svds_visits_and_threads_change_nothing(bundled):
+    config = SVDConfig(n_factors=20, n_epochs=5, seed=7919)
+    ratings = bundled.sample(frac=0.5, random_state=8)
+
+    # One block is surprise's order: the float32 SVD, number for number.
+    assert fit_svd_blocked(ratings, config, blocks=1) == fit_svd_float32(ratings, config)
+    blocked = fit_svd_blocked(ratings, config)
+    assert blocked != fit_svd_float32(ratings, config)
+    # Blocks run together share no viewer and no film: one thread or three, the same model.
+    assert blocked == fit_svd_blocked(ratings, config, threads=1)
+    assert fit_svd_blocked(ratings, config, blocks=3, threads=3) == fit_svd_blocked(
+        ratings, config, blocks=3, threads=1
+    )
+    assert blocked != fit_svd_blocked(ratings, replace(config, seed=12))
+    with pytest.raises(ValueError, match="blocks must be at least 1, got 0"):
+        fit_svd_blocked(ratings, config, blocks=0)
+    with pytest.raises(EmptyRatingsError, match="ratings is empty"):
+        fit_svd_blocked(ratings.iloc[:0], config)
+
+
+def test_the_blocked_svd_fits_as_well_as_the_float32_svd_on_a_holdout(bundled):
+    # The oracle's configuration; the blocked order is another SGD path to the same kind of
+    # fit. Measured on this split: holdout RMSE 0.9015 in surprise's order and 0.8992 in 8x8
+    # blocks for seed 7919 (seeds 1 and 2: 0.9043 / 0.9021 and 0.9018 / 0.8991).
+    holdout_mask = np.random.default_rng(0).random(len(bundled)) < 0.2
+    train, holdout = bundled[~holdout_mask], bundled[holdout_mask]
+    holdout = holdout[
+        holdout["viewer_id"].isin(train["viewer_id"]) & holdout["film_id"].isin(train["film_id"])
+    ]
+    config = SVDConfig(n_factors=150, n_epochs=30, seed=7919)
+
+    def rmse(model):
+        predicted = model.predict(holdout["viewer_id"].to_numpy(), holdout["film_id"].to_numpy())
+        return float(np.sqrt(np.mean((predicted - holdout["rating"].to_numpy()) ** 2)))
+
+    sequential, blocked = rmse(fit_svd_float32(train, config)), rmse(fit_svd_blocked(train, config))
+    assert 0.85 < sequential < 0.95
+    assert abs(blocked - sequential) < 0.005
 
 
 def test_the_same_config_on_the_same_ratings_gives_the_same_model():
