@@ -368,7 +368,7 @@ SIMULATION = {
     # Where a simulated viewer's true rating comes from: "oracle", an SVD the served model
     # never sees; "model", the served prediction itself (the original, self-referential mode).
     "TRUTH": env.choice("SIM_TRUTH", default="oracle", choices=("oracle", "model")),
-    # How the oracle is trained: "blocked" (the float32 SVD below, its ratings visited in 2x2
+    # How the oracle is trained: "blocked" (the float32 SVD below, its ratings visited in 8x8
     # blocks that two threads train at once, reproducibly), "float32" (surprise's SVD in its
     # visiting order through cornac's compiled kernel, about four times faster than surprise at
     # full size) or "surprise" (surprise's own, as the original system trained it).
