@@ -19,6 +19,13 @@ from recommender.engine.checks import DECIMAL_TEXT, INTEGER_TEXT, describe_bound
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_BOOLEAN_SPELLINGS = "use 1/true/yes/on or 0/false/no/off"
+
+
+def _boolean(text: str) -> bool | None:
+    """True or False for a spelling of either, None for anything else."""
+    lowered = text.lower()
+    return True if lowered in _TRUE else False if lowered in _FALSE else None
 
 
 class Environment:
@@ -45,11 +52,10 @@ class Environment:
         raw = self._raw(name)
         if raw is None:
             return default
-        if raw.lower() in _TRUE:
-            return True
-        if raw.lower() in _FALSE:
-            return False
-        raise self._refuse(name, raw, "use 1/true/yes/on or 0/false/no/off")
+        value = _boolean(raw)
+        if value is None:
+            raise self._refuse(name, raw, _BOOLEAN_SPELLINGS)
+        return value
 
     def int(
         self, name: str, *, default: int, minimum: int | None = None, maximum: int | None = None
@@ -114,12 +120,11 @@ class Environment:
         # as the number 0), which Django reads as true.
         health = config.get("CONN_HEALTH_CHECKS")
         if health is not None and not isinstance(health, bool):
-            if str(health).lower() not in _TRUE | _FALSE:
+            config["CONN_HEALTH_CHECKS"] = _boolean(str(health))
+            if config["CONN_HEALTH_CHECKS"] is None:
                 raise ImproperlyConfigured(
-                    f"{name}: conn_health_checks={health!r} is not allowed: "
-                    "use 1/true/yes/on or 0/false/no/off"
+                    f"{name}: conn_health_checks={health!r} is not allowed: {_BOOLEAN_SPELLINGS}"
                 )
-            config["CONN_HEALTH_CHECKS"] = str(health).lower() in _TRUE
         return config
 
     def email_url(self, name: str, *, default: str) -> dict[str, Any]:

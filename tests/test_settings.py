@@ -10,17 +10,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess:
+SHOWN = (
+    "from django.conf import settings; "
+    "print(settings.DATABASES['default']['ENGINE'], settings.RECOMMENDER['NEW_USER_THRESHOLD'])"
+)
+
+
+def load_settings(code: str = SHOWN, **env: str) -> subprocess.CompletedProcess:
+    """Run `code` (by default: print the database engine and NEW_USER_THRESHOLD) in a fresh
+    process whose environment is this one's with `env` and without DEBUG, SECRET_KEY and
+    ALLOWED_HOSTS."""
     environment = {
         k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}
     }
     environment.update(env, DJANGO_SETTINGS_MODULE="recsite.settings")
     return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.RECOMMENDER['NEW_USER_THRESHOLD'])",
-        ],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -153,12 +158,7 @@ def test_postgresql_connections_are_kept_and_checked_unless_the_url_says_otherwi
     url = "postgres://films@127.0.0.1:5432/films"
     shown = {}
     for query in ("", "?conn_max_age=0&conn_health_checks=false"):
-        environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "recsite.settings"}
-        environment["DATABASE_URL"] = url + query
-        result = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True,
-            text=True, timeout=60,
-        )  # fmt: skip
+        result = load_settings(code, DATABASE_URL=url + query)
         assert result.returncode == 0, result.stderr
         shown[query] = result.stdout.split()
     assert shown[""] == ["600", "True"]
