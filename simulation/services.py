@@ -23,6 +23,7 @@ from recommender.engine.segments import VIEWER_GROUPS
 from recommender.models import Rating, RunFilmStats, Viewer
 from recommender.progress import ProgressCallback, no_progress
 from recommender.selectors.ratings import (
+    RatingsFingerprint,
     film_genres_frame,
     film_pks,
     genre_names,
@@ -200,14 +201,26 @@ def simulation_round_play(
         arrivals = count_arrivals(viewer_count(), float(parameters.arrivals), rng)
         _create_arrivals(arrivals)
 
+        truth_by_oracle = parameters.truth == SimulationRun.Truth.ORACLE
+        oracle_source = _oracle_source(run) if truth_by_oracle else None
         progress("scoring", 0.1)
-        scored = score_and_store(actor=f"simulation:{run.pk}", penalty=parameters.penalty())
+        scored = score_and_store(
+            actor=f"simulation:{run.pk}",
+            penalty=parameters.penalty(),
+            keep_ratings=oracle_source is not None and oracle_source.artifact is None,
+        )
+        oracle = None
+        if oracle_source is not None:
+            progress("oracle", 0.6)
+            oracle = _oracle(run, oracle_source, scored)
+            scored = replace(scored, ratings=None)  # learnt from: freed before the round goes on
 
         progress("choosing", 0.6)
         film_genres = film_genres_frame()
         draw = play_round(
             scored.ranking,
             **_round_inputs(run, parameters, scored),
+            oracle=oracle,
             round_number=number,
             film_genres=film_genres,
             rng=rng,
@@ -244,7 +257,7 @@ def _round_inputs(
     run: SimulationRun, parameters: SimulationParameters, scored: ScoringOutcome
 ) -> dict:
     """The engine's inputs that depend on the run's state: the behaviour (with the sigma
-    calibrated in an earlier round), whether to calibrate sigma now, the shift, the oracle."""
+    calibrated in an earlier round), whether to calibrate sigma now, the shift."""
     behaviour = parameters.behaviour()
     calibrate_to_r2 = None
     if parameters.sigma == "auto":
@@ -254,12 +267,10 @@ def _round_inputs(
             raise SimulationParameterError("sigma: 'auto' needs the champion's holdout R²")
         else:
             calibrate_to_r2 = scored.version.r2
-    oracle = _oracle(run) if parameters.truth == SimulationRun.Truth.ORACLE else None
     return {
         "behaviour": behaviour,
         "calibrate_to_r2": calibrate_to_r2,
         "shift": parameters.taste_shift(),
-        "oracle": oracle,
     }
 
 
@@ -309,38 +320,78 @@ def _track_round(run: SimulationRun, round_: SimulationRound, scored: ScoringOut
     )
 
 
-def _oracle(run: SimulationRun) -> TrainedModel:
-    """The run's oracle: its own, else one an earlier run trained on the same original ratings
-    with the same trainer and configuration (training it is the costliest part of a data set's
-    first round), else a new one."""
+@dataclass(frozen=True)
+class _OracleSource:
+    """Where a round's oracle comes from, known before the round scores: the run's own
+    artifact, an earlier run's trained on the same original ratings with the same trainer and
+    configuration, or (artifact None) training on the original ratings, which the round's
+    scoring then keeps for it when they are all its snapshot holds."""
+
+    own: bool
+    artifact: tuple[str, str] | None  # (file, sha256)
+    fingerprint: RatingsFingerprint | None = None  # of the original ratings, when not own
+    label: str = ""  # the fingerprint and the recipe, as run.oracle_ratings stores them
+
+
+def _oracle_source(run: SimulationRun) -> _OracleSource:
     if run.oracle_artifact_path:
-        return load_model(Path(run.oracle_artifact_path), sha256=run.oracle_artifact_sha256)
-    trainer = settings.SIMULATION["ORACLE_TRAINER"]
-    fingerprint = f"{ratings_fingerprint(origin=Rating.Origin.ORIGINAL)}; {oracle_recipe(trainer)}"
-    oracle = _earlier_oracle(fingerprint)
+        return _OracleSource(
+            own=True, artifact=(run.oracle_artifact_path, run.oracle_artifact_sha256)
+        )
+    fingerprint = ratings_fingerprint(origin=Rating.Origin.ORIGINAL)
+    label = f"{fingerprint}; {oracle_recipe(settings.SIMULATION['ORACLE_TRAINER'])}"
+    return _OracleSource(
+        own=False, artifact=oracle_trained_on(label), fingerprint=fingerprint, label=label
+    )
+
+
+def _oracle(run: SimulationRun, source: _OracleSource, scored: ScoringOutcome) -> TrainedModel:
+    """The run's oracle from `source`; a new one is trained when there is none to reuse
+    (training it is the costliest part of a data set's first round), on the ratings scoring
+    just read when they are exactly the original ones, else on the original ones read again."""
+    if source.own:
+        path, sha256 = source.artifact
+        return load_model(Path(path), sha256=sha256)
+    oracle = None
+    if source.artifact is not None:
+        path, sha256 = source.artifact
+        try:
+            oracle = load_model(Path(path), sha256=sha256)
+        except ArtifactError as exc:  # deleted or altered since: train a new one
+            logger.warning("the earlier oracle cannot be used, training a new one: %s", exc)
     if oracle is None:
-        oracle = train_oracle(ratings_frame(origin=Rating.Origin.ORIGINAL), trainer)
+        oracle = train_oracle(
+            _original_ratings(run, source, scored), settings.SIMULATION["ORACLE_TRAINER"]
+        )
         artifact = save_model(oracle, Path(settings.RECOMMENDER["ARTIFACT_DIR"]))
         path, sha256 = str(artifact.path), artifact.sha256
-    else:
-        oracle, (path, sha256) = oracle
     run.oracle_artifact_path, run.oracle_artifact_sha256 = path, sha256
-    run.oracle_ratings = fingerprint
+    run.oracle_ratings = source.label
     # Saved outside the round's transaction would be nicer, but the artifact is content-addressed,
     # so a rolled-back round only leaves a file that the next attempt reuses.
     run.save(update_fields=["oracle_artifact_path", "oracle_artifact_sha256", "oracle_ratings"])
     return oracle
 
 
-def _earlier_oracle(fingerprint: str) -> tuple[TrainedModel, tuple[str, str]] | None:
-    stored = oracle_trained_on(fingerprint)
-    if stored is None:
-        return None
-    try:
-        return load_model(Path(stored[0]), sha256=stored[1]), stored
-    except ArtifactError as exc:  # deleted or altered since: train a new one
-        logger.warning("the earlier oracle cannot be used, training a new one: %s", exc)
-        return None
+def _original_ratings(
+    run: SimulationRun, source: _OracleSource, scored: ScoringOutcome
+) -> pd.DataFrame:
+    """The original ratings, in id order: the frame scoring read when its snapshot holds them
+    and nothing else (a data set's first run; 16 s of reading at 26M ratings saved), else
+    read again. Either way the same frame, so the same oracle (tested)."""
+    snapshot_max = scored.run.parameters["snapshot"]["rating_pk_max"]
+    if (
+        scored.ratings is not None
+        and snapshot_max is not None
+        and source.fingerprint.describes(scored.ratings, rating_pk_max=snapshot_max)
+    ):
+        logger.info(
+            "simulation %s: the oracle learns from the %d ratings the round's scoring read",
+            run.pk, len(scored.ratings),
+        )  # fmt: skip
+        return scored.ratings
+    logger.info("simulation %s: the oracle learns from the original ratings, read again", run.pk)
+    return ratings_frame(origin=Rating.Origin.ORIGINAL)
 
 
 def _create_arrivals(count: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -114,15 +116,37 @@ def film_stats(
     return FilmStats.from_sums(*query_arrays(sql, list(params), ["i8", "i8", "f8"]))
 
 
-def ratings_fingerprint(*, origin: str) -> str:
+@dataclass(frozen=True)
+class RatingsFingerprint:
+    """The ratings of one origin in a few figures: what a model trained on them is found by."""
+
+    count: int
+    first: int | None
+    last: int | None
+    total: float
+
+    def __str__(self) -> str:
+        return f"ratings {self.count}, ids {self.first}-{self.last}, sum {self.total:.6f}"
+
+    def describes(self, ratings: pd.DataFrame, *, rating_pk_max: int) -> bool:
+        """Whether `ratings`, every rating up to rating_pk_max (ratings_frame's snapshot), are
+        exactly these: as many, none of them newer than the snapshot, the same sum. Then no
+        rating of another origin is in the snapshot, and a model can learn from it instead of
+        reading these again."""
+        return (
+            len(ratings) == self.count
+            and (self.last is None or self.last <= rating_pk_max)
+            and math.isclose(float(ratings["rating"].sum()), self.total, rel_tol=1e-9)
+        )
+
+
+def ratings_fingerprint(*, origin: str) -> RatingsFingerprint:
     """The ratings of one origin in a few figures (count, id range, sum of scores): one
     aggregate over the table, so that what was trained on a snapshot can be found again."""
     figures = Rating.objects.filter(origin=origin).aggregate(
         count=Count("pk"), first=Min("pk"), last=Max("pk"), total=Sum("score")
     )
-    return "ratings {count}, ids {first}-{last}, sum {total:.6f}".format(
-        **{**figures, "total": figures["total"] or 0.0}
-    )
+    return RatingsFingerprint(**{**figures, "total": float(figures["total"] or 0.0)})
 
 
 def latest_round_id() -> int | None:

@@ -103,6 +103,8 @@ class ScoringOutcome:
     run: ScoringRun
     version: ModelVersion
     ranking: Ranking
+    # The snapshot's ratings as read (ratings_frame), when asked for with keep_ratings.
+    ratings: pd.DataFrame | None = None
 
 
 def scoring_run_create(
@@ -121,8 +123,11 @@ def score_and_store(
     actor: str,
     penalty: PopularityPenalty | None = None,
     progress: ProgressCallback | None = None,
+    keep_ratings: bool = False,
 ) -> ScoringOutcome:
-    """scoring_run_create, also handing back the ranking (a simulation round chooses from it)."""
+    """scoring_run_create, also handing back the ranking (a simulation round chooses from it)
+    and, with keep_ratings, the ratings it read (a round's oracle can learn from them instead of
+    reading 26M ratings again; kept, they stay in memory while the lists are stored)."""
     progress = progress or no_progress
     version, model = champion_model()
     # What the run reads, recorded: a rating past it is new to the run, so the viewer's list
@@ -148,6 +153,7 @@ def score_and_store(
             stats,
             progress=lambda f: progress("scoring", 0.05 + 0.75 * f),
         )
+        kept_ratings = ratings if keep_ratings else None
         del ratings
         progress("metrics", 0.8)
         metrics = _run_metrics(run, ranking, model, stats.film_ids)
@@ -164,7 +170,7 @@ def score_and_store(
         _run_fail(run.pk, f"{type(exc).__name__}: {exc}")
         raise
     progress("done", 1.0)
-    return ScoringOutcome(run=run, version=version, ranking=ranking)
+    return ScoringOutcome(run=run, version=version, ranking=ranking, ratings=kept_ratings)
 
 
 # --- sharded scoring --------------------------------------------------------------------------

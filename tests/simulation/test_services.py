@@ -1,3 +1,4 @@
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -192,9 +193,13 @@ def test_the_oracle_truth_measures_real_model_error(champion, original_penalty):
 
 
 def test_runs_on_the_same_original_ratings_share_one_oracle_until_those_ratings_change(
-    champion, settings, tmp_path
+    champion, settings, tmp_path, caplog
 ):
+    caplog.set_level(logging.INFO, logger="simulation.services")
     first = SimulationRun.objects.get(pk=simulate(rounds=1, seed=3, arrivals=0.0).pk)
+    # Only original ratings yet: the oracle learnt from what the round's scoring had read.
+    originals = Rating.objects.filter(origin="original").count()
+    assert oracle_reads(caplog) == [f"the {originals} ratings the round's scoring read"]
     trained = load_model(Path(first.oracle_artifact_path), sha256=first.oracle_artifact_sha256)
     # A different, valid oracle in the first run's place: the next run must load it, not train.
     stand_in = save_model(
@@ -214,7 +219,11 @@ def test_runs_on_the_same_original_ratings_share_one_oracle_until_those_ratings_
     )
 
     damage_artifact(str(stand_in.path))  # an oracle that fails its check is trained again
+    caplog.clear()
     third = SimulationRun.objects.get(pk=simulate(rounds=1, seed=3, arrivals=0.0).pk)
+    # Simulated ratings are in the snapshot now: the original ones are read on their own, and
+    # the oracle trained on them is the first run's, bit for bit.
+    assert oracle_reads(caplog) == ["the original ratings, read again"]
     assert third.oracle_artifact_sha256 == save_model(trained, tmp_path).sha256
 
     rating = Rating.objects.filter(origin="original").order_by("pk").first()
@@ -225,6 +234,13 @@ def test_runs_on_the_same_original_ratings_share_one_oracle_until_those_ratings_
         stand_in.sha256,
         save_model(trained, tmp_path).sha256,
     }
+
+
+def oracle_reads(caplog) -> list[str]:
+    """What each oracle trained in the captured records learnt from."""
+    prefix = "the oracle learns from "
+    messages = [record.getMessage() for record in caplog.records]
+    return [m.split(prefix, 1)[1] for m in messages if prefix in m]
 
 
 def test_the_oracle_trainer_setting_picks_the_trainer_and_keeps_their_oracles_apart(
