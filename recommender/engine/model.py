@@ -152,16 +152,27 @@ def as_raw_ids(raw_ids: npt.ArrayLike, name: str) -> np.ndarray:
     return array.astype(np.int64, copy=False)
 
 
+# Ids spread over at most this many slots (DENSE_SLOTS_PER_ID per id, plus DENSE_SLOTS_SPARE) are
+# looked up in a table indexed by id, 8 bytes a slot (at most 16 MB for The Movies Dataset's
+# 270k viewers); sparser ids by binary search. Mapping 26M ratings' ids: about 0.5 s against
+# 5-9 s of searchsorted.
+DENSE_SLOTS_PER_ID = 4
+DENSE_SLOTS_SPARE = 1_000_000
+
+
 @dataclass(frozen=True)
 class IdIndex:
-    """Raw id -> row, vectorised: a sorted copy of the ids and the row of each sorted id."""
+    """Raw id -> row, vectorised: a sorted copy of the ids and the row of each sorted id, and,
+    for dense ids, the row of each id from the smallest to the largest (-1 for a gap)."""
 
     sorted_ids: np.ndarray
     rows: np.ndarray
+    table: np.ndarray | None = None
 
     @classmethod
-    def build(cls, ids: npt.ArrayLike, name: str = "ids") -> IdIndex:
-        """Index of `ids` (1-d, unique; row i holds ids[i]). ValueError names duplicates."""
+    def build(cls, ids: npt.ArrayLike, name: str = "ids", *, dense: bool = True) -> IdIndex:
+        """Index of `ids` (1-d, unique; row i holds ids[i]). ValueError names duplicates.
+        dense=False: no table, whatever the ids (binary search only)."""
         ids = as_raw_ids(ids, name)
         if ids.ndim != 1:
             raise ValueError(f"{name} must be 1-d, got shape {ids.shape}")
@@ -170,13 +181,26 @@ class IdIndex:
         duplicated = sorted_ids[1:][np.diff(sorted_ids) == 0]
         if duplicated.size:
             raise ValueError(f"{name} are not unique: {describe_ids(np.unique(duplicated))}")
-        return cls(sorted_ids=sorted_ids, rows=order.astype(np.int64))
+        rows = order.astype(np.int64)
+        table = None
+        if dense and sorted_ids.size:
+            slots = int(sorted_ids[-1]) - int(sorted_ids[0]) + 1
+            if slots <= DENSE_SLOTS_PER_ID * len(sorted_ids) + DENSE_SLOTS_SPARE:
+                table = np.full(slots, -1, dtype=np.int64)
+                table[sorted_ids - sorted_ids[0]] = rows
+        return cls(sorted_ids=sorted_ids, rows=rows, table=table)
 
     def find(self, raw_ids: npt.ArrayLike) -> np.ndarray:
         """Row of each raw id (same shape as the input), -1 for ids not in the index."""
         raw_ids = as_raw_ids(raw_ids, "ids")
         if len(self.sorted_ids) == 0:
             return np.full(raw_ids.shape, -1, dtype=np.int64)
+        if self.table is not None:
+            low, high = self.sorted_ids[0], self.sorted_ids[-1]
+            # An id outside [low, high] may wrap in the subtraction; it is clipped, then masked.
+            found = np.asarray(np.take(self.table, raw_ids - low, mode="clip"))
+            found[(raw_ids < low) | (raw_ids > high)] = -1
+            return found
         at = np.minimum(np.searchsorted(self.sorted_ids, raw_ids), len(self.sorted_ids) - 1)
         return np.where(self.sorted_ids[at] == raw_ids, self.rows[at], -1)
 

@@ -7,8 +7,16 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from recommender.engine.model import SVDConfig, TrainedModel, UnknownViewerError
+from recommender.engine.model import (
+    DENSE_SLOTS_SPARE,
+    IdIndex,
+    SVDConfig,
+    TrainedModel,
+    UnknownViewerError,
+)
 
 
 def hand_model() -> TrainedModel:
@@ -62,6 +70,36 @@ def test_it_maps_raw_ids_to_rows_with_minus_one_for_unknown_ones():
     assert model.viewer_index([5, 31, 70, 6, 0, 100]).tolist() == [1, 2, 0, -1, -1, -1]
     assert model.film_index(np.array([[2, 9], [3, 2]])).tolist() == [[1, 0], [-1, 1]]
     assert (model.n_viewers, model.n_films, model.n_factors) == (3, 2, 1)
+
+
+ID = st.integers(-(2**63), 2**63 - 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ids=st.lists(st.integers(-5, 40) | ID, unique=True, max_size=30),
+    queries=st.lists(st.integers(-10, 50) | ID, max_size=40),
+)
+def test_an_id_index_finds_each_id_row_by_table_and_by_search_alike(ids, queries):
+    expected = [ids.index(q) if q in ids else -1 for q in queries]
+    by_table = IdIndex.build(np.array(ids, dtype=np.int64))
+    by_search = IdIndex.build(np.array(ids, dtype=np.int64), dense=False)
+    queries = np.array(queries, dtype=np.int64)
+
+    assert by_search.table is None
+    assert by_table.find(queries).tolist() == expected
+    assert by_search.find(queries).tolist() == expected
+    assert by_table.find(queries.reshape(-1, 1)).shape == (len(queries), 1)
+
+
+def test_an_id_index_keeps_a_table_only_for_dense_ids():
+    dense = IdIndex.build(np.arange(1, 270_001) * 3)  # 810k slots for 270k ids
+    sparse = IdIndex.build(np.array([1, 2, DENSE_SLOTS_SPARE + 100]))
+
+    assert dense.table is not None and len(dense.table) == 810_000 - 2
+    assert dense.find(np.array([3, 4, 810_000, 810_003])).tolist() == [0, -1, 269_999, -1]
+    assert sparse.table is None
+    assert sparse.find(np.array([2, DENSE_SLOTS_SPARE + 100, 3])).tolist() == [1, 2, -1]
 
 
 def test_predict_broadcasts_a_single_viewer_over_many_films():
