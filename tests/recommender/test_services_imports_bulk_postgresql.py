@@ -43,18 +43,64 @@ def test_the_bulk_path_restores_every_constraint_and_index(postgresql, tmp_path,
         )
 
 
+def secondary_index_oids() -> list[int]:
+    """The rating table's secondary indexes' oids: a rebuilt index has a new one."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = 'recommender_rating'::regclass "
+            "AND NOT i.indisprimary AND NOT i.indisunique ORDER BY 1"
+        )
+        return [oid for (oid,) in cursor.fetchall()]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_bulk_path_is_idempotent_too(postgresql, tmp_path, monkeypatch):
     before = rating_schema()
     monkeypatch.setattr(imports, "REBUILD_MIN_ROWS", 1)
     directory = write_movielens(tmp_path)
     imports.dataset_import_movielens(directory=directory)
+    built = secondary_index_oids()
 
-    # The staging path (these viewers have ratings): unique index kept, the rest rebuilt.
+    # The staging path (these viewers have ratings) adding as many rows as the table holds:
+    # unique index kept, the other indexes and the foreign keys rebuilt.
     again = imports.dataset_import_movielens(directory=directory)
 
     assert again.ratings_added == 0 and Rating.objects.count() == 7
     assert rating_schema() == before
+    assert len(built) == 2 and set(secondary_index_oids()).isdisjoint(built)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_staged_insert_small_beside_the_table_keeps_its_indexes(
+    postgresql, tmp_path, monkeypatch
+):
+    before = rating_schema()
+    monkeypatch.setattr(imports, "REBUILD_MIN_ROWS", 1)
+    imports.dataset_import_movielens(directory=write_movielens(tmp_path / "first"))
+    built = secondary_index_oids()
+    # 7 ratings stored, 3 staged (one already stored): below a share of 2 of the table, so
+    # the indexes are updated in place.
+    monkeypatch.setattr(imports, "INDEX_REBUILD_SHARE", 2.0)
+    more = (
+        "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n2,2,3.0,964982703\n3,1,2.0,964982703\n"
+    )
+
+    again = imports.dataset_import_movielens(
+        directory=write_movielens(tmp_path / "more", ratings=more)
+    )
+
+    assert again.ratings_added == 2 and Rating.objects.count() == 9
+    assert secondary_index_oids() == built
+    assert rating_schema() == before  # the foreign keys back, validated
+    by_film = Rating.objects.filter(film__source_id=1, viewer__source_id=3)
+    assert by_film.get().score == 2.0  # found through the film index, kept up to date
+    with pytest.raises(IntegrityError), transaction.atomic():  # and still enforcing
+        Rating.objects.create(
+            viewer_id=Viewer.objects.get(source_id=1).pk,
+            film_id=Film.objects.order_by("-pk").first().pk + 1_000,
+            score=1.0,
+            rated_at="2020-01-01T00:00:00Z",
+        )
 
 
 @pytest.mark.django_db(transaction=True)
