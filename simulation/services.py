@@ -201,19 +201,7 @@ def simulation_round_play(
         arrivals = count_arrivals(viewer_count(), float(parameters.arrivals), rng)
         _create_arrivals(arrivals)
 
-        truth_by_oracle = parameters.truth == SimulationRun.Truth.ORACLE
-        oracle_source = _oracle_source(run) if truth_by_oracle else None
-        progress("scoring", 0.1)
-        scored = score_and_store(
-            actor=f"simulation:{run.pk}",
-            penalty=parameters.penalty(),
-            keep_ratings=oracle_source is not None and oracle_source.artifact is None,
-        )
-        oracle = None
-        if oracle_source is not None:
-            progress("oracle", 0.6)
-            oracle = _oracle(run, oracle_source, scored)
-            scored = replace(scored, ratings=None)  # learnt from: freed before the round goes on
+        scored, oracle = _scored_with_oracle(run, parameters, progress)
 
         progress("choosing", 0.6)
         film_genres = film_genres_frame()
@@ -251,6 +239,26 @@ def simulation_round_play(
     _track_round(run, round_, scored)
     progress("done", 1.0)
     return round_
+
+
+def _scored_with_oracle(
+    run: SimulationRun, parameters: SimulationParameters, progress: ProgressCallback
+) -> tuple[ScoringOutcome, TrainedModel | None]:
+    """The round's scoring run, and its oracle when the truth is an oracle's. Whether one is
+    trained is known before scoring, so scoring keeps the ratings it read only then."""
+    truth_by_oracle = parameters.truth == SimulationRun.Truth.ORACLE
+    oracle_source = _oracle_source(run) if truth_by_oracle else None
+    progress("scoring", 0.1)
+    scored = score_and_store(
+        actor=f"simulation:{run.pk}",
+        penalty=parameters.penalty(),
+        keep_ratings=oracle_source is not None and oracle_source.artifact is None,
+    )
+    if oracle_source is None:
+        return scored, None
+    progress("oracle", 0.6)
+    oracle = _oracle(run, oracle_source, scored)
+    return replace(scored, ratings=None), oracle  # learnt from: freed before the round goes on
 
 
 def _round_inputs(
