@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from django.db.models import Count, Max, Min, Sum
 
+from recommender.engine.model import IdIndex
 from recommender.engine.serving import FilmStats
 from recommender.models import Film, Genre, Rating, Viewer
 from recommender.selectors.arrays import query_arrays, queryset_arrays
@@ -55,27 +56,20 @@ def ratings_frame(
 
 def _source_ids(model, pks: np.ndarray) -> np.ndarray:
     """The source ids of `model` rows (Viewer or Film) by primary key: the table's (pk,
-    source_id) pairs read once, looked up in numpy."""
+    source_id) pairs read once, looked up through an IdIndex (a table by pk when the keys are
+    dense, a binary search otherwise)."""
     if not pks.size:
         return np.empty(0, dtype=np.int64)
     table_pks, sources = queryset_arrays(
         model.objects.order_by("pk").values_list("pk", "source_id"), ["i8", "i8"]
     )
-    top = int(max(pks.max(), table_pks.max(initial=0)))
-    if top <= 4 * len(table_pks) + 1_000_000:  # dense ids: one array indexed by pk
-        lookup = np.full(top + 1, -1, dtype=np.int64)
-        lookup[table_pks] = sources
-        found = lookup[pks]
-        missing = found < 0
-    else:  # sparse ids (a sequence that jumped far): a binary search
-        at = np.minimum(np.searchsorted(table_pks, pks), len(table_pks) - 1)
-        found = sources[at]
-        missing = table_pks[at] != pks
+    rows = IdIndex.build(table_pks, f"{model.__name__} keys").find(pks)
+    missing = rows < 0
     if missing.any():
         raise RuntimeError(
             f"{model.__name__} {int(pks[missing][0])} was deleted while its ratings were read"
         )
-    return found
+    return sources[rows]
 
 
 def viewer_ratings_frame(
