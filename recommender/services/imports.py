@@ -243,7 +243,8 @@ def _copy_ratings_postgresql(
 ) -> int:
     table_name = Rating._meta.db_table
     table = connection.ops.quote_name(table_name)
-    rebuild = _indexes_rebuilt_after if len(ratings) >= REBUILD_MIN_ROWS else _unchanged
+    bulk = len(ratings) >= REBUILD_MIN_ROWS
+    rebuild = _indexes_rebuilt_after if bulk else _unchanged
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT EXISTS (SELECT 1 FROM {table} WHERE viewer_id = ANY(%s))",
@@ -279,7 +280,9 @@ def _copy_ratings_postgresql(
         # ON CONFLICT probes the unique (viewer, film) index row by row, in the staged order.
         # An anti-join (NOT EXISTS) left the plan to the planner, which at 35M stored ratings
         # sorted all of them for a merge anti-join: 73-76 s of a round's 3.3M, against 23 s.
-        keep_indexes = len(ratings) < INDEX_REBUILD_SHARE * _stored_rows(cursor, table_name)
+        keep_indexes = bulk and len(ratings) < INDEX_REBUILD_SHARE * _stored_rows(
+            cursor, table_name
+        )
         with rebuild(cursor, table_name, keep_unique=True, keep_indexes=keep_indexes):
             cursor.execute(
                 f"INSERT INTO {table} (viewer_id, film_id, score, rated_at, origin, round_id) "
