@@ -338,6 +338,7 @@ class _OracleSource:
     own: bool
     artifact: tuple[str, str] | None  # (file, sha256)
     fingerprint: RatingsFingerprint | None = None  # of the original ratings, when not own
+    trainer: str = ""  # SIM_ORACLE_TRAINER as the label was made with it, when not own
     label: str = ""  # the fingerprint and the recipe, as run.oracle_ratings stores them
 
 
@@ -347,9 +348,14 @@ def _oracle_source(run: SimulationRun) -> _OracleSource:
             own=True, artifact=(run.oracle_artifact_path, run.oracle_artifact_sha256)
         )
     fingerprint = ratings_fingerprint(origin=Rating.Origin.ORIGINAL)
-    label = f"{fingerprint}; {oracle_recipe(settings.SIMULATION['ORACLE_TRAINER'])}"
+    trainer = settings.SIMULATION["ORACLE_TRAINER"]
+    label = f"{fingerprint}; {oracle_recipe(trainer)}"
     return _OracleSource(
-        own=False, artifact=oracle_trained_on(label), fingerprint=fingerprint, label=label
+        own=False,
+        artifact=oracle_trained_on(label),
+        fingerprint=fingerprint,
+        trainer=trainer,
+        label=label,
     )
 
 
@@ -368,9 +374,7 @@ def _oracle(run: SimulationRun, source: _OracleSource, scored: ScoringOutcome) -
         except ArtifactError as exc:  # deleted or altered since: train a new one
             logger.warning("the earlier oracle cannot be used, training a new one: %s", exc)
     if oracle is None:
-        oracle = train_oracle(
-            _original_ratings(run, source, scored), settings.SIMULATION["ORACLE_TRAINER"]
-        )
+        oracle = train_oracle(_original_ratings(run, source, scored), source.trainer)
         artifact = save_model(oracle, Path(settings.RECOMMENDER["ARTIFACT_DIR"]))
         path, sha256 = str(artifact.path), artifact.sha256
     run.oracle_artifact_path, run.oracle_artifact_sha256 = path, sha256
