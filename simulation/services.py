@@ -427,7 +427,9 @@ def _store_ratings(round_: SimulationRound, draw: RoundDraw) -> None:
             "timestamp": draw.timestamps,
         }
     )
-    ratings_bulk_insert(frame, origin=Rating.Origin.SIMULATED, round_id=round_.pk)
+    # The draw picks films from each viewer's list, which holds none they had rated when the
+    # round's scoring read the ratings.
+    ratings_bulk_insert(frame, origin=Rating.Origin.SIMULATED, round_id=round_.pk, expect_new=True)
 
 
 def _at(unix_seconds: int):

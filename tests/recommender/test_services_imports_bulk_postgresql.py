@@ -179,3 +179,63 @@ def test_a_bulk_insert_leaves_the_planner_statistics_of_what_it_inserted(
         imports.ratings_bulk_insert(frame, origin=Rating.Origin.SIMULATED, round_id=round_.pk)
 
     assert round_id_null_fraction() == pytest.approx(7 / 8)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("bulk", [False, True], ids=["row by row", "foreign keys dropped"])
+def test_ratings_expected_new_are_inserted_and_a_stored_pair_among_them_is_kept(
+    postgresql, tmp_path, monkeypatch, caplog, bulk
+):
+    """expect_new inserts without probing for stored pairs first; when one is there after
+    all, the insert is made again skipping it, as without expect_new: same rows, same count,
+    the stored rating untouched, the schema restored."""
+    imports.dataset_import_movielens(directory=write_movielens(tmp_path))
+    before = rating_schema()
+    if bulk:
+        monkeypatch.setattr(imports, "REBUILD_MIN_ROWS", 1)
+    viewer = {s: Viewer.objects.get(source_id=s).pk for s in (1, 2, 3)}
+    film = {s: Film.objects.get(source_id=s).pk for s in (1, 2, 3, 4, 5)}
+
+    def insert(pairs: list[tuple[int, int]]) -> int:
+        frame = pd.DataFrame(
+            {
+                "viewer_id": [viewer[v] for v, _ in pairs],
+                "film_id": [film[f] for _, f in pairs],
+                "score": [0.5] * len(pairs),
+                "timestamp": [1_700_000_000] * len(pairs),
+            }
+        )
+        with transaction.atomic():
+            return imports.ratings_bulk_insert(frame, expect_new=True)
+
+    caplog.set_level("INFO", logger="recommender.services.imports")
+    assert insert([(1, 4), (2, 2)]) == 2
+    assert "stored ones" not in caplog.text  # all new: one plain insert
+    # Viewer 3 rated film 5 (1.0 stars) in the data set: kept as it is, the others added.
+    assert insert([(2, 4), (3, 5), (3, 1)]) == 2
+    assert "ratings expected new include stored ones" in caplog.text
+    scores = {
+        (v, f): s
+        for v, f, s in Rating.objects.values_list("viewer__source_id", "film__source_id", "score")
+    }
+    assert len(scores) == Rating.objects.count() == 7 + 4
+    assert scores[(3, 5)] == 1.0
+    assert [scores[p] for p in [(1, 4), (2, 2), (2, 4), (3, 1)]] == [0.5] * 4
+    assert rating_schema() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_rating_expected_new_is_still_refused_and_nothing_is_added(postgresql, tmp_path):
+    imports.dataset_import_movielens(directory=write_movielens(tmp_path))
+    frame = pd.DataFrame(
+        {
+            "viewer_id": [Viewer.objects.get(source_id=1).pk] * 2,
+            "film_id": [Film.objects.get(source_id=s).pk for s in (4, 5)],
+            "score": [3.0, 3.0],
+            "timestamp": [1_700_000_000] * 2,
+        }
+    )
+    # A simulated rating must name its round: the plain insert and the one after both refuse.
+    with pytest.raises(IntegrityError, match="rating_simulated_iff_round"), transaction.atomic():
+        imports.ratings_bulk_insert(frame, origin=Rating.Origin.SIMULATED, expect_new=True)
+    assert Rating.objects.count() == 7
