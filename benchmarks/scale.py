@@ -10,7 +10,9 @@ oracle), a second `simulate --rounds 1` (a new run on the same data: the oracle 
 `monitor` (the second round against the first), `retrain`.
 Then every page (dashboard, metrics, viewer search and page, model pages, the admin's rating,
 viewer and film lists, cold and warm) through Django's test client in a fresh process, and
-the API at 200 requests/s through gunicorn (benchmarks.api's open-loop load).
+the API at 200 requests/s through gunicorn (benchmarks.api's open-loop load). The API is also
+measured right after `score`, when every viewer's list is stored in the served run; at the
+end, after the rounds, most lists are computed on the fly (the table says which).
 
 Needs PostgreSQL (BENCH_POSTGRES_SERVER) and Redis (REDIS_URL, default db 0 of localhost).
 
@@ -298,7 +300,9 @@ def print_steps(size: dict, steps: list[Step]) -> None:
     )
 
 
-def print_tables(size: dict, steps: list[Step], pages: dict, load: api.LoadResult) -> None:
+def print_tables(
+    size: dict, steps: list[Step], pages: dict, loads: list[tuple[str, api.LoadResult]]
+) -> None:
     print_steps(size, steps)
     seconds = {s.name: s.seconds for s in steps}
     if CYCLE <= seconds.keys():
@@ -320,7 +324,7 @@ def print_tables(size: dict, steps: list[Step], pages: dict, load: api.LoadResul
         )
     )
     print()
-    api.print_table([("postgresql", "after the round", 2, load)])
+    api.print_table([("postgresql", phase, 2, load) for phase, load in loads])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -355,15 +359,22 @@ def main(argv: list[str] | None = None) -> None:
     if url is None:
         print("(skipping benchmarks.scale: PostgreSQL is needed)", file=sys.stderr)
         return
-    steps = loop_steps(directory, url, options.until, options.resume_from or STEP_KEYS[0])
+    start = options.resume_from or STEP_KEYS[0]
     if options.until != STEP_KEYS[-1]:
-        print_steps(size, steps)
+        print_steps(size, steps=loop_steps(directory, url, options.until, start))
         return
+    loads = []
+    if STEP_KEYS.index(start) <= STEP_KEYS.index("score"):
+        steps = loop_steps(directory, url, "score", start)
+        loads.append(("lists stored (after score)", api_latency(url, options.rate)))
+        steps += loop_steps(directory, url, STEP_KEYS[-1], "sharded")
+    else:
+        steps = loop_steps(directory, url, STEP_KEYS[-1], start)
     # Planner statistics after the round, as autovacuum gathers them (a round adds ~10 %).
     psql_value(url, "ANALYZE")
     pages = page_latencies(url)
-    load = api_latency(url, options.rate)
-    print_tables(size, steps, pages, load)
+    loads.append(("after the loop (rounds, retrain)", api_latency(url, options.rate)))
+    print_tables(size, steps, pages, loads)
 
 
 if __name__ == "__main__":
