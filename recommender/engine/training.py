@@ -143,34 +143,53 @@ def surprise_visits(ratings: pd.DataFrame, *, blocks: int = 1) -> SurpriseVisits
     """Every rating as surprise's SVD visits it; with `blocks` > 1, grouped in the blocks of
     `fit_svd_blocked` (stage by stage, each stage's blocks one after another), surprise's order
     kept within each block. One stable sort either way, so the blocked order costs no more
-    memory than surprise's."""
+    memory than surprise's.
+
+    When each viewer's ratings are together in `ratings` (a data set read in id order after an
+    import viewer by viewer, as MovieLens files are), row order is already viewer order: no
+    sort at all in one block, and in several a stable sort of the block number alone, a radix
+    sort of one byte (26M ratings: 0.2 s against 2.0 s for the 64-bit key)."""
     viewer_codes, viewer_ids = pd.factorize(ratings["viewer_id"].to_numpy(np.int64))
     film_codes, film_ids = pd.factorize(ratings["film_id"].to_numpy(np.int64))
-    key = viewer_codes
+    # pd.factorize numbers by first appearance, so codes never fall iff viewers are together.
+    grouped = bool((viewer_codes[1:] >= viewer_codes[:-1]).all())
     block_sizes = np.array([len(viewer_codes)])
-    if blocks > 1:
-        viewer_part = viewer_codes % blocks
-        stage = film_codes % blocks
-        stage -= viewer_part
-        stage %= blocks
-        block = stage
-        block *= blocks
-        block += viewer_part  # the block's place: stage, then the viewer's part
-        del viewer_part
+    if blocks == 1:
+        order = None if grouped else np.argsort(viewer_codes, kind="stable")
+    else:
+        block = _block_of_visits(viewer_codes, film_codes, blocks)
         block_sizes = np.bincount(block, minlength=blocks * blocks)
-        key = block
-        key *= len(viewer_ids)
-        key += viewer_codes
-    order = np.argsort(key, kind="stable")
-    del key
+        if grouped and blocks * blocks <= 256:
+            key = block.astype(np.uint8)
+            del block
+        else:
+            key = block
+            key *= len(viewer_ids)
+            key += viewer_codes
+        order = np.argsort(key, kind="stable")
+        del key
+    values = ratings["rating"].to_numpy(np.float64)
     return SurpriseVisits(
         viewer_ids=np.asarray(viewer_ids, dtype=np.int64),
         film_ids=np.asarray(film_ids, dtype=np.int64),
-        viewers=viewer_codes[order],
-        films=film_codes[order],
-        ratings=ratings["rating"].to_numpy(np.float64)[order],
+        viewers=viewer_codes if order is None else viewer_codes[order],
+        films=film_codes if order is None else film_codes[order],
+        ratings=values.copy() if order is None else values[order],
         block_bounds=np.concatenate([[0], np.cumsum(block_sizes)]),
     )
+
+
+def _block_of_visits(viewer_codes: np.ndarray, film_codes: np.ndarray, blocks: int) -> np.ndarray:
+    """Each rating's block: its stage ((film part - viewer part) mod blocks), then its viewer's
+    part, parts being inner ids modulo `blocks`."""
+    viewer_part = viewer_codes % blocks
+    stage = film_codes % blocks
+    stage -= viewer_part
+    stage %= blocks
+    block = stage
+    block *= blocks
+    block += viewer_part
+    return block
 
 
 class ArrayTrainset(Trainset):

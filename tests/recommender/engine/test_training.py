@@ -297,3 +297,52 @@ def test_a_default_model_on_the_bundled_data_has_a_holdout_rmse_near_surprises(b
     # surprise's default SVD scores about 0.90 on this data; the global mean alone about 1.06.
     assert 0.80 < evaluation.overall.rmse < 1.0
     assert 0.15 < evaluation.overall.r2 < 0.45
+
+
+def reference_visits(frame: pd.DataFrame, blocks: int) -> tuple[np.ndarray, ...]:
+    """surprise's visiting order by its definition: viewers and films numbered by first
+    appearance; ratings by (block, inner viewer id, row), the block as fit_svd_blocked's
+    docstring gives it."""
+    viewer_codes = pd.Series(frame["viewer_id"]).map(
+        {v: i for i, v in enumerate(dict.fromkeys(frame["viewer_id"].tolist()))}
+    )
+    film_codes = pd.Series(frame["film_id"]).map(
+        {f: i for i, f in enumerate(dict.fromkeys(frame["film_id"].tolist()))}
+    )
+    viewer_codes, film_codes = viewer_codes.to_numpy(), film_codes.to_numpy()
+    block = ((film_codes % blocks - viewer_codes % blocks) % blocks) * blocks + (
+        viewer_codes % blocks
+    )
+    order = np.lexsort((np.arange(len(frame)), viewer_codes, block))
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(block, minlength=blocks * blocks))])
+    return viewer_codes[order], film_codes[order], frame["rating"].to_numpy()[order], bounds
+
+
+@pytest.mark.parametrize("blocks", [1, 3, 8, 17])
+@pytest.mark.parametrize("together", [True, False], ids=["viewers together", "interleaved"])
+def test_surprise_visits_follow_the_definition_whether_or_not_viewers_are_together(
+    blocks, together
+):
+    """Viewers together (a data set imported viewer by viewer) take a shortcut: no sort in
+    one block, a one-byte sort of the block in up to 16x16; interleaved rows and larger grids
+    sort the full key. Both must be the order the definition gives."""
+    rng = np.random.default_rng(blocks)
+    frame = pd.DataFrame(
+        {
+            # More viewers than blocks, so that a block holds several of them.
+            "viewer_id": rng.choice(np.r_[2**40, -3, np.arange(1, 59) * 7], size=600),
+            "film_id": rng.integers(-50, 50, size=600),
+            "rating": rng.integers(1, 11, size=600) / 2,
+        }
+    )
+    if together:
+        frame = frame.iloc[np.argsort(frame["viewer_id"].to_numpy(), kind="stable")]
+        frame = frame.reset_index(drop=True)
+    visits = training.surprise_visits(frame, blocks=blocks)
+    viewers, films, ratings, bounds = reference_visits(frame, blocks)
+    np.testing.assert_array_equal(visits.viewers, viewers)
+    np.testing.assert_array_equal(visits.films, films)
+    np.testing.assert_array_equal(visits.ratings, ratings)
+    np.testing.assert_array_equal(visits.block_bounds, bounds if blocks > 1 else [0, 600])
+    first_viewers = list(dict.fromkeys(frame["viewer_id"].tolist()))
+    assert visits.viewer_ids.tolist() == first_viewers
