@@ -335,23 +335,24 @@ class _OracleSource:
     configuration, or (artifact None) training on the original ratings, which the round's
     scoring then keeps for it when they are all its snapshot holds."""
 
-    own: bool
     artifact: tuple[str, str] | None  # (file, sha256)
-    fingerprint: RatingsFingerprint | None = None  # of the original ratings, when not own
+    fingerprint: RatingsFingerprint | None = None  # of the original ratings; None: the run's own
     trainer: str = ""  # SIM_ORACLE_TRAINER as the label was made with it, when not own
     label: str = ""  # the fingerprint and the recipe, as run.oracle_ratings stores them
+
+    @property
+    def own(self) -> bool:
+        """The run's own oracle (its artifact already recorded on the run)."""
+        return self.fingerprint is None
 
 
 def _oracle_source(run: SimulationRun) -> _OracleSource:
     if run.oracle_artifact_path:
-        return _OracleSource(
-            own=True, artifact=(run.oracle_artifact_path, run.oracle_artifact_sha256)
-        )
+        return _OracleSource(artifact=(run.oracle_artifact_path, run.oracle_artifact_sha256))
     fingerprint = ratings_fingerprint(origin=Rating.Origin.ORIGINAL)
     trainer = settings.SIMULATION["ORACLE_TRAINER"]
     label = f"{fingerprint}; {oracle_recipe(trainer)}"
     return _OracleSource(
-        own=False,
         artifact=oracle_trained_on(label),
         fingerprint=fingerprint,
         trainer=trainer,
