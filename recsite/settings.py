@@ -120,6 +120,13 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
+# Connections are kept between requests and tasks, on PostgreSQL and SQLite (for 600 s unless
+# DATABASE_URL says `?conn_max_age=N`; 0 closes them after each). Django's default opens one
+# per request: PostgreSQL forks a server process for each, which at full size doubled an API
+# request's time (11-13 ms against 5.4-6.4 ms in process), and SQLite opens the file, runs
+# its pragmas, registers Django's functions and reads the schema again, about 1 ms of an API
+# request's 1.8 ms of CPU in process on the bundled data (docs/scaling.md).
+DATABASES["default"].setdefault("CONN_MAX_AGE", 600)
 # The alias a task's progress is written through (recommender.tasks.progress_reporter).
 TASK_PROGRESS_DATABASE = "default"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -142,13 +149,8 @@ else:
     # the page until the round committed. (SQLite has one writer at a time: a second
     # connection would wait for the round's lock, so there progress stays on "default".)
     # Tests mirror it onto the default test database.
-    # Connections are kept between requests and tasks (for 600 s unless DATABASE_URL says
-    # `?conn_max_age=N`; 0 closes them after each): Django's default opens one per request,
-    # and PostgreSQL forks a server process for each, which at full size doubled an API
-    # request's time (11-13 ms against 5.4-6.4 ms in process, docs/scaling.md). A kept
-    # connection is checked before a request reuses it, so a restarted database costs no
-    # failed request.
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 600)
+    # A kept connection (below) is checked before a request reuses it, so a restarted
+    # database costs no failed request.
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     TASK_PROGRESS_DATABASE = "task_progress"
     DATABASES[TASK_PROGRESS_DATABASE] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}

@@ -163,3 +163,49 @@ def test_postgresql_connections_are_kept_and_checked_unless_the_url_says_otherwi
         shown[query] = result.stdout.split()
     assert shown[""] == ["600", "True"]
     assert shown["?conn_max_age=0&conn_health_checks=false"] == ["0", "False"]
+
+
+# Two requests through the WSGI application, as a server makes them (Django's test client
+# turns off the request signals that close connections): an unknown token is looked up in
+# the database, then refused. Prints whether the second request reused the first's SQLite
+# connection, and whether a connection was still open after the last.
+SQLITE_REUSE = """
+import io, sys, django
+django.setup()
+from django.core.management import call_command
+from django.db import connection
+call_command("migrate", "authtoken", verbosity=0)
+connection.close()
+from recsite.wsgi import application
+def get():
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/v1/champion/", "SERVER_NAME": "x",
+               "SERVER_PORT": "80", "HTTP_HOST": "localhost", "wsgi.url_scheme": "http",
+               "HTTP_AUTHORIZATION": "Token unknown", "wsgi.input": io.BytesIO(),
+               "wsgi.errors": sys.stderr}
+    answer = application(environ, lambda status, headers: None)
+    answer.close()
+    return connection.connection
+first = get()
+second = get()
+print(first is not None and first is second, second is not None)
+"""
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("", ["True", "True"]), ("?conn_max_age=0", ["False", "False"])],
+)
+def test_sqlite_connections_are_kept_between_requests_unless_the_url_says_otherwise(
+    query, expected, tmp_path
+):
+    result = load_settings(
+        SQLITE_REUSE,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'films.sqlite3'}{query}",
+        DEBUG="0",
+        SECRET_KEY="k" * 60,
+        ALLOWED_HOSTS="localhost",
+        SECURE_SSL_REDIRECT="0",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == expected
