@@ -558,8 +558,13 @@ def top_n(block: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
     A wide block is first narrowed to its candidates (`_candidates`): selection over the whole
     row dominated scoring at full size (126 of 247 s for 270k viewers x 45k films). A single
-    row (a list served on request) is selected whole: over 45k columns that took 0.28 ms,
-    against 0.52 ms narrowed first."""
+    row (a list served on request) is narrowed to the values at least its floor instead
+    (`_top_n_of_one_row`): over 45k columns 0.06 ms, against 0.46 ms for np.argpartition
+    over the whole row (measured on the full-size champion's rows)."""
+    if len(block) == 1:
+        one = _top_n_of_one_row(block[0], n)
+        if one is not None:
+            return one[0][None, :], one[1][None, :]
     narrowed = _candidates(block, n) if len(block) > 1 else None
     if narrowed is None:
         return _top_n_of_all(block, n)
@@ -608,6 +613,27 @@ def _candidates(block: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | No
     values = np.take_along_axis(block, columns, axis=1)
     values[~inside] = -np.inf
     return columns, values
+
+
+def _top_n_of_one_row(row: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """top_n of one row: the columns whose value is at least the floor (the n-th largest
+    maximum of its groups of _CANDIDATE_GROUP columns, as in `_candidates`: n values are at
+    least that large, so every one of the n largest is too), sorted by value descending, then
+    column; None when the row has too few groups for a floor, or a NaN (no comparison keeps
+    it, the selection lists it first). Three passes over the row (the group maxima, the
+    comparison, np.flatnonzero) instead of a selection: the candidates are few unless many
+    values tie at the floor."""
+    starts = np.arange(0, len(row), _CANDIDATE_GROUP)
+    if len(starts) <= n:
+        return None
+    maxima = np.maximum.reduceat(row, starts)  # a group's maximum is NaN if it holds one
+    if np.isnan(maxima).any():
+        return None
+    floor = np.partition(maxima, len(starts) - n)[len(starts) - n]
+    columns = np.flatnonzero(row >= floor)
+    values = row[columns]
+    order = np.lexsort((columns, -values))[:n]
+    return columns[order], values[order]
 
 
 def _top_n_of_all(block: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

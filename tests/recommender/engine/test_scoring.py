@@ -18,6 +18,8 @@ from recommender.engine.scoring import (
     top_n,
 )
 from recommender.engine.scoring import _candidates as candidates_of
+from recommender.engine.scoring import _top_n_of_all as top_n_of_all
+from recommender.engine.scoring import _top_n_of_one_row as top_n_of_one_row
 from tests.recommender.engine.test_model import hand_model
 
 # hand_model(): predicted ratings (films 100, 200, 300)
@@ -315,6 +317,46 @@ def test_top_n_equals_a_full_sort_on_random_blocks_of_every_shape():
         order = np.argsort(-block, axis=1, kind="stable")[:, :n]
         np.testing.assert_array_equal(columns, order, err_msg=f"case {case}")
         np.testing.assert_array_equal(values, np.take_along_axis(block, order, axis=1))
+
+
+@pytest.mark.parametrize("kind", ["distinct", "ties", "clipped", "mostly seen", "float32"])
+@pytest.mark.parametrize("n", [1, 10, 120, 300])
+def test_one_row_lists_what_a_full_sort_lists(kind, n):
+    """A single row (a list served on request) takes its own path: the values at least its
+    floor, sorted."""
+    rng = np.random.default_rng(5)
+    block = rng.normal(3.5, 0.5, size=(12, 9_000))  # 282 groups of 32 columns
+    if kind == "ties":
+        block = np.round(block)
+    if kind == "clipped":
+        block = np.minimum(block, 4.0)  # thousands of values tie at the top
+        block[:, rng.integers(0, 9_000, 6)] = 4.5
+    if kind == "mostly seen":
+        block[rng.random(block.shape) < 0.99] = -np.inf
+        block[0, :] = -np.inf  # seen everything: the floor is -inf
+        block[1, :-5] = -np.inf  # five unseen films, all in the last group
+    if kind == "float32":
+        block = block.astype(np.float32)
+
+    for row in block:
+        columns, values = top_n(row[None, :], n)
+
+        # Too few groups for a floor: the whole row is selected.
+        assert (top_n_of_one_row(row, n) is None) == (n >= 282)
+        order = np.argsort(-row, kind="stable")[:n]
+        np.testing.assert_array_equal(columns, order[None, :])
+        np.testing.assert_array_equal(values, row[order][None, :])
+
+
+def test_a_row_with_nan_is_left_to_the_selection():
+    row = np.random.default_rng(3).normal(3.5, 0.5, size=9_000)
+    row[[17, 4_000]] = np.nan
+
+    assert top_n_of_one_row(row, 10) is None
+    columns, values = top_n(row[None, :], 10)
+    expected_columns, expected_values = top_n_of_all(row[None, :], 10)
+    np.testing.assert_array_equal(columns, expected_columns)
+    np.testing.assert_array_equal(values, expected_values)
 
 
 # --- cold start -------------------------------------------------------------------------------
