@@ -620,9 +620,11 @@ def _top_n_of_one_row(row: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] 
     maximum of its groups of _CANDIDATE_GROUP columns, as in `_candidates`: n values are at
     least that large, so every one of the n largest is too), sorted by value descending, then
     column; None when the row has too few groups for a floor, or a NaN (no comparison keeps
-    it, the selection lists it first). Three passes over the row (the group maxima, the
-    comparison, np.flatnonzero) instead of a selection: the candidates are few unless many
-    values tie at the floor."""
+    it; the selection keeps it among the n, as it always did). Three passes over the row (the
+    group maxima, the comparison, np.flatnonzero) instead of a selection. The candidates are
+    few unless many values tie at the floor (predictions clipped to the scale's top): past n
+    groups' worth they are selected rather than sorted, in column order, so ties still go by
+    column."""
     starts = np.arange(0, len(row), _CANDIDATE_GROUP)
     if len(starts) <= n:
         return None
@@ -632,6 +634,9 @@ def _top_n_of_one_row(row: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] 
     floor = np.partition(maxima, len(starts) - n)[len(starts) - n]
     columns = np.flatnonzero(row >= floor)
     values = row[columns]
+    if len(columns) > n * _CANDIDATE_GROUP:
+        top, top_values = _top_n_of_all(values[None, :], n)
+        return columns[top[0]], top_values[0]
     order = np.lexsort((columns, -values))[:n]
     return columns[order], values[order]
 
