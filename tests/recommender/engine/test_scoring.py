@@ -18,8 +18,8 @@ from recommender.engine.scoring import (
     top_n,
 )
 from recommender.engine.scoring import _candidates as candidates_of
+from recommender.engine.scoring import _candidates_of_one_row as candidates_of_one_row
 from recommender.engine.scoring import _top_n_of_all as top_n_of_all
-from recommender.engine.scoring import _top_n_of_one_row as top_n_of_one_row
 from tests.recommender.engine.test_model import hand_model
 
 # hand_model(): predicted ratings (films 100, 200, 300)
@@ -342,7 +342,7 @@ def test_one_row_lists_what_a_full_sort_lists(kind, n):
         columns, values = top_n(row[None, :], n)
 
         # Too few groups for a floor: the whole row is selected.
-        assert (top_n_of_one_row(row, n) is None) == (n >= 282)
+        assert (candidates_of_one_row(row[None, :], n) is None) == (n >= 282)
         order = np.argsort(-row, kind="stable")[:n]
         np.testing.assert_array_equal(columns, order[None, :])
         np.testing.assert_array_equal(values, row[order][None, :])
@@ -352,7 +352,7 @@ def test_a_row_with_nan_is_left_to_the_selection():
     row = np.random.default_rng(3).normal(3.5, 0.5, size=9_000)
     row[[17, 4_000]] = np.nan
 
-    assert top_n_of_one_row(row, 10) is None
+    assert candidates_of_one_row(row[None, :], 10) is None
     columns, values = top_n(row[None, :], 10)
     expected_columns, expected_values = top_n_of_all(row[None, :], 10)
     np.testing.assert_array_equal(columns, expected_columns)
