@@ -151,15 +151,13 @@ def surprise_visits(ratings: pd.DataFrame, *, blocks: int = 1) -> SurpriseVisits
     sort of one byte (26M ratings: 0.2 s against 2.0 s for the 64-bit key)."""
     viewer_codes, viewer_ids = pd.factorize(ratings["viewer_id"].to_numpy(np.int64))
     film_codes, film_ids = pd.factorize(ratings["film_id"].to_numpy(np.int64))
-    # pd.factorize numbers by first appearance, so codes never fall iff viewers are together.
-    grouped = bool((viewer_codes[1:] >= viewer_codes[:-1]).all())
     block_sizes = np.array([len(viewer_codes)])
     if blocks == 1:
-        order = None if grouped else np.argsort(viewer_codes, kind="stable")
+        order = None if _viewers_together(viewer_codes) else np.argsort(viewer_codes, kind="stable")
     else:
         block = _block_of_visits(viewer_codes, film_codes, blocks)
         block_sizes = np.bincount(block, minlength=blocks * blocks)
-        if grouped and blocks * blocks <= 256:
+        if blocks * blocks <= 256 and _viewers_together(viewer_codes):
             key = block.astype(np.uint8)
             del block
         else:
@@ -177,6 +175,12 @@ def surprise_visits(ratings: pd.DataFrame, *, blocks: int = 1) -> SurpriseVisits
         ratings=values.copy() if order is None else values[order],
         block_bounds=np.concatenate([[0], np.cumsum(block_sizes)]),
     )
+
+
+def _viewers_together(viewer_codes: np.ndarray) -> bool:
+    """Whether each viewer's ratings are together: pd.factorize numbers by first appearance,
+    so the codes never fall exactly then."""
+    return bool((viewer_codes[1:] >= viewer_codes[:-1]).all())
 
 
 def _block_of_visits(viewer_codes: np.ndarray, film_codes: np.ndarray, blocks: int) -> np.ndarray:
