@@ -125,6 +125,21 @@ class Environment:
                 raise ImproperlyConfigured(
                     f"{name}: conn_health_checks={health!r} is not allowed: {_BOOLEAN_SPELLINGS}"
                 )
+        # `?prepare_threshold=N` arrives as the number N; `none` turns preparing off.
+        options = config.get("OPTIONS", {})
+        if "prepare_threshold" in options:
+            threshold = options["prepare_threshold"]
+            if not any(engine in config["ENGINE"] for engine in ("postgresql", "postgis")):
+                raise ImproperlyConfigured(
+                    f"{name}: prepare_threshold is not allowed: PostgreSQL's only"
+                )
+            if str(threshold).lower() == "none":
+                options["prepare_threshold"] = None
+            elif isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+                raise ImproperlyConfigured(
+                    f"{name}: prepare_threshold={threshold!r} is not allowed: "
+                    "a whole number from 0 on, or none"
+                )
         return config
 
     def email_url(self, name: str, *, default: str) -> dict[str, Any]:

@@ -150,6 +150,40 @@ def test_a_database_urls_unreadable_health_check_switch_is_named():
         Environment({"DATABASE_URL": url}).db_url("DATABASE_URL", default="")
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("", "5"), ("?prepare_threshold=0", "0"), ("?prepare_threshold=none", "None"),
+     ("?prepare_threshold=None", "None")],
+)  # fmt: skip
+def test_postgresql_statements_are_prepared_after_five_runs_unless_the_url_says_otherwise(
+    query, expected
+):
+    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    result = load_settings(code, DATABASE_URL=f"postgres://films@127.0.0.1:5432/films{query}")
+    assert result.returncode == 0, result.stderr
+    assert f"'prepare_threshold': {expected}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgres://films@127.0.0.1/films?prepare_threshold=soon", "prepare_threshold='soon'"),
+        ("postgres://films@127.0.0.1/films?prepare_threshold=-1", "prepare_threshold='-1'"),
+        (
+            "sqlite:////tmp/films.sqlite3?prepare_threshold=5",
+            "prepare_threshold is not allowed: PostgreSQL's only",
+        ),
+    ],
+)
+def test_an_unusable_prepare_threshold_is_named(url, message):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from recsite.environment import Environment
+
+    with pytest.raises(ImproperlyConfigured, match=f"DATABASE_URL: {message}"):
+        Environment({"DATABASE_URL": url}).db_url("DATABASE_URL", default="")
+
+
 def test_postgresql_connections_are_kept_and_checked_unless_the_url_says_otherwise():
     code = (
         "from django.conf import settings; d = settings.DATABASES['default']; "

@@ -14,7 +14,9 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+import psycopg
 from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper
 
 from recommender.models import Film, Genre, ModelVersion, Rating, ScoredList, ScoringRun, Viewer
 from recommender.selectors.scoring import scored_list_arrays
@@ -126,9 +128,40 @@ def _served_viewer_statement(table, column) -> str:
 
 
 def _fetch(name: str, params: list, *, suffix: str = "") -> list[tuple]:
-    with connection.cursor() as cursor:
+    with _statement_cursor() as cursor:
         cursor.execute(_statements()[name] + suffix, params)
         return cursor.fetchall()
+
+
+def _statement_cursor():
+    """A cursor for the statements above. On PostgreSQL it binds parameters on the server,
+    so psycopg prepares a statement once the connection has run it `prepare_threshold` times
+    (settings: 5) and PostgreSQL skips parsing and planning it from then on: the
+    serving-state query took 1.1 ms of database CPU per request at full size, 0.3 ms
+    prepared. The ORM's own cursors bind on the client, where psycopg never prepares, so
+    this touches no other query. Django's wrapper is kept: the health check of a kept
+    connection, errors raised as django.db's, queries counted and logged as any other. (Django's
+    own cursors also read timestamps in the connection's time zone; none of these statements
+    returns one.)"""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        bound = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return _StatementDebugCursor(bound, connection)
+    return connection.make_cursor(bound)
+
+
+class _StatementDebugCursor(CursorDebugWrapper):
+    """Django's query log for these statements, with their text as written (placeholders;
+    the parameters are logged beside it): Django reads the text back from the driver, which
+    keeps none for a prepared statement's run, so the log said None."""
+
+    def debug_sql(self, sql=None, params=None, use_last_executed_query=False, many=False):
+        return super().debug_sql(sql, params, use_last_executed_query=False, many=many)
 
 
 @dataclass(frozen=True)
