@@ -53,7 +53,9 @@ def test_the_serving_statements_are_prepared_and_answer_as_before(postgresql, se
 def test_the_orms_own_queries_are_never_prepared(postgresql, served_run):
     for _ in range(8):
         assert Viewer.objects.filter(source_id=15).count() == 1
-    assert not [text for text in prepared_statements() if "COUNT(*)" in text]
+    # Whatever an earlier test left prepared on this connection, only serving's statements.
+    own = [statement[:60] for statement in serving._statements().values()]
+    assert all(text.startswith(tuple(own)) for text in prepared_statements())
 
 
 def test_a_list_is_the_same_before_and_after_its_statements_are_prepared(
