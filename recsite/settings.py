@@ -310,6 +310,11 @@ RECOMMENDER = {
     # may use. 1 (one chunk at a time) by default: with 0, the demo's story test once took
     # another turn (1 failure in 6 runs), a nondeterminism not traced yet (docs/scaling.md).
     "SCORING_THREADS": env.int("SCORING_THREADS", default=1, minimum=0, maximum=256),
+    # PostgreSQL only: bulk writes (lists, a round's or an import's ratings, pruning) ask the
+    # kernel to write their pages out after every this many kB, so no checkpoint finds hundreds
+    # of MB dirty (services.bulk_writes). 0 leaves the server's backend_flush_after (its
+    # default: never), as before; 2048 is PostgreSQL's largest.
+    "BULK_FLUSH_AFTER_KB": env.int("BULK_FLUSH_AFTER_KB", default=256, minimum=0, maximum=2048),
     "MIN_SEGMENT_SIZE": env.int("MIN_SEGMENT_SIZE", default=100, minimum=1),
     "DRIFT_OVERALL_R2_DROP": env.float(
         "DRIFT_OVERALL_R2_DROP", default=0.02, minimum=0.0, maximum=1.0

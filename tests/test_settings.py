@@ -95,6 +95,10 @@ def test_the_embedded_default_needs_no_environment():
             {"KEEP_SCORING_RUNS": "-1"},
             "KEEP_SCORING_RUNS='-1' is not allowed: a whole number >= 0 and <= 1000",
         ),
+        (
+            {"BULK_FLUSH_AFTER_KB": "4096"},
+            "BULK_FLUSH_AFTER_KB='4096' is not allowed: a whole number >= 0 and <= 2048",
+        ),
     ],
 )
 def test_a_bad_setting_stops_start_up_and_is_named(env, message):

@@ -26,6 +26,7 @@ from recommender.services.binary_copy import (
     POSTGRES_EPOCH,
     binary_rows,
 )
+from recommender.services.bulk_writes import flush_as_written
 from recommender.services.maintenance import dead_ratings_reclaimed_on_failure
 
 logger = logging.getLogger(__name__)
@@ -242,6 +243,7 @@ def ratings_bulk_insert(
     if ratings.empty:
         return 0
     if connection.vendor == "postgresql":
+        flush_as_written()
         return _copy_ratings_postgresql(ratings, origin, round_id, progress, expect_new)
     return _insert_ratings_sqlite(ratings, origin, round_id, progress)
 

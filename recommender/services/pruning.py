@@ -18,6 +18,7 @@ from django.db import transaction
 from recommender.engine.checks import is_int
 from recommender.models import ScoredList, ScoringRun
 from recommender.selectors.scoring import served_scoring_run
+from recommender.services.bulk_writes import flush_as_written
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ def scoring_runs_prune(*, keep: int | None = None, actor: str) -> PruneOutcome:
             if status == ScoringRun.Status.RUNNING or (started, pk) > (served.started_at, served.pk)
         }
         doomed = [pk for pk, _, _ in runs if pk not in kept]
+        # Deleting a run's lists marks every one of their pages (436 MB at full size).
+        flush_as_written()
         deleted_lists, _ = ScoredList.objects.filter(run_id__in=doomed).delete()
         ScoringRun.objects.filter(pk__in=doomed).delete()
     if doomed:

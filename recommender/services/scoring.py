@@ -47,6 +47,7 @@ from recommender.selectors.registry import current_champion
 from recommender.selectors.scoring import run_film_stats, shard_list_sums
 from recommender.selectors.serving import newest_rating_id
 from recommender.services.binary_copy import COPY_HEADER, COPY_TRAILER, binary_rows
+from recommender.services.bulk_writes import flush_as_written
 from recommender.services.gate import wait_at_test_gate
 from recommender.services.leases import (
     interrupted_work_reap,
@@ -417,6 +418,7 @@ def _run_fail(run_id: int, error: str) -> bool:
 
 
 def _store_lists(run: ScoringRun, ranking: Ranking, viewers: pd.DataFrame) -> None:
+    flush_as_written()
     pks = (
         pd.Series(viewers["pk"].to_numpy(), index=viewers["viewer_id"].to_numpy())
         .loc[ranking.viewer_ids]
