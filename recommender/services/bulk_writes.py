@@ -2,12 +2,12 @@
 
 A scoring run's lists (436 MB at 270k viewers), a round's or an import's ratings and a pruning
 of old runs dirty hundreds of MB of pages. PostgreSQL writes them into the kernel's page cache
-and, by default (`backend_flush_after = 0`), leaves them there until a checkpoint syncs them:
-hundreds of MB at once, and every other session's reads wait behind that burst. Measured at
-full size: 489-630 MB dirty when `score` ended, and the API's requests during the burst waited
-up to a second (docs/scaling.md, "After `score`, the disk"). With `backend_flush_after` the
-session asks the kernel to start writing after every BULK_FLUSH_AFTER_KB it writes, so the
-pages go out while the job runs and none are left over.
+and, by default (`backend_flush_after = 0`), leaves them there until the kernel's writeback (30
+s later) or a checkpoint writes them: hundreds of MB at once, and other sessions' reads wait
+behind that burst. Measured at full size: 296-630 MB dirty when `score` ended; on a slower
+machine's disk the API's requests during the burst waited up to a second (docs/scaling.md,
+"After `score`, the disk"). With `backend_flush_after` the session asks the kernel to start
+writing after every BULK_FLUSH_AFTER_KB it writes, so the pages go out while the job runs.
 """
 
 from __future__ import annotations
