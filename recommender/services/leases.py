@@ -158,11 +158,13 @@ def interrupted_work_reap(*, actor: str) -> ReapSummary:
     return summary
 
 
-def _lease_acquire_after_reaps(*, owner: str, purpose: str, seconds: float) -> Lease:
-    """lease_acquire, waiting while the holder is a worker's start-up reap; any other holder
-    is refused at once. A reap takes milliseconds, unless a killed holder left dead ratings to
+def lease_acquire_after_reaps(*, owner: str, purpose: str, seconds: float) -> Lease:
+    """lease_acquire for a task starting its work (exclusive_model_work, a sharded scoring
+    run's start), waiting while the holder is a worker's start-up reap; any other holder is
+    refused at once. A reap takes milliseconds, unless a killed holder left dead ratings to
     vacuum (7.4 s for 3.6M of them at 38.8M ratings, docs/scaling.md): past REAP_WAIT_SECONDS
-    the work is refused as before."""
+    the work is refused as before. A web request queueing work (services.jobs) does not wait:
+    it answers at once with who holds the lease."""
     deadline = time.monotonic() + REAP_WAIT_SECONDS
     while True:
         try:
@@ -177,7 +179,7 @@ def _lease_acquire_after_reaps(*, owner: str, purpose: str, seconds: float) -> L
 def exclusive_model_work(*, owner: str, purpose: str) -> Iterator[Lease]:
     """Hold MODEL_WORK for the duration of the block (see the module docstring)."""
     seconds = settings.RECOMMENDER["LEASE_SECONDS"]
-    lease = _lease_acquire_after_reaps(owner=owner, purpose=purpose, seconds=seconds)
+    lease = lease_acquire_after_reaps(owner=owner, purpose=purpose, seconds=seconds)
     # Inside an outer transaction (a test, a caller's atomic block) the lease row is not
     # visible to other connections until commit, so a heartbeat could only block on it.
     heartbeat = None if connection.in_atomic_block else _Heartbeat(owner, MODEL_WORK, seconds)

@@ -52,6 +52,7 @@ from recommender.services.gate import wait_at_test_gate
 from recommender.services.leases import (
     interrupted_work_reap,
     lease_acquire,
+    lease_acquire_after_reaps,
     lease_release,
     lease_renew,
 )
@@ -198,7 +199,7 @@ def scoring_run_start(
     penalty: PopularityPenalty | None = None,
 ) -> ScoringRun:
     """Start a sharded scoring run of the champion: take the model-work lease as `owner`
-    (AlreadyRunningError when someone else holds it), reap work a dead holder left, create the
+    (waiting for a starting worker's reap; AlreadyRunningError when anyone else holds it), reap work a dead holder left, create the
     run (running, not served) and hand the lease over to the run itself
     (`scoring_run_lease_owner`), since the run outlives the task that starts it.
 
@@ -208,7 +209,7 @@ def scoring_run_start(
     if not is_int(shards) or shards < 1:
         raise ValueError(f"shards must be a positive integer, got {shards!r}")
     seconds = sharded_lease_seconds()
-    lease_acquire(owner=owner, purpose="scoring", seconds=seconds)
+    lease_acquire_after_reaps(owner=owner, purpose="scoring", seconds=seconds)
     run = None
     try:
         interrupted_work_reap(actor=f"reaper (sharded scoring, {owner})")

@@ -5,12 +5,14 @@ database, and through real worker processes on PostgreSQL and Redis."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django_celery_results.models import TaskResult
 
 from recommender import tasks
@@ -24,7 +26,13 @@ from recommender.models import (
     Viewer,
 )
 from recommender.selectors.scoring import run_film_stats, scored_list_arrays, served_scoring_run
-from recommender.services.leases import AlreadyRunningError, lease_acquire, lease_holder
+from recommender.services.leases import (
+    REAPING_AT_START,
+    AlreadyRunningError,
+    lease_acquire,
+    lease_holder,
+    lease_release,
+)
 from recommender.services.scoring import (
     scoring_run_complete,
     scoring_run_create,
@@ -199,6 +207,27 @@ def test_while_a_sharded_run_is_in_flight_its_lease_refuses_other_model_work(cha
         lease_acquire(owner="task-b", purpose="training", seconds=60)
     assert "skipped" in tasks.score_sharded.delay(shards=2).get()
     assert ScoringRun.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sharded_run_asked_for_while_a_worker_starts_waits_for_its_reap(
+    postgresql, bundled_subset, artifact_dir
+):
+    """A sharded scoring queued as a second worker started was skipped ("reaping interrupted
+    work already running"), which failed the two-worker test below in CI: the run's start
+    waits for a start-up reap as exclusive_model_work does."""
+    train_champion()
+    lease_acquire(owner="worker-start:w1", purpose=REAPING_AT_START, seconds=60)
+    reap_ends = threading.Timer(
+        0.5, lambda: (lease_release(owner="worker-start:w1"), connection.close())
+    )
+    reap_ends.start()
+
+    run = scoring_run_start(actor="command:test", owner="task-a", shards=2)
+    reap_ends.join()
+
+    assert run.status == Status.RUNNING
+    assert lease_holder().owner == scoring_run_lease_owner(run.pk)
 
 
 @pytest.mark.django_db
