@@ -19,7 +19,10 @@ load down and hide its own queueing. Each phase starts with a one-second warm-up
 rate (not counted): the first requests of each worker load the model and the film statistics.
 
 Server, database and load generator share the machine's CPUs; the table says how much CPU the
-gunicorn workers spent per request and how busy all CPUs were (database included).
+gunicorn workers spent per request and how busy all CPUs were (database included). After each
+phase, benchmarks.api_in_process runs the same requests in one process without a server, back
+to back and paced as each worker receives them under the load (one every workers / rate
+seconds): what the application costs, and what idling between requests adds on this machine.
 
 Run: .venv/bin/python -m benchmarks.api [--rate 200] [--seconds 10] [--workers 2]
      [--backends sqlite postgresql]
@@ -47,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import api_in_process
 from benchmarks.imports import BENCH_DIR, manage, trained_database
 from benchmarks.processes import ROOT
 from recommender.management.tables import format_table
@@ -85,6 +89,8 @@ class LoadResult:
     client_cpu_s: float = 0.0
     server_cpu_s: float | None = None
     machine_busy: float | None = None  # share of all CPUs busy, every process counted
+    # benchmarks.api_in_process on the same database after the load (its JSON line)
+    in_process: dict | None = None
 
     @property
     def server_cpu_ms_per_request(self) -> float | None:
@@ -106,8 +112,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_gunicorn(database_url: str, workers: int, port: int, log) -> subprocess.Popen:
-    env = {
+def server_environment(database_url: str) -> dict[str, str]:
+    """The environment the API is served with (benchmarks.api_in_process runs the same)."""
+    return {
         **os.environ,
         # The settings' own connection handling, as the shipped server runs (on PostgreSQL
         # connections are kept between requests).
@@ -123,6 +130,9 @@ def start_gunicorn(database_url: str, workers: int, port: int, log) -> subproces
         "OPENBLAS_NUM_THREADS": "1",
         "OMP_NUM_THREADS": "1",
     }
+
+
+def start_gunicorn(database_url: str, workers: int, port: int, log) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -139,7 +149,7 @@ def start_gunicorn(database_url: str, workers: int, port: int, log) -> subproces
             f"127.0.0.1:{port}",
         ],
         cwd=ROOT,
-        env=env,
+        env=server_environment(database_url),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -336,6 +346,21 @@ def prepare(backend: str) -> tuple[str, str, list[int]] | None:
     return url, account["token"], account["viewers"]
 
 
+def measure_in_process(database_url: str, token: str, options) -> dict:
+    pause_ms = 1000 * options.workers / options.rate
+    command = [sys.executable, "-m", "benchmarks.api_in_process", database_url, "--token", token]
+    done = subprocess.run(
+        [*command, "--pause-ms", f"{pause_ms:g}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(f"benchmarks.api_in_process failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def measure(backend: str, options) -> list[tuple]:
     prepared = prepare(backend)
     if prepared is None:
@@ -365,6 +390,7 @@ def measure(backend: str, options) -> list[tuple]:
                 )
                 run_load(**load, seconds=WARM_UP_SECONDS, seed=1)
                 result = run_load(**load, seconds=options.seconds, seed=2)
+                result.in_process = measure_in_process(url, token, options)
                 rows.append((backend, phase, options.workers, result))
         finally:
             stop_gunicorn(server)
@@ -415,6 +441,8 @@ def print_table(rows: list) -> None:
             f"{max(r.latencies_ms, default=float('nan')):.1f}",
             str(sum(r.errors.values())),
             "n/a" if r.server_cpu_ms_per_request is None else f"{r.server_cpu_ms_per_request:.2f}",
+            _spread(r.in_process["back_to_back_ms"]) if r.in_process else "n/a",
+            _spread(r.in_process["paced_ms"]) if r.in_process else "n/a",
             f"{100 * r.client_cpu_s / r.seconds:.0f} %",
             "n/a" if r.machine_busy is None else f"{100 * r.machine_busy:.0f} %",
             ", ".join(f"{k} {v:,}" for k, v in sorted(r.computed.items())),
@@ -433,11 +461,36 @@ def print_table(rows: list) -> None:
         "max ms",
         "errors",
         "server CPU ms/request",
+        "in process: back to back",
+        "in process: paced",
         "load generator CPU",
         f"all {os.cpu_count()} CPUs busy",
         "answered from",
     )
     print(format_table(headers, table))
+    measured = [r.in_process for *_, r in rows if r.in_process]
+    if measured:
+        pause = measured[0]["pause_ms"]
+        before = [m["work_unit_us"][0] for m in measured]
+        after = [m["work_unit_us"][1] for m in measured]
+        print(
+            f"\nIn process: CPU ms per request without a server, no list held from an earlier "
+            f"request, back to back and paced (a request every {pause:g} ms, as each worker "
+            f"under the load); "
+            f"{api_in_process.PASSES} passes each. This machine's cost of idling: "
+            f"{api_in_process.WORK_UNIT_ADDITIONS:,} additions in pure Python took "
+            f"{_spread(before, 0)} µs back to back and {_spread(after, 0)} µs right after "
+            f"a {pause:g} ms sleep."
+        )
+
+
+def _spread(values: list[float], digits: int = 2) -> str:
+    low, high = min(values), max(values)
+    return (
+        f"{low:.{digits}f}"
+        if round(low, digits) == round(high, digits)
+        else (f"{low:.{digits}f}-{high:.{digits}f}")
+    )
 
 
 if __name__ == "__main__":
