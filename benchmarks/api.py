@@ -485,12 +485,9 @@ def print_table(rows: list) -> None:
 
 
 def _spread(values: list[float], digits: int = 2) -> str:
-    low, high = min(values), max(values)
-    return (
-        f"{low:.{digits}f}"
-        if round(low, digits) == round(high, digits)
-        else (f"{low:.{digits}f}-{high:.{digits}f}")
-    )
+    """The values' range as printed (1.67-1.71), or one figure when both ends print alike."""
+    low, high = (f"{value:.{digits}f}" for value in (min(values), max(values)))
+    return low if low == high else f"{low}-{high}"
 
 
 if __name__ == "__main__":

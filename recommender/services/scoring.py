@@ -199,9 +199,10 @@ def scoring_run_start(
     penalty: PopularityPenalty | None = None,
 ) -> ScoringRun:
     """Start a sharded scoring run of the champion: take the model-work lease as `owner`
-    (waiting for a starting worker's reap; AlreadyRunningError when anyone else holds it), reap work a dead holder left, create the
-    run (running, not served) and hand the lease over to the run itself
-    (`scoring_run_lease_owner`), since the run outlives the task that starts it.
+    (waiting for a starting worker's reap; AlreadyRunningError when anyone else holds it),
+    reap work a dead holder left, create the run (running, not served) and hand the lease over
+    to the run itself (`scoring_run_lease_owner`), since the run outlives the task that starts
+    it.
 
     The run records its shard count and a snapshot of the data (highest viewer and rating
     ids), so every shard ranks the same viewers against the same ratings even if an import
